@@ -1,0 +1,242 @@
+"""The JSON network document: parse it into a :class:`~hydrology.network.RiverNetwork` and back.
+
+Parsing is structural: required fields present, numbers are numbers, ids are strings, and every
+problem is collected (element, id, field) before one :class:`NetworkFormatError` is raised, so a
+user fixes a file in one pass. Semantic checks (cycles, lengths > 0, chainage within the reach,
+split fractions) are :func:`hydrology.validate.validate_network`'s job, so they can be reported
+together with warnings. Unknown fields are kept in ``extra``/``attrs`` and written back: nothing a
+user put in a file is lost on a round trip.
+
+The format is documented in README.md ("Network format"). Units are SI and named in the fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .exceptions import NetworkFormatError
+from .network import FEATURE_COLLECTIONS, Department, Feature, Node, Reach, RiverNetwork
+from .problems import Problem
+
+FORMAT_NAME = "rivertrace-network"
+FORMAT_VERSION = 1
+
+# field -> (type, required); types: str, num, int, strlist, map, geom, any
+_NODE = {"id": ("str", True), "x": ("num", False), "y": ("num", False), "name": ("str", False)}
+_REACH_NUM = (
+    "slope", "manning_n", "bottom_width_m", "side_slope", "width_coef", "width_exp", "depth_coef",
+    "depth_exp", "drainage_area_m2", "mean_annual_discharge_m3s", "discharge_m3s", "velocity_ms",
+    "dispersion_m2s", "storage_ratio", "storage_exchange_per_s", "flow_fraction",
+)
+_REACH = {
+    "id": ("str", True), "from_node": ("str", True), "to_node": ("str", True),
+    "length_m": ("num", True), "geometry": ("geom", False), "name": ("str", False),
+    **{k: ("num", False) for k in _REACH_NUM},
+}
+_FEATURE_COMMON = {"id": ("str", True), "name": ("str", False), "reach": ("str", True),
+                   "chainage_m": ("num", True)}
+_FEATURE_OWN: dict[str, dict[str, tuple[str, bool]]] = {
+    "stations": {"target_class": ("str", False), "parameters": ("strlist", False)},
+    "dischargers": {"kind": ("str", True), "pollutants": ("strlist", False),
+                    "effluent_discharge_m3s": ("num", False), "permit_limits_mg_l": ("map", False),
+                    "max_load_kg_s": ("map", False), "power_meter_id": ("str", False),
+                    "violations": ("int", False), "department": ("str", False)},
+    "intakes": {"population": ("int", False), "operator": ("str", False),
+                "standard_class": ("str", False)},
+    "structures": {"kind": ("str", False), "normal_release_m3s": ("num", False),
+                   "max_release_m3s": ("num", False), "operator": ("str", False)},
+    "sites": {"kind": ("str", True), "build_time_s": ("num", True), "access": ("str", False)},
+}
+_DEPARTMENT = {"id": ("str", True), "name": ("str", True), "name_en": ("str", False),
+               "level": ("str", False), "roles": ("strlist", False), "owns": ("strlist", False)}
+_INFLOW = {"node": ("str", True), "discharge_m3s": ("num", True)}
+
+
+def _check(value: Any, kind: str) -> str | None:
+    """Return an error message when ``value`` is not of ``kind``, else None."""
+    if kind == "str":
+        return None if isinstance(value, str) and value != "" else "must be a non-empty string"
+    if kind == "num":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {value!r}"
+        return None if math.isfinite(value) else f"must be finite, got {value!r}"
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"must be an integer, got {value!r}"
+    if kind == "strlist":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else "must be a list of strings"
+    if kind == "map":
+        return None if isinstance(value, dict) else "must be an object"
+    if kind == "geom":
+        ok = isinstance(value, list) and all(
+            isinstance(p, (list, tuple)) and len(p) >= 2
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p) for p in value
+        )
+        return None if ok else "must be a list of [x, y] points"
+    return None
+
+
+def _parse_items(doc: Mapping[str, Any], key: str, spec: Mapping[str, tuple[str, bool]],
+                 problems: list[Problem], required: bool = False) -> list[dict[str, Any]]:
+    """Type-check every item of ``doc[key]``; return the items that are objects."""
+    raw = doc.get(key)
+    if raw is None:
+        if required:
+            problems.append(Problem("error", "network", "", key, f"'{key}' is required"))
+        return []
+    if not isinstance(raw, list):
+        problems.append(Problem("error", "network", "", key, f"'{key}' must be a list"))
+        return []
+    items: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append(Problem("error", key, f"#{i}", "", "must be an object"))
+            continue
+        ident = item.get("id") if isinstance(item.get("id"), str) else f"#{i}"
+        bad = False
+        for fname, (kind, req) in spec.items():
+            value = item.get(fname)
+            if value is None:
+                if req:
+                    problems.append(Problem("error", key, ident, fname, "is required"))
+                    bad = True
+                continue
+            msg = _check(value, kind)
+            if msg:
+                problems.append(Problem("error", key, ident, fname, msg))
+                bad = True
+        if not bad:
+            items.append(item)
+    return items
+
+
+def _extra(item: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in spec}
+
+
+def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
+    """Build a network from a parsed JSON document (a dict).
+
+    Raises
+    ------
+    NetworkFormatError
+        With ``problems`` listing every structural problem (element, id, field, message).
+    """
+    problems: list[Problem] = []
+    if not isinstance(doc, Mapping):
+        raise NetworkFormatError("a network document must be a JSON object",
+                                 [Problem("error", "network", "", "", "must be a JSON object")])
+    fmt = doc.get("format", FORMAT_NAME)
+    if fmt != FORMAT_NAME:
+        problems.append(Problem("error", "network", "", "format", f"expected {FORMAT_NAME!r}, got {fmt!r}"))
+    version = doc.get("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        problems.append(Problem("error", "network", "", "version",
+                                f"this rivertrace reads version {FORMAT_VERSION}, got {version!r}"))
+
+    nodes = {n["id"]: Node(n["id"], n.get("x"), n.get("y"), n.get("name"), _extra(n, _NODE))
+             for n in _parse_items(doc, "nodes", _NODE, problems, required=True)}
+    reaches = {}
+    for r in _parse_items(doc, "reaches", _REACH, problems, required=True):
+        geom = tuple((float(p[0]), float(p[1])) for p in r["geometry"]) if r.get("geometry") else None
+        kwargs = {k: (float(r[k]) if r.get(k) is not None else None) for k in _REACH_NUM}
+        reaches[r["id"]] = Reach(
+            id=r["id"], from_node=r["from_node"], to_node=r["to_node"], length_m=float(r["length_m"]),
+            geometry=geom, name=r.get("name"), extra=_extra(r, _REACH), **kwargs,
+        )
+    inflows: dict[str, float] = {}
+    for f in _parse_items(doc, "inflows", _INFLOW, problems):
+        inflows[f["node"]] = inflows.get(f["node"], 0.0) + float(f["discharge_m3s"])
+
+    features: dict[str, dict[str, Feature]] = {}
+    for key, kind in FEATURE_COLLECTIONS.items():
+        spec = {**_FEATURE_COMMON, **_FEATURE_OWN[key]}
+        coll: dict[str, Feature] = {}
+        for item in _parse_items(doc, key, spec, problems):
+            attrs = {k: v for k, v in item.items() if k not in _FEATURE_COMMON}
+            coll[item["id"]] = Feature(kind, item["id"], item["reach"], float(item["chainage_m"]),
+                                       item.get("name"), attrs)
+        features[kind] = coll
+    departments = {
+        d["id"]: Department(d["id"], d["name"], d.get("name_en"), d.get("level"),
+                            tuple(d.get("roles") or ()), tuple(d.get("owns") or ()), _extra(d, _DEPARTMENT))
+        for d in _parse_items(doc, "departments", _DEPARTMENT, problems)
+    }
+    # duplicate ids are structural: a dict would silently keep only the last one
+    for key in ("nodes", "reaches", "departments", *FEATURE_COLLECTIONS):
+        seen: set[str] = set()
+        for item in doc.get(key) or []:
+            ident = item.get("id") if isinstance(item, dict) else None
+            if isinstance(ident, str):
+                if ident in seen:
+                    problems.append(Problem("error", key, ident, "id", "duplicate id"))
+                seen.add(ident)
+    if problems:
+        raise NetworkFormatError(f"network document has {len(problems)} problem(s): {problems[0]}", problems)
+
+    known = {"format", "version", "name", "crs", "notes", "nodes", "reaches", "inflows", "departments",
+             *FEATURE_COLLECTIONS}
+    return RiverNetwork(
+        nodes, reaches, inflows=inflows, features=features, departments=departments,  # type: ignore[arg-type]
+        name=str(doc.get("name") or ""), crs=doc.get("crs"), notes=doc.get("notes"),
+        extra={k: v for k, v in doc.items() if k not in known},
+    )
+
+
+def network_to_document(net: RiverNetwork) -> dict[str, Any]:
+    """The JSON document of a network (inverse of :func:`network_from_document`)."""
+    def clean(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if v is not None}
+
+    doc: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": net.name}
+    if net.crs:
+        doc["crs"] = net.crs
+    if net.notes:
+        doc["notes"] = net.notes
+    doc.update(net.extra)
+    doc["nodes"] = [clean({"id": n.id, "x": n.x, "y": n.y, "name": n.name, **n.extra}) for n in net.nodes.values()]
+    reaches = []
+    for r in net.reaches.values():
+        d = {"id": r.id, "from_node": r.from_node, "to_node": r.to_node, "length_m": r.length_m,
+             **{k: getattr(r, k) for k in _REACH_NUM}, "name": r.name,
+             "geometry": [list(p) for p in r.geometry] if r.geometry else None, **r.extra}
+        reaches.append(clean(d))
+    doc["reaches"] = reaches
+    doc["inflows"] = [{"node": k, "discharge_m3s": v} for k, v in net.inflows.items()]
+    for key, kind in FEATURE_COLLECTIONS.items():
+        doc[key] = [clean({"id": f.id, "name": f.name, "reach": f.reach, "chainage_m": f.chainage_m, **f.attrs})
+                    for f in net.features[kind].values()]
+    doc["departments"] = [clean({"id": d.id, "name": d.name, "name_en": d.name_en, "level": d.level,
+                                 "roles": list(d.roles), "owns": list(d.owns), **d.extra})
+                          for d in net.departments.values()]
+    return doc
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """Read a JSON network document, turning JSON syntax errors into :class:`NetworkFormatError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise NetworkFormatError(f"{p}: cannot read: {err.strerror or err}") from err
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        prob = Problem("error", "network", "", "", f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}")
+        raise NetworkFormatError(f"{p}: {prob.message}", [prob]) from err
+
+
+def load_network(path: str | Path) -> RiverNetwork:
+    """Read and parse a JSON network document (structural checks only; see ``validate``)."""
+    return network_from_document(read_document(path))
+
+
+def write_network(net: RiverNetwork | Mapping[str, Any], path: str | Path, *, indent: int | None = 1) -> None:
+    """Write a network (or a document dict) as JSON, UTF-8, non-ASCII names kept readable."""
+    doc = network_to_document(net) if isinstance(net, RiverNetwork) else dict(net)
+    Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")

@@ -1,0 +1,359 @@
+"""The ``rivertrace`` command line: validate, import, forecast, demo.
+
+Flags carry units in their names (``--chainage-m``, ``--mass-kg``, ``--decay-per-day``); values are
+converted to SI here, at the edge. Exit codes: 0 success, 1 the input has errors (validation
+failed), 2 bad usage or unreadable input. Errors are one readable message per problem, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hydrology.exceptions import HydrologyError, NetworkFormatError, NetworkValidationError
+
+#: display time zone: Asia/Shanghai is UTC+8 all year (no daylight saving since 1991)
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+DEMO_BASINS = ("ruxi", "puhe")
+
+
+class CliError(Exception):
+    """A usage or input error; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- loading
+def demo_basin_path(name: str) -> Path:
+    """Path of a bundled demo basin document (``ruxi`` or ``puhe``)."""
+    if name not in DEMO_BASINS:
+        raise CliError(f"unknown demo basin {name!r}; bundled: {', '.join(DEMO_BASINS)}")
+    return Path(str(resources.files("hydrology") / "data" / "demo" / f"{name}.json"))
+
+
+def read_any_document(source: str, layer: str | None = None) -> dict[str, Any]:
+    """A network document from JSON, ``demo:NAME``, a GeoPackage or a shapefile directory."""
+    from hydrology.document import read_document
+
+    if source.startswith("demo:"):
+        return read_document(demo_basin_path(source[5:]))
+    path = Path(source)
+    if not path.exists():
+        raise CliError(f"{source}: no such file or directory")
+    if path.suffix.lower() == ".json":
+        return read_document(path)
+    if path.is_dir() or path.suffix.lower() in (".gpkg", ".shp"):
+        from hydrology.gpkg import read_network_layers
+
+        return read_network_layers(path)
+    raise CliError(f"{source}: unknown network format (expected .json, .gpkg, a shapefile directory or demo:NAME)")
+
+
+def load_valid_network(source: str):  # noqa: ANN201 - RiverNetwork, imported lazily
+    """Parse and validate; raise :class:`NetworkValidationError` listing every error."""
+    from hydrology.document import network_from_document
+    from hydrology.validate import require_valid
+
+    return require_valid(network_from_document(read_any_document(source)))
+
+
+def _print_problems(problems: Sequence[Any], stream: Any = sys.stderr) -> None:
+    for p in problems:
+        print(f"  {p}", file=stream)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hydrology.validate import validate_document
+
+    doc = read_any_document(args.network, args.layer)
+    net, problems = validate_document(doc)
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    if args.json:
+        print(json.dumps({"valid": not errors, "errors": [p.as_dict() for p in errors],
+                          "warnings": [p.as_dict() for p in warnings]}, ensure_ascii=False, indent=1))
+    else:
+        if net is not None:
+            print(f"{args.network}: {net!r}")
+        print(f"{len(errors)} error(s), {len(warnings)} warning(s)")
+        if errors:
+            print("errors:")
+            _print_problems(errors, sys.stdout)
+        if warnings:
+            print("warnings:")
+            _print_problems(warnings, sys.stdout)
+    return 1 if errors else 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hydrology.document import write_network
+    from hydrology.validate import validate_document
+
+    src = Path(args.source)
+    if not src.exists():
+        raise CliError(f"{src}: no such file or directory")
+    kind = args.format
+    if kind == "auto":
+        kind = "nhdplus" if _looks_like_nhdplus(src) else "layers"
+    if kind == "nhdplus":
+        from hydrology.nhdplus import import_nhdplus
+
+        doc, report = import_nhdplus(src, layer=args.layer)
+        print(report, file=sys.stderr)
+    else:
+        from hydrology.gpkg import read_network_layers
+
+        doc = read_network_layers(src)
+    _net, problems = validate_document(doc)
+    errors = [p for p in problems if p.severity == "error"]
+    write_network(doc, args.output)
+    print(f"wrote {args.output}: {len(doc.get('reaches', []))} reaches, {len(doc.get('stations', []))} stations; "
+          f"{len(errors)} validation error(s), {len(problems) - len(errors)} warning(s)", file=sys.stderr)
+    _print_problems(problems[:20])
+    if len(problems) > 20:
+        print(f"  ... and {len(problems) - 20} more (run `rivertrace validate {args.output}`)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _looks_like_nhdplus(path: Path) -> bool:
+    if path.is_dir() or path.suffix.lower() != ".gpkg":
+        return False
+    import pyogrio
+
+    for name, _geom in pyogrio.list_layers(path):
+        cols = {c.lower() for c in pyogrio.read_info(path, layer=name)["fields"]}
+        if {"comid", "fromnode", "tonode"} <= cols:
+            return True
+    return False
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise CliError(f"--start {text!r}: not an ISO 8601 time (e.g. 2025-07-14T09:30:00+08:00)") from err
+    if t.tzinfo is None:
+        raise CliError(f"--start {text!r}: give a UTC offset (e.g. +08:00 or Z); times are never guessed")
+    return t.astimezone(timezone.utc)
+
+
+def build_release(net: Any, args: argparse.Namespace):  # noqa: ANN201
+    """A :class:`hydrology.forecast.Release` from CLI flags (converted to SI here)."""
+    from hydrology.forecast import Release
+    from hydrology.pollutants import pollutant
+    from hydrology.units import per_day_to_per_s
+
+    if args.discharger:
+        d = net.feature(args.discharger, "discharger")
+        reach, chainage = d.reach, d.chainage_m
+        if args.reach is not None or args.chainage_m is not None:
+            raise CliError("give either --discharger or --reach/--chainage-m, not both")
+    else:
+        if args.reach is None or args.chainage_m is None:
+            raise CliError("give --discharger D, or --reach R with --chainage-m X")
+        reach, chainage = args.reach, args.chainage_m
+    if args.decay_per_day is not None and args.decay_per_day < 0:
+        raise CliError(f"--decay-per-day must not be negative, got {args.decay_per_day}")
+    pol = pollutant(args.pollutant, per_day_to_per_s(args.decay_per_day or 0.0))
+    if args.duration_s is not None:
+        if not args.duration_s > 0:
+            raise CliError(f"--duration-s must be positive, got {args.duration_s}")
+        return Release(reach, chainage, pol, rate_kg_s=args.mass_kg / args.duration_s,
+                       duration_s=args.duration_s, start=_parse_time(args.start))
+    return Release(reach, chainage, pol, mass_kg=args.mass_kg, start=_parse_time(args.start))
+
+
+def _iso(start: datetime | None, seconds: float | None) -> str | None:
+    if start is None or seconds is None:
+        return None
+    return (start + timedelta(seconds=seconds)).astimezone(CHINA_TZ).isoformat(timespec="minutes")
+
+
+def forecast_json(net: Any, fc: Any) -> dict[str, Any]:
+    """The JSON object of ``rivertrace forecast --json`` (mg/L = g/m3, seconds after release start)."""
+    rel = fc.release
+    out = {
+        "network": net.name, "engine": fc.engine,
+        "release": {"reach": rel.reach, "chainage_m": rel.chainage_m, "pollutant": rel.pollutant.name,
+                    "behaviour": rel.pollutant.behaviour, "mass_kg": rel.total_mass_kg,
+                    "duration_s": rel.duration_s, "decay_per_s": rel.pollutant.decay_per_s,
+                    "start": rel.start.isoformat() if rel.start else None},
+        "receptors": [],
+    }
+    for r in fc.receptors:
+        out["receptors"].append({
+            "id": r.id, "kind": r.kind, "reach": r.reach, "chainage_m": r.chainage_m,
+            "distance_m": round(r.distance_m, 3), "arrival_s": _round(r.arrival_s), "peak_s": _round(r.peak_s),
+            "peak_mg_l": r.peak_g_m3, "end_s": _round(r.end_s), "duration_above_s": _round(r.duration_above_s),
+            "threshold_mg_l": r.threshold_g_m3, "threshold_basis": r.threshold_basis,
+            "mean_travel_time_s": _round(r.mean_travel_time_s), "mass_fraction": r.mass_fraction,
+            "discharge_m3s": r.discharge_m3s,
+            "arrival_time": _iso(rel.start, r.arrival_s), "peak_time": _iso(rel.start, r.peak_s),
+            "end_time": _iso(rel.start, r.end_s),
+        })
+    return out
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def _hm(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m = int(round(seconds / 60))
+    return f"{m // 60}h{m % 60:02d}"
+
+
+def print_forecast_table(net: Any, fc: Any, stream: Any = sys.stdout) -> None:
+    """Human-readable forecast: one line a receptor, times as h:mm after the release."""
+    rel = fc.release
+    print(f"{net.name}: {rel.pollutant.name} ({rel.pollutant.behaviour}), {rel.total_mass_kg:g} kg at reach "
+          f"{rel.reach} +{rel.chainage_m:g} m, engine {fc.engine}", file=stream)
+    print(f"{'receptor':<16}{'kind':<9}{'dist km':>8}{'arrive':>8}{'peak':>8}{'end':>8}{'peak mg/L':>11}  threshold",
+          file=stream)
+    for r in fc.receptors:
+        thr = f"{r.threshold_g_m3:g} ({r.threshold_basis})" if r.threshold_g_m3 is not None else r.threshold_basis
+        print(f"{r.id:<16}{r.kind:<9}{r.distance_m / 1000:>8.2f}{_hm(r.arrival_s):>8}{_hm(r.peak_s):>8}"
+              f"{_hm(r.end_s):>8}{r.peak_g_m3:>11.4g}  {thr}", file=stream)
+
+
+def run_forecast(net: Any, release: Any, args: argparse.Namespace):  # noqa: ANN201
+    from hydrology.forecast import forecast
+
+    kinds = tuple(args.kinds.split(","))
+    threshold = args.threshold_mg_l  # mg/L = g/m3: no conversion needed
+    if args.engine == "analytic":
+        fc = forecast(net, release, kinds=kinds, threshold_g_m3=threshold, wind_ms=args.wind_ms)
+        ds = fc.curves() if args.netcdf else None
+        return fc, ds
+    from hydrology.numerical import numerical_forecast
+
+    return numerical_forecast(net, release, kinds=kinds, threshold_g_m3=threshold, wind_ms=args.wind_ms)
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    net = load_valid_network(args.network)
+    release = build_release(net, args)
+    fc, ds = run_forecast(net, release, args)
+    if args.netcdf:
+        ds.to_netcdf(args.netcdf, engine="h5netcdf")
+        print(f"wrote curves to {args.netcdf}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(forecast_json(net, fc), ensure_ascii=False, indent=1))
+    else:
+        print_forecast_table(net, fc)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo import run_demo
+
+    return run_demo(lang=args.lang)
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rivertrace",
+        description="River pollution source-tracing and water-quality forecasting. Units are SI and named in "
+                    "every flag (m, s, kg, m3/s, mg/L = g/m3); times are ISO 8601 with an offset.",
+        epilog="NETWORK is a JSON network document (see README, 'Network format'), a GeoPackage or shapefile "
+               "directory with the same field names, or a bundled demo basin: demo:ruxi, demo:puhe.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a network for errors (exit 1 if any) and warnings",
+                       description="Check a network: cycles, dangling or duplicate ids, non-positive or NaN "
+                                   "lengths/slopes/widths, features outside their reach, split fractions, "
+                                   "disconnected parts, missing discharge. Each problem names element, id and field.")
+    v.add_argument("network", metavar="NETWORK")
+    v.add_argument("--layer", help="GeoPackage layer prefix (default: the network's own layer names)")
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.set_defaults(func=cmd_validate)
+
+    i = sub.add_parser("import", help="import NHDPlus flowlines or network layers into a JSON network document",
+                       description="Import an NHDPlusV2 flowline GeoPackage (QE_MA cfs -> m3/s, VE_MA ft/s -> m/s, "
+                                   "LENGTHKM -> m; -9998/-9999 handled explicitly, gauges become stations) or "
+                                   "GeoPackage/shapefile layers in the network's own field names.")
+    i.add_argument("source", metavar="SOURCE", help="NHDPlus .gpkg, network .gpkg, or a shapefile directory")
+    i.add_argument("-o", "--output", required=True, help="network document to write (.json)")
+    i.add_argument("--format", choices=("auto", "nhdplus", "layers"), default="auto")
+    i.add_argument("--layer", help="flowline layer name (NHDPlus; default NHDFlowline_Network or the only line layer)")
+    i.set_defaults(func=cmd_import)
+
+    f = sub.add_parser("forecast", help="forecast a plume from one release to every downstream receptor",
+                       description="Forecast arrival (first time above the threshold), peak, and end (last time "
+                                   "above) at every downstream station and intake. Times in seconds after the release "
+                                   "start; concentrations in mg/L. The threshold is the receptor's GB 3838-2002 "
+                                   "limit for the pollutant (station target class; class III for intakes) unless "
+                                   "--threshold-mg-l is given; for 'tracer' (no standard) edges are at 1%% of the "
+                                   "receptor's peak.")
+    f.add_argument("network", metavar="NETWORK")
+    where = f.add_argument_group("where (either a discharger, or a reach and chainage)")
+    where.add_argument("--discharger", metavar="ID", help="release at this registered discharger")
+    where.add_argument("--reach", metavar="ID", help="reach id of the release")
+    where.add_argument("--chainage-m", type=float, metavar="X", help="metres from the reach's upstream end")
+    what = f.add_argument_group("what")
+    what.add_argument("--mass-kg", type=float, required=True, metavar="M",
+                      help="mass released [kg]; instantaneous unless --duration-s is given")
+    what.add_argument("--duration-s", type=float, metavar="T", help="release duration [s] (constant rate M/T)")
+    what.add_argument("--pollutant", required=True, metavar="NAME",
+                      help="GB 3838 item (COD, NH3-N, petroleum, TP, ...) or 'tracer' (conservative, no standard)")
+    what.add_argument("--decay-per-day", type=float, metavar="K",
+                      help="first-order decay rate [1/day] (default 0: conservative)")
+    what.add_argument("--start", metavar="ISO8601", help="release start, e.g. 2025-07-14T09:30+08:00 (labels absolute times)")
+    what.add_argument("--wind-ms", type=float, default=0.0, metavar="W",
+                      help="along-stream 10 m wind [m/s] for floating pollutants (default 0)")
+    how = f.add_argument_group("how")
+    how.add_argument("--threshold-mg-l", type=float, metavar="C", help="arrival/end threshold [mg/L] for every receptor")
+    how.add_argument("--engine", choices=("analytic", "numerical"), default="analytic",
+                     help="analytic: moment chaining with exact closed forms (fast); numerical: finite-volume "
+                          "solver on the network (full curves)")
+    how.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated "
+                     "(station, intake, site, structure, discharger)")
+    how.add_argument("--json", action="store_true", help="print one JSON object (receptors list)")
+    how.add_argument("--netcdf", metavar="PATH", help="write the concentration curves (time x receptor) as CF netCDF")
+    f.set_defaults(func=cmd_forecast)
+
+    d = sub.add_parser("demo", help="run the bundled Ruxi and Puhe incident basins end to end",
+                       description="Forecast the two incidents of the design brief on the bundled demo basins and "
+                                   "print what a duty officer would see.")
+    d.add_argument("--lang", choices=("zh", "en", "both"), default="both")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as err:
+        print(f"rivertrace {args.command}: {err}", file=sys.stderr)
+        return err.code
+    except (NetworkFormatError, NetworkValidationError) as err:
+        print(f"rivertrace {args.command}: {err}", file=sys.stderr)
+        _print_problems(err.problems)
+        return 1
+    except HydrologyError as err:
+        print(f"rivertrace {args.command}: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
