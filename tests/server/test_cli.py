@@ -1,0 +1,107 @@
+"""The rivertrace command line: contracts used by modellers' scripts, exit codes, no tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from server.cli import main
+
+FORECAST = ["forecast", "demo:ruxi", "--discharger", "RX-FOOD-1", "--mass-kg", "80", "--pollutant", "petroleum"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_forecast_json_contract(capsys):
+    code, out, _ = run(capsys, *FORECAST, "--start", "2025-07-15T09:00+08:00", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    recs = doc["receptors"]
+    assert [r["id"] for r in recs][:3] == ["RX-OILSPOT", "RX-MID", "RX-INTAKE"]
+    for r in recs:
+        assert {"id", "kind", "distance_m", "arrival_s", "peak_s", "peak_mg_l", "end_s"} <= set(r)
+        assert r["arrival_s"] < r["peak_s"] < r["end_s"]
+    assert recs[0]["arrival_time"].endswith("+08:00")
+    assert doc["release"]["mass_kg"] == 80.0 and doc["release"]["behaviour"] == "floating"
+
+
+def test_forecast_by_reach_with_duration_and_decay(capsys):
+    code, out, _ = run(capsys, "forecast", "demo:puhe", "--reach", "PH-R03", "--chainage-m", "1000", "--mass-kg", "500",
+                       "--duration-s", "7200", "--pollutant", "NH3-N", "--decay-per-day", "0.2", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["release"]["duration_s"] == 7200.0
+    assert doc["release"]["decay_per_s"] == pytest.approx(0.2 / 86400)
+    assert {r["id"] for r in doc["receptors"]} == {"PH-MID", "PH-ZHAIXI", "PH-OUTLET"}
+
+
+def test_tracer_has_no_standard_and_threshold_override(capsys):
+    _, out, _ = run(capsys, *FORECAST[:-2], "--pollutant", "tracer", "--json")
+    assert json.loads(out)["receptors"][0]["threshold_basis"] == "1% of peak"
+    _, out, _ = run(capsys, *FORECAST[:-2], "--pollutant", "tracer", "--threshold-mg-l", "0.5", "--json")
+    assert json.loads(out)["receptors"][0]["threshold_mg_l"] == 0.5
+
+
+def test_forecast_writes_netcdf(capsys, tmp_path):
+    import xarray as xr
+
+    path = tmp_path / "curves.nc"
+    code, _, _ = run(capsys, *FORECAST, "--netcdf", str(path))
+    assert code == 0
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert ds["concentration"].attrs["units"] == "g m-3" and ds["time"].attrs["units"] == "s"
+        assert float(ds["concentration"].max()) > 0
+
+
+@pytest.mark.parametrize("argv,code,msg", [
+    (["forecast", "demo:ruxi", "--mass-kg", "1", "--pollutant", "COD"], 2, "give --discharger"),
+    (["forecast", "demo:ruxi", "--discharger", "nope", "--mass-kg", "1", "--pollutant", "COD"], 2, "unknown discharger 'nope'"),
+    (["forecast", "demo:ruxi", "--discharger", "RX-FOOD-1", "--mass-kg", "1", "--pollutant", "unobtainium"], 2, "unobtainium"),
+    (["forecast", "demo:ruxi", "--discharger", "RX-FOOD-1", "--mass-kg", "-4", "--pollutant", "COD"], 2, "mass_kg must be positive"),
+    (["forecast", "demo:ruxi", "--reach", "RX-R03", "--chainage-m", "99999", "--mass-kg", "1", "--pollutant", "COD"], 2, "outside reach"),
+    (["forecast", "demo:ruxi", "--discharger", "RX-FOOD-1", "--mass-kg", "1", "--pollutant", "COD", "--start", "2025-07-15 10:00"], 2, "offset"),
+    (["forecast", "missing.json", "--discharger", "x", "--mass-kg", "1", "--pollutant", "COD"], 2, "no such file"),
+    (["validate", "demo:atlantis"], 2, "unknown demo basin"),
+])
+def test_bad_input_is_one_clear_message(capsys, argv, code, msg):
+    got, _out, err = run(capsys, *argv)
+    assert got == code
+    assert msg in err and "Traceback" not in err
+
+
+def test_validate_reports_errors_with_element_and_field(capsys, tmp_path):
+    doc = json.loads((__import__("server.cli", fromlist=["x"]).demo_basin_path("ruxi")).read_text(encoding="utf-8"))
+    doc["reaches"][2]["length_m"] = -10
+    doc["stations"][0]["chainage_m"] = 1e7
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    code, out, _ = run(capsys, "validate", str(bad))
+    assert code == 1
+    assert f"reaches[{doc['reaches'][2]['id']}].length_m" in out and f"stations[{doc['stations'][0]['id']}].chainage_m" in out
+    code, out, _ = run(capsys, "validate", str(bad), "--json")
+    assert code == 1 and json.loads(out)["valid"] is False
+    assert run(capsys, "validate", "demo:ruxi")[0] == 0
+
+
+def test_malformed_json_file_exits_1_without_traceback(capsys, tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"nodes": [', encoding="utf-8")
+    code, _, err = run(capsys, "forecast", str(bad), "--reach", "a", "--chainage-m", "0", "--mass-kg", "1", "--pollutant", "COD")
+    assert code == 1 and "invalid JSON at line 1" in err
+
+
+def test_demo_runs_and_prints_both_incidents(capsys):
+    code, out, _ = run(capsys, "demo", "--lang", "en")
+    assert code == 0
+    assert "RX-INTAKE" in out and "Zhaixi Bridge" in out and "BELOW class III" in out
+
+
+def test_console_help_explains_units():
+    out = subprocess.run([sys.executable, "-m", "server.cli", "forecast", "--help"], capture_output=True, text=True, check=True).stdout
+    for unit in ("[kg]", "[s]", "[1/day]", "[mg/L]", "metres"):
+        assert unit in out
