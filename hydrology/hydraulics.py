@@ -629,9 +629,9 @@ def hydraulic_geometry(discharge_m3s: ArrayLike, coef: float, exp: float) -> Flo
     ----------
     discharge_m3s : float or ndarray
         Discharge Q [m3/s], positive.
-    coef : float
-        Coefficient, in the unit of the result per (m3/s)^exp.
-    exp : float
+    coef : float or ndarray
+        Coefficient, in the unit of the result per (m3/s)^exp (one per reach, or one for all).
+    exp : float or ndarray
         Exponent [-].
 
     Returns
@@ -641,8 +641,9 @@ def hydraulic_geometry(discharge_m3s: ArrayLike, coef: float, exp: float) -> Flo
     """
     q = _as_float_array("discharge_m3s", discharge_m3s)
     _require("discharge_m3s", q, positive=True)
-    if not np.isfinite(coef) or coef <= 0.0:
-        raise HydraulicsError(f"hydraulic geometry coefficient {coef!r} is not positive")
-    if not np.isfinite(exp):
-        raise HydraulicsError(f"hydraulic geometry exponent {exp!r} is not finite")
-    return _scalar_or_array(coef * q**exp)
+    a = _as_float_array("coef", coef)
+    _require("hydraulic geometry coefficient", a, positive=True)
+    e = _as_float_array("exp", exp)
+    if not np.all(np.isfinite(e)):
+        raise HydraulicsError(f"hydraulic geometry exponent{_first_bad(~np.isfinite(e))} is not finite")
+    return _scalar_or_array(a * q**e)

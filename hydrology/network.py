@@ -235,22 +235,43 @@ class RiverNetwork:
         """Reaches that enter a node (more than one at a confluence)."""
         return list(self._in_reaches.get(node_id, ()))
 
+    @cached_property
+    def _kahn(self) -> tuple[list[str], set[str]]:
+        """Kahn's topological sort of the nodes, O(nodes + reaches): (order, nodes left on cycles)."""
+        indeg = {n: 0 for n in self._out_reaches}
+        for n in self._in_reaches:
+            indeg.setdefault(n, 0)
+        for r in self.reaches.values():
+            indeg[r.to_node] += 1
+        ready = [n for n, d in indeg.items() if d == 0]
+        order: list[str] = []
+        while ready:
+            n = ready.pop()
+            order.append(n)
+            for rid in self._out_reaches.get(n, ()):
+                m = self.reaches[rid].to_node
+                indeg[m] -= 1
+                if indeg[m] == 0:
+                    ready.append(m)
+        return order, {n for n, d in indeg.items() if d > 0}
+
     def find_cycle(self) -> list[str] | None:
         """Reach ids forming one cycle, or None for an acyclic network."""
-        try:
-            edges = nx.find_cycle(self.graph)
-        except nx.NetworkXNoCycle:
+        _order, left = self._kahn
+        if not left:
             return None
-        return [key for _u, _v, key in edges]
+        # only nodes on or below a cycle are left: search there (small) for the cycle itself
+        sub = nx.MultiDiGraph()
+        sub.add_edges_from((r.from_node, r.to_node, r.id) for r in self.reaches.values()
+                           if r.from_node in left and r.to_node in left)
+        return [key for _u, _v, key in nx.find_cycle(sub)]
 
     @cached_property
     def reach_order(self) -> list[str]:
         """Reach ids in topological order (every reach after all reaches upstream of it)."""
-        try:
-            node_order = list(nx.topological_sort(self.graph))
-        except nx.NetworkXUnfeasible:
-            cycle = self.find_cycle() or []
-            raise NetworkTopologyError(f"the network has a cycle through reaches {cycle}") from None
+        node_order, left = self._kahn
+        if left:
+            raise NetworkTopologyError(f"the network has a cycle through reaches {self.find_cycle()}")
         order: list[str] = []
         for n in node_order:
             order.extend(self._out_reaches.get(n, ()))
