@@ -1,0 +1,1 @@
+"""Incident science: readings, anomaly detection, source attribution and response planning."""
