@@ -161,6 +161,20 @@ def path_velocity(state: ReachState, pollutant: Pollutant, wind_ms: float = 0.0)
     return state.velocity_ms, state.storage_ratio
 
 
+def node_outflow_divisor(net: RiverNetwork, state: ReachState, node: str) -> float:
+    """Flow [m3/s] that the mass at a node is shared by: max(water arriving, water leaving).
+
+    A reach leaving the node carries Q_k / divisor of the arriving mass. Where water leaves the river
+    at the node (a withdrawal: less flow leaves than arrives) the divisor is the arriving flow, so
+    the withdrawn share takes its mass with it; where water joins (inflows, gauged gains) it is the
+    leaving flow, so the mass is diluted in it.
+    """
+    q = state.discharge_m3s
+    arriving = net.inflows.get(node, 0.0) + sum(q[state.index[u]] for u in net.reaches_into(node))
+    leaving = sum(q[state.index[d]] for d in net.reaches_out_of(node))
+    return max(arriving, leaving)
+
+
 def _receptor_index(net: RiverNetwork, kinds: tuple[FeatureKind, ...]) -> dict[str, list[Feature]]:
     by_reach: dict[str, list[Feature]] = {}
     for f in net.iter_features(kinds):
@@ -222,13 +236,14 @@ def route_moments(net: RiverNetwork, state: ReachState, reach: str, chainage_m: 
             end_mean, end_var, end_dist = (1 - frac0) * mean_r[j], (1 - frac0) * var_r[j], L0 - chainage_m
         else:
             end_mean, end_var, end_dist = mean0 + mean_r[j], var0 + var_r[j], dist0 + state.length_m[j]
-        downs = net.reaches_out_of(net.reaches[rid].to_node)
+        node = net.reaches[rid].to_node
+        downs = net.reaches_out_of(node)
         if not downs:
             continue
-        qsum = sum(q[state.index[d]] for d in downs)
+        qdiv = node_outflow_divisor(net, state, node)
         for d in downs:
             k = state.index[d]
-            share = f * q[k] / qsum
+            share = f * q[k] / qdiv
             a = acc.setdefault(k, [0.0, 0.0, 0.0, 0.0])
             a[0] += share
             a[1] += share * end_mean
@@ -238,7 +253,7 @@ def route_moments(net: RiverNetwork, state: ReachState, reach: str, chainage_m: 
     return out
 
 
-def _thresholds(net: RiverNetwork, feats: list[Feature], pollutant: Pollutant, override: float | None) -> list[tuple[float | None, str]]:
+def receptor_thresholds(net: RiverNetwork, feats: list[Feature], pollutant: Pollutant, override: float | None) -> list[tuple[float | None, str]]:
     if override is not None:
         return [(override, "given")] * len(feats)
     if pollutant.standard_item is None:
@@ -325,7 +340,7 @@ def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, .
     dt = (t_hi - t_lo) / (n_times - 1)
     peak_t = t[rows, im] + off * dt
     peak_c = np.where(denom < 0, y1 - 0.25 * (y0 - y2) * off, c[rows, ipk])
-    thr = _thresholds(net, feats, release.pollutant, threshold_g_m3)
+    thr = receptor_thresholds(net, feats, release.pollutant, threshold_g_m3)
     receptors = []
     for i, ft in enumerate(feats):
         level, basis = thr[i]

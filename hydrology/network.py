@@ -349,8 +349,8 @@ class RiverNetwork:
                 else:
                     total *= float(r.flow_fraction)
             if not (total > 0.0 and math.isfinite(total)) and not any(m[0] == rid for m in missing):
-                missing.append((rid, f"no discharge: give discharge_m3s on the reach or an inflow at or above "
-                                     f"its from_node {node!r}"))
+                missing.append((rid, (f"no discharge: give discharge_m3s on the reach or an inflow at or above "
+                                      f"its from_node {node!r}")))
             q[rid] = total
         return q, missing
 

@@ -1,7 +1,7 @@
 """Steady dissolved oxygen on the river network: effluents -> DO at every downstream station.
 
 Each reach is cut at the dischargers and stations on it and handed, upstream first, to
-:func:`hydrology.oxygen.do_profile_along_path` (extended Streeter-Phelps with nitrification,
+:func:`hydrology.oxygen_path.do_profile_along_path` (extended Streeter-Phelps with nitrification,
 QUAL2K reaeration, temperature-corrected rates). At nodes the arriving reaches and any lateral
 inflow mix completely (C = sum Q_i C_i / sum Q_i); at a split every reach leaves with the node's
 water. Effluent flow adds to the river flow below its outfall. Kinetics run only below an outfall
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .exceptions import HydrologyError
-from .oxygen import PathSegments, PointInflow, WaterState, cbod_ultimate_from_bod5, do_profile_along_path, do_saturation
+from .oxygen import cbod_ultimate_from_bod5, do_saturation
+from .oxygen_path import PathSegments, PointInflow, WaterState, do_profile_along_path
 from .units import per_day_to_per_s
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def _reach_start_state(net: RiverNetwork, rid: str, q_base: float, end_state: Ma
     return WaterState(total, float(cb), float(nh), float(do))
 
 
-def _run_reach(st, rid: str, start: WaterState, dischargers: list[tuple[float, str, WaterState]],  # noqa: ANN001
+def _run_reach(st, rid: str, start: WaterState, dischargers: list[tuple[float, str, WaterState]],
                stations: list, cond: DOConditions, results: dict[str, StationDO], origin: float = 0.0) -> WaterState:
     """Run one reach from chainage ``origin`` [m], cut at its dischargers and stations; record the
     stations; return the state at the reach end."""

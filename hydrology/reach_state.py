@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dispersion as _dispersion
+from . import empirical_hydraulics as _emp
 from . import hydraulics as _hyd
 from .exceptions import HydraulicsError
 
@@ -96,15 +97,15 @@ def compute_reach_state(net: RiverNetwork, *, estimator: str | None = None) -> R
         vmethod[trap] = "manning"
     hg = ~trap & ~np.isnan(a["width_coef"]) & ~np.isnan(a["width_exp"]) & ~np.isnan(a["depth_coef"]) & ~np.isnan(a["depth_exp"])
     if hg.any():
-        b[hg] = _hyd.hydraulic_geometry(q[hg], a["width_coef"][hg], a["width_exp"][hg])
-        h[hg] = _hyd.hydraulic_geometry(q[hg], a["depth_coef"][hg], a["depth_exp"][hg])
+        b[hg] = _emp.hydraulic_geometry(q[hg], a["width_coef"][hg], a["width_exp"][hg])
+        h[hg] = _emp.hydraulic_geometry(q[hg], a["depth_coef"][hg], a["depth_exp"][hg])
         u[hg] = q[hg] / (b[hg] * h[hg])
         radius[hg] = b[hg] * h[hg] / (b[hg] + 2.0 * h[hg])  # rectangle of width B, depth H
         vmethod[hg] = "hydraulic_geometry"
     jb = np.isnan(u) & ~np.isnan(a["drainage_area_m2"]) & ~np.isnan(a["slope"])
     if jb.any():
         qa = np.where(np.isnan(a["mean_annual_discharge_m3s"][jb]), q[jb], a["mean_annual_discharge_m3s"][jb])
-        vp, _vmp = _hyd.jobson_velocity(q[jb], a["drainage_area_m2"][jb], a["slope"][jb], qa)
+        vp, _vmp = _emp.jobson_velocity(q[jb], a["drainage_area_m2"][jb], a["slope"][jb], qa)
         u[jb] = vp
         vmethod[jb] = "jobson"
     ov = ~np.isnan(a["velocity_ms"])

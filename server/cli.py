@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ def read_any_document(source: str, layer: str | None = None) -> dict[str, Any]:
     raise CliError(f"{source}: unknown network format (expected .json, .gpkg, a shapefile directory or demo:NAME)")
 
 
-def load_valid_network(source: str):  # noqa: ANN201 - RiverNetwork, imported lazily
+def load_valid_network(source: str):
     """Parse and validate; raise :class:`NetworkValidationError` listing every error."""
     from hydrology.document import network_from_document
     from hydrology.validate import require_valid
@@ -146,10 +146,10 @@ def _parse_time(text: str | None) -> datetime | None:
         raise CliError(f"--start {text!r}: not an ISO 8601 time (e.g. 2025-07-14T09:30:00+08:00)") from err
     if t.tzinfo is None:
         raise CliError(f"--start {text!r}: give a UTC offset (e.g. +08:00 or Z); times are never guessed")
-    return t.astimezone(timezone.utc)
+    return t.astimezone(UTC)
 
 
-def build_release(net: Any, args: argparse.Namespace):  # noqa: ANN201
+def build_release(net: Any, args: argparse.Namespace):
     """A :class:`hydrology.forecast.Release` from CLI flags (converted to SI here)."""
     from hydrology.forecast import Release
     from hydrology.pollutants import pollutant
@@ -213,7 +213,7 @@ def _round(v: float | None) -> float | None:
 def _hm(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    m = int(round(seconds / 60))
+    m = round(seconds / 60)
     return f"{m // 60}h{m % 60:02d}"
 
 
@@ -230,7 +230,7 @@ def print_forecast_table(net: Any, fc: Any, stream: Any = sys.stdout) -> None:
               f"{_hm(r.end_s):>8}{r.peak_g_m3:>11.4g}  {thr}", file=stream)
 
 
-def run_forecast(net: Any, release: Any, args: argparse.Namespace):  # noqa: ANN201
+def run_forecast(net: Any, release: Any, args: argparse.Namespace):
     from hydrology.forecast import forecast
 
     kinds = tuple(args.kinds.split(","))

@@ -10,7 +10,7 @@ effluent quality, temperature) are stated in the output.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from hydrology.forecast import Release, forecast
@@ -32,8 +32,8 @@ T = {
     "cols": (("受体", "类型", "距离km", "到达", "峰值", "结束", "峰值mg/L"),
              ("receptor", "kind", "dist km", "arrives", "peak", "ends", "peak mg/L")),
     "intake": ("取水口石油类预计 {t} 起超过 {c:g} mg/L（发现后 {h:.1f} 小时），{t2} 达峰（{h2:.1f} 小时），影响 {p:,} 人饮水。",
-               "Petroleum at the intake exceeds {c:g} mg/L from {t} ({h:.1f} h after detection) and peaks at {t2} "
-               "({h2:.1f} h); {p:,} residents drink from it."),
+               ("Petroleum at the intake exceeds {c:g} mg/L from {t} ({h:.1f} h after detection) and peaks at {t2} "
+                "({h2:.1f} h); {p:,} residents drink from it.")),
     "puhe_title": ("蒲河溶解氧事件（綦江区，2025年8月）", "Puhe river low dissolved oxygen (Qijiang district, August 2025)"),
     "puhe_setup": ("寨溪桥断面目标 III 类（溶解氧 ≥ 5 mg/L），水温 {t:g} ℃。",
                    "Zhaixi Bridge section, class III target (DO >= 5 mg/L), water at {t:g} C."),
@@ -60,7 +60,7 @@ def ruxi(out: TextIO, lang: str) -> None:
     # the film was seen when the slick's peak passed the observation point: date the release from it
     start = RUXI_DETECTED - timedelta(seconds=probe.receptor("RX-OILSPOT").peak_s)
     fc = forecast(net, Release(plant.reach, plant.chainage_m, oil, mass_kg=RUXI_OIL_MASS_KG,
-                               start=start.astimezone(timezone.utc)))
+                               start=start.astimezone(UTC)))
     print(f"\n== {_t('ruxi_title', lang)} ==", file=out)
     print(_t("ruxi_setup", lang).format(m=RUXI_OIL_MASS_KG, t=_local(RUXI_DETECTED)), file=out)
     cols = _t("cols", lang)

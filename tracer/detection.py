@@ -73,9 +73,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
+from .baseline import DAY_NS, NS, _local_midnight, _local_ns, compensate_do_for_temperature, daily_cycle_baseline
 from .exceptions import DetectionConfigError, UnknownStationError
+from .faults import FAULT_SCREENS, SensorFault, _isolated_jumps, _noise_scale, _runs, _ts
 from .readings import Readings, internal_unit
 
 RuleName = Literal["exceedance", "persistence", "daily_persistence", "sudden_change", "increment"]
@@ -84,10 +85,6 @@ Direction = Literal["up", "down", "both"]
 SeverityLevel = Literal["low", "moderate", "high", "critical"]
 ALL_RULES: frozenset[str] = frozenset(
     {"exceedance", "persistence", "daily_persistence", "sudden_change", "increment"})
-NS = 1_000_000_000
-DAY_NS = 86_400 * NS
-#: 1 / Phi^-1(3/4): MAD -> standard deviation for Gaussian data
-MAD_TO_SIGMA = 1.4826
 #: severity level thresholds (upper bounds, exclusive)
 SEVERITY_LEVELS: tuple[tuple[float, SeverityLevel], ...] = (
     (0.25, "low"), (1.0, "moderate"), (4.0, "high"), (math.inf, "critical"))
@@ -320,19 +317,6 @@ class Anomaly:
 
 
 @dataclass(frozen=True, slots=True)
-class SensorFault:
-    """Readings labelled as a sensor problem, not a water event; they are kept out of the rules."""
-
-    station_id: str
-    parameter: str
-    kind: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    message: str
-    readings: int
-
-
-@dataclass(frozen=True, slots=True)
 class Incident:
     """Anomalies grouped: same station and parameter, or neighbouring stations on one path.
 
@@ -515,200 +499,6 @@ def _limit_for(parameter: str, target_class: str | None, standard: str) -> Any:
         return None
 
 
-def _ts(ns: int | np.integer) -> pd.Timestamp:
-    return pd.Timestamp(int(ns), tz="UTC")
-
-
-def _runs(mask: np.ndarray, t: np.ndarray, max_gap_ns: int) -> list[tuple[int, int]]:
-    """Inclusive index ranges of consecutive True entries, broken where the time gap exceeds max_gap_ns."""
-    idx = np.flatnonzero(mask)
-    if idx.size == 0:
-        return []
-    brk = (np.diff(idx) != 1) | (np.diff(t[idx]) > max_gap_ns)
-    return list(zip(np.r_[idx[0], idx[1:][brk]].tolist(), np.r_[idx[:-1][brk], idx[-1]].tolist()))
-
-
-def _noise_scale(t: np.ndarray, x: np.ndarray, floor: float) -> np.ndarray:
-    """Robust scale of reading-to-reading noise [unit]: median |dx| / 0.6745 over the UTC day, floored.
-
-    For zero-mean Gaussian differences median |dx| = 0.6745 sigma. Days with fewer than 12
-    differences take the whole series' median.
-    """
-    if x.size < 2:
-        return np.full(x.size, max(floor, 0.0))
-    d = np.abs(np.diff(x))
-    day = t[1:] // DAY_NS
-    grouped = pd.Series(d).groupby(day)
-    med = grouped.median().where(grouped.count() >= 12).reindex(day).to_numpy()
-    med = np.where(np.isnan(med), np.median(d), med) / 0.6745
-    return np.maximum(np.r_[med[0], med], floor)
-
-
-def _local_ns(t: np.ndarray, tz: str) -> np.ndarray:
-    """Local wall-clock time [ns since 1970-01-01 local] of UTC times t [ns]."""
-    return pd.DatetimeIndex(t.astype("M8[ns]")).tz_localize("UTC").tz_convert(tz).tz_localize(None).asi8
-
-
-def _local_midnight(day: int, tz: str) -> pd.Timestamp:
-    """UTC instant of local midnight starting local day ``day`` (days since 1970-01-01)."""
-    return pd.Timestamp(day * DAY_NS).tz_localize(tz, ambiguous=False, nonexistent="shift_forward").tz_convert("UTC")
-
-
-# ---------------------------------------------------------------------------------------------------
-# fault screens
-
-
-def _out_of_range(s: _Series) -> list[SensorFault]:
-    if s.rules.valid_range is None:
-        return []
-    lo, hi = s.rules.valid_range
-    bad = (s.x < lo) | (s.x > hi)
-    return [s.fault("out_of_range", i0, i1, f"{s.parameter} {s.x[i0]:.4g}..{s.x[i1]:.4g} {s.unit()} "
-                    f"outside the instrument range [{lo:g}, {hi:g}] {s.unit()} ({i1 - i0 + 1} readings)")
-            for i0, i1 in _runs(bad, s.t, s.gap_ns)]
-
-
-def _spikes(s: _Series) -> list[SensorFault]:
-    r = s.rules
-    pos = np.flatnonzero(s.good)
-    t, x = s.t[pos], s.x[pos]
-    noise = s.noise[pos]
-    n = x.size
-    hit = np.zeros(n, dtype=bool)
-    for length in range(1, r.spike_max_readings + 1):
-        if n < length + 2:
-            break
-        m = n - length - 3  # excursions start at i = 2 .. n - length - 2
-        if m <= 0:
-            break
-        before, after = x[1:1 + m], x[2 + length:2 + length + m]
-        seg = sliding_window_view(x, length)[2:2 + m]
-        smin, smax = seg.min(axis=1), seg.max(axis=1)
-        thr = r.spike_k * noise[1:1 + m]
-        up = smin - np.maximum(before, after) > thr
-        down = np.minimum(before, after) - smax > thr
-        cand = np.flatnonzero(up | down)
-        if cand.size == 0:
-            continue
-        i = cand + 2
-        before, after = x[i - 1], x[i + length]
-        departure = np.abs(seg[cand].mean(axis=1) - 0.5 * (before + after))
-        # the signal around the excursion is quiet and returns to where it was: a plume's sharp
-        # peak sits on moving flanks, a dropout interrupts a steady signal
-        tol = r.spike_return_fraction * departure
-        back = ((np.abs(after - before) <= tol) & (np.abs(x[i - 1] - x[i - 2]) <= tol)
-                & (np.abs(x[i + length + 1] - x[i + length]) <= tol))
-        short = t[i + length] - t[i - 1] <= r.spike_max_span_s * NS
-        for k in i[back & short]:
-            hit[k:k + length] = True
-    out = []
-    for a, b in _runs(hit, np.arange(n), 1):
-        ctx = x[max(a - 1, 0)], x[min(b + 1, n - 1)]
-        out.append(s.fault("spike", int(pos[a]), int(pos[b]),
-                           f"{s.parameter} spike of {b - a + 1} reading(s) at {x[a]:.4g} {s.unit()} between "
-                           f"{ctx[0]:.4g} and {ctx[1]:.4g}"))
-    return out
-
-
-def _flatlines(s: _Series) -> list[SensorFault]:
-    r = s.rules
-    pos = np.flatnonzero(s.good)
-    t, x = s.t[pos], s.x[pos]
-    if x.size < 3:
-        return []
-    dt = np.diff(t)
-    ok = dt <= s.gap_ns
-    slope = np.diff(x) / np.maximum(dt, 1)
-    const = ok & (np.abs(np.diff(x)) <= r.flatline_tolerance)
-    dslope = np.abs(np.diff(slope))
-    linear = ok[1:] & ok[:-1] & ~const[1:] & ~const[:-1] & (
-        dslope <= r.linear_tolerance_relative * np.maximum(np.abs(slope[1:]), np.abs(slope[:-1])))
-    out = []
-    for mask, extra, what in ((const, 1, "constant"), (linear, 2, "exactly linear (interpolated fill?)")):
-        for a, b in _runs(mask, np.arange(mask.size), 1):
-            a2, b2 = a, b + extra
-            if b2 - a2 + 1 >= r.flatline_min_readings and t[b2] - t[a2] >= r.flatline_min_duration_s * NS \
-                    and s.good[pos[a2]:pos[b2] + 1].all():
-                hours = (t[b2] - t[a2]) / (3600 * NS)
-                out.append(s.fault("flatline", int(pos[a2]), int(pos[b2]),
-                                   f"{s.parameter} {what} for {b2 - a2 + 1} readings ({hours:.1f} h) "
-                                   f"from {x[a2]:.4g} to {x[b2]:.4g} {s.unit()}"))
-    return out
-
-
-#: per-series fault screens, run in this order; isolated jumps need all series and run after them
-FAULT_SCREENS: dict[str, Callable[[_Series], list[SensorFault]]] = {
-    "out_of_range": _out_of_range, "spike": _spikes, "flatline": _flatlines}
-
-
-def _abrupt_times(s: _Series) -> np.ndarray:
-    """Times [ns] of the clean readings whose change from the previous clean one exceeds
-    ``corroboration_k`` noise scales: the abrupt changes a witness can show."""
-    pos = np.flatnonzero(s.good)
-    if pos.size < 2:
-        return np.empty(0, dtype=np.int64)
-    z = np.abs(np.diff(s.x[pos])) / np.maximum(s.noise[pos[1:]], 1e-300)
-    return s.t[pos[1:]][z > s.rules.corroboration_k]
-
-
-def _has_any(times: np.ndarray, lo: int, hi: int) -> bool:
-    return bool(np.searchsorted(times, hi, side="right") > np.searchsorted(times, lo, side="left"))
-
-
-def _isolated_jumps(series: Mapping[tuple[str, str], _Series],
-                    stations: Mapping[str, StationContext]) -> list[SensorFault]:
-    abrupt = {key: _abrupt_times(s) for key, s in series.items()}
-    clean_t = {key: s.t[s.good] for key, s in series.items()}
-    out: list[SensorFault] = []
-    for (sid, par), s in series.items():
-        r, m = s.rules, s.rules.jump_hold_readings
-        pos = np.flatnonzero(s.good)
-        t, x = s.t[pos], s.x[pos]
-        if x.size < 2 * m + 1:
-            continue
-        roll = pd.Series(x).rolling(m).median().to_numpy()
-        i = np.arange(m, x.size - m + 1)
-        pre, post = roll[i - 1], roll[i + m - 1]
-        step, dx = post - pre, x[i] - x[i - 1]
-        noise = s.noise[pos[i]]
-        f = r.jump_step_fraction
-        cand = ((np.abs(dx) > r.jump_k * noise) & (np.sign(dx) == np.sign(step))
-                & (np.abs(dx) >= f * np.abs(step)) & (np.abs(step) >= f * np.abs(dx))
-                & (t[i] - t[i - 1] <= s.gap_ns))
-        same = [k for k in series if k[0] == sid and k[1] != par]
-        down = [(n, par) for n in stations[sid].downstream_neighbours if (n, par) in series]
-        up = [(n, par) for n in stations[sid].upstream_neighbours if (n, par) in series]
-        for k in i[cand]:
-            ti = int(t[k])
-            # upstream stations cannot see a source between them and us: they may corroborate, but
-            # their silence is no evidence; other parameters here and downstream stations are witnesses
-            wins = ([(key, r.corroboration_window_s) for key in same]
-                    + [(key, r.neighbour_window_s) for key in down + up])
-            witnesses = [key for key, w in wins[:len(same) + len(down)]
-                         if _has_any(clean_t[key], ti - int(w * NS), ti + int(w * NS))]
-            if not witnesses or any(_has_any(abrupt[key], ti - int(w * NS), ti + int(w * NS)) for key, w in wins):
-                continue
-            if not s.good[pos[k]]:
-                continue  # inside an earlier jump's span
-            level0, jump = roll[k - 1], x[k] - x[k - 1]
-            horizon = k + 1 + int(np.searchsorted(t[k + 1:], ti + int(r.jump_max_duration_s * NS), side="right"))
-            steps = np.diff(x[k:horizon])
-            back = np.flatnonzero((np.sign(steps) == -np.sign(jump)) & (np.abs(steps) >= 0.5 * abs(jump)))
-            who = ", ".join(f"{a}/{b}" for a, b in witnesses)
-            if back.size:
-                j = k + 1 + int(back[0])  # first reading after the abrupt step back
-                out.append(s.fault("isolated_jump", int(pos[k]), int(pos[j - 1]),
-                                   f"{par} stepped {jump:+.4g} {s.unit()} and stepped back; "
-                                   f"no abrupt change at {who}"))
-            elif np.any(np.abs(x[k + 1:horizon] - level0) <= 0.5 * abs(jump)):
-                continue  # a gradual return is a washout, as a plume passing: not a sensor fault
-            else:
-                out.append(SensorFault(sid, par, "isolated_jump", _ts(t[k - 1]), _ts(ti),
-                                       f"{par} level shift {jump:+.4g} {s.unit()} not seen at {who} "
-                                       "(recalibration or sonde swap?); readings kept", 1))
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------
 # water-event rules
 
@@ -787,110 +577,6 @@ def _rule_daily_persistence(s: _Series) -> list[Anomaly]:
                             f"daily mean violates the {_limit_text(s)} on {b - a + 1} consecutive days "
                             f"({r.day_timezone}), worst {mean[w]:.4g}"))
     return out
-
-
-def _nanmedian_last(a: np.ndarray) -> np.ndarray:
-    """Median over the last axis ignoring NaN (NaN where all are NaN), vectorised by sorting."""
-    srt = np.sort(a, axis=-1)
-    cnt = np.sum(~np.isnan(a), axis=-1)
-    lo = np.take_along_axis(srt, np.maximum((cnt - 1) // 2, 0)[..., None], axis=-1)[..., 0]
-    hi = np.take_along_axis(srt, np.maximum(cnt // 2, 0)[..., None], axis=-1)[..., 0]
-    hi = np.where(cnt % 2 == 1, lo, hi)
-    return np.where(cnt > 0, 0.5 * (lo + hi), np.nan)
-
-
-def daily_cycle_baseline(t: np.ndarray, x: np.ndarray, rules: DetectionRules) -> tuple[np.ndarray, np.ndarray]:
-    """Baseline median and robust scale for each reading, from the same time of day on previous days.
-
-    For a reading on local day d in time-of-day bin b, the baseline is the median of the readings in
-    bin b on days d-W..d-1 (W = ``baseline_days``) and the scale 1.4826 x their median absolute
-    deviation, floored at ``scale_floor`` and ``scale_floor_relative`` x |median|. NaN where fewer
-    than ``baseline_min_days`` of those days have readings in the bin.
-
-    Parameters
-    ----------
-    t : ndarray of int64
-        Times [ns since epoch, UTC], ascending.
-    x : ndarray
-        Values [internal unit].
-    rules : DetectionRules
-        Settings of the series.
-
-    Returns
-    -------
-    median, scale : ndarray
-        Per reading [internal unit].
-    """
-    w = rules.baseline_days
-    local = _local_ns(t, rules.day_timezone)
-    bin_ns = int(rules.baseline_bin_s * NS)
-    nbins = math.ceil(DAY_NS / bin_ns)
-    day = local // DAY_NS
-    day -= day[0]
-    b = (local % DAY_NS) // bin_ns
-    cell = day * nbins + b
-    rank = pd.Series(cell).groupby(cell).cumcount().to_numpy()
-    cap = int(min(max(1, 512 // w), rank.max() + 1))  # readings per cell kept (<= 512 per window)
-    keep = rank < cap
-    ndays = int(day[-1]) + 1
-    grid = np.full((ndays + w, nbins, cap), np.nan)
-    grid[day[keep] + w, b[keep], rank[keep]] = x[keep]
-    win = sliding_window_view(grid, w, axis=0)[:ndays]  # (ndays, nbins, cap, w): days d-w..d-1
-    win = win.reshape(ndays, nbins, cap * w)
-    med = _nanmedian_last(win)
-    mad = _nanmedian_last(np.abs(win - med[..., None]))
-    days_seen = (~np.isnan(sliding_window_view(grid, w, axis=0)[:ndays])).any(axis=2).sum(axis=-1)
-    floor = max(rules.scale_floor or 0.0, 0.0)
-    scale = np.maximum(np.maximum(MAD_TO_SIGMA * mad, floor), rules.scale_floor_relative * np.abs(med))
-    ok = days_seen >= rules.baseline_min_days
-    med = np.where(ok, med, np.nan)
-    return med[day, b], np.where(ok, scale, np.nan)[day, b]
-
-
-def compensate_do_for_temperature(t: np.ndarray, do: np.ndarray, t_temp: np.ndarray, temp: np.ndarray,
-                                  max_pair_s: float) -> np.ndarray:
-    """DO rescaled to the series' median temperature: ``DO x C*(T_ref) / C*(T)``.
-
-    Warmer water holds less oxygen; a warm night lowers DO without any pollution. Rescaling by the
-    saturation ratio keeps DO in g/m3 while removing that effect, so the baseline compares like with
-    like (percent saturation is preserved). Readings without a temperature within ``max_pair_s`` are
-    left as they are; temperatures are clipped to 0..40 degC, the range of the saturation fit.
-
-    Parameters
-    ----------
-    t : ndarray of int64
-        DO times [ns, UTC], ascending.
-    do : ndarray
-        Dissolved oxygen [g/m3].
-    t_temp : ndarray of int64
-        Temperature times [ns, UTC], ascending.
-    temp : ndarray
-        Water temperature [degC].
-    max_pair_s : float
-        Largest time difference for pairing a DO reading with a temperature [s].
-
-    Returns
-    -------
-    ndarray
-        Compensated DO [g/m3].
-
-    References
-    ----------
-    Saturation C*(T) from :func:`hydrology.oxygen.do_saturation` (Benson and Krause 1984; APHA
-    Standard Methods 4500-O).
-    """
-    from hydrology.oxygen import do_saturation
-
-    if t_temp.size == 0 or t.size == 0:
-        return do
-    j = np.clip(np.searchsorted(t_temp, t), 1, t_temp.size - 1) if t_temp.size > 1 else np.zeros(t.size, int)
-    if t_temp.size > 1:
-        j = np.where(np.abs(t_temp[j - 1] - t) <= np.abs(t_temp[j] - t), j - 1, j)
-    paired = np.abs(t_temp[j] - t) <= max_pair_s * NS
-    tc = np.clip(temp[j], 0.0, 40.0)
-    ref = float(np.clip(np.median(temp), 0.0, 40.0))
-    factor = np.where(paired, float(do_saturation(ref)) / np.asarray(do_saturation(tc)), 1.0)
-    return do * factor
 
 
 def _rule_sudden_change(s: _Series) -> list[Anomaly]:

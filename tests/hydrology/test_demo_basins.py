@@ -55,7 +55,7 @@ def test_puhe_plants_and_hydropower_are_above_zhaixi(puhe):
 
 def _readme_table():
     text = (resources.files("hydrology") / "data" / "demo" / "README.md").read_text(encoding="utf-8")
-    return [float(v) for v in re.findall(r"^\| [^|]+ \| (\d+\.\d\d) \| (?:yes|\*\*no\*\*) \|$", text, re.M)]
+    return [float(v) for v in re.findall(r"^\| [^|]+ \| (\d+\.\d\d) \| (?:yes|\*\*no\*\*) \|$", text, re.MULTILINE)]
 
 
 def test_puhe_do_scenarios_reproduce_the_incident_and_the_readme(puhe):

@@ -1,4 +1,4 @@
-"""Tests of hydrology.dispersion: estimators, field-data readers, evaluation and report."""
+"""Tests of hydrology.dispersion (estimators) and hydrology.dispersion_data (readers, evaluation, report)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from hydrology.dispersion import (
-    DEFAULT_ESTIMATOR,
-    ESTIMATORS,
+from hydrology.dispersion import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_dispersion
+from hydrology.dispersion_data import (
     FIELD_COLUMNS,
     FieldDataError,
     dispersion_report,
-    estimate_dispersion,
     evaluate_estimators,
     find_copied_measurements,
     find_shifted_rows,

@@ -1,4 +1,4 @@
-"""Tests of hydrology.hydraulics against DESIGN.md values, closed forms and an independent solver."""
+"""Tests of hydraulics and empirical_hydraulics against DESIGN.md values, closed forms and an independent solver."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.optimize import brentq
 
-from hydrology.exceptions import ConvergenceError, HydraulicsError
-from hydrology.hydraulics import (
+from hydrology.empirical_hydraulics import (
     JOBSON_LEADING_EDGE_FRACTION,
     LEOPOLD_MADDOCK_DEFAULTS,
-    NormalFlow,
     hydraulic_geometry,
     jobson_velocity,
     jobson_velocity_no_slope,
+)
+from hydrology.exceptions import ConvergenceError, HydraulicsError
+from hydrology.hydraulics import (
+    NormalFlow,
     manning_discharge,
     normal_depth,
     normal_flow,

@@ -8,7 +8,7 @@ from conftest import chain_doc, confluence_doc
 
 from hydrology.document import load_network, network_from_document, network_to_document, read_document, write_network
 from hydrology.exceptions import HydraulicsError, NetworkFormatError, NetworkTopologyError, NetworkValidationError
-from hydrology.validate import require_valid, validate_document, validate_network
+from hydrology.validate import require_valid, validate_document
 
 
 def _problems(doc):

@@ -1,4 +1,4 @@
-"""Tests of hydrology.oxygen against published values and independent numerical solutions."""
+"""Tests of hydrology.oxygen and hydrology.oxygen_path against published values and independent solutions."""
 
 from __future__ import annotations
 
@@ -15,18 +15,15 @@ from hydrology.oxygen import (
     THETA_NITRIFICATION,
     THETA_REAERATION,
     OxygenModelError,
-    PathSegments,
-    PointInflow,
-    WaterState,
     arrhenius,
     cbod_ultimate_from_bod5,
     critical_point,
-    do_profile_along_path,
     do_sag,
     do_saturation,
     reaeration_rate,
     streeter_phelps_deficit,
 )
+from hydrology.oxygen_path import PathSegments, PointInflow, WaterState, do_profile_along_path
 from hydrology.units import DAY, per_day_to_per_s
 
 # Tolerances of the reference ODE integrations: far below every rtol asserted against them.

@@ -50,14 +50,14 @@ def test_effluent_then_confluence_matches_direct_integration():
     kd, kn, ka = _rates(u, h, COND)
     s = bg
     l_eff = float(cbod_ultimate_from_bod5(80.0, COND.bottle_k1_per_s))
-    q, c = _mix((8.0, *s), (0.5, l_eff, 20.0, 1.0))
+    _q, c = _mix((8.0, *s), (0.5, l_eff, 20.0, 1.0))
     at_s_m1 = _integrate(c, 3500.0 / u, kd, kn, ka, cs)
     # rtol: solve_ivp at rtol 1e-10 vs the closed form: agreement to ~1e-8
     assert_allclose(res.stations["S-m1"].do_g_m3, at_s_m1[2], rtol=1e-7)
     assert_allclose(res.stations["S-m1"].nh3n_g_m3, at_s_m1[1], rtol=1e-7)
     # end of m1, confluence with the clean tributary (background water), then 2000 m of m2
     end_m1 = _integrate(c, 4500.0 / u, kd, kn, ka, cs)  # outfall at 1500 m to the reach end at 6000 m
-    q2, c2 = _mix((8.5, *end_m1), (4.0, *bg))
+    _q2, c2 = _mix((8.5, *end_m1), (4.0, *bg))
     u2, h2 = st.velocity_ms[i["m2"]], st.depth_m[i["m2"]]
     at_s_m2 = _integrate(c2, 2000.0 / u2, *_rates(u2, h2, COND), cs)
     assert_allclose(res.stations["S-m2"].do_g_m3, at_s_m2[2], rtol=1e-7)

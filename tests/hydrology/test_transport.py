@@ -27,7 +27,7 @@ def _ade_residual(c, x, t, k, h_x=0.5, h_t=0.5):
 
 @pytest.mark.parametrize("k", [0.0, 2e-5])
 def test_gaussian_puff_satisfies_the_ade(k):
-    c = lambda x, t: gaussian_puff(x, t, 10.0, A, U, D, k)  # noqa: E731
+    c = lambda x, t: gaussian_puff(x, t, 10.0, A, U, D, k)
     res, dcdt = _ade_residual(c, 2000.0, 3600.0, k)
     # second-order differences with h = 0.5 m/s: truncation ~1e-6 of the time derivative
     assert abs(res) < 1e-5 * abs(dcdt)
@@ -83,7 +83,7 @@ def test_ogata_banks_large_peclet_does_not_overflow():
 
 @pytest.mark.parametrize("k", [0.0, 1e-4])
 def test_ogata_banks_satisfies_ade_and_boundary(k):
-    c = lambda x, t: ogata_banks(x, t, 3.0, U, D, k)  # noqa: E731
+    c = lambda x, t: ogata_banks(x, t, 3.0, U, D, k)
     res, dcdt = _ade_residual(c, 400.0, 900.0, k)
     assert abs(res) < 1e-5 * max(abs(dcdt), 1e-6)
     assert_allclose(ogata_banks(1e-9, 100.0, 3.0, U, D, k), 3.0, rtol=1e-6)  # C(0, t) = c0

@@ -17,10 +17,10 @@ from numpy.testing import assert_allclose
 
 from hydrology.oxygen import do_saturation
 from tracer import detection_eval as ev
+from tracer.baseline import daily_cycle_baseline
 from tracer.detection import (
     DetectionRules,
     StationContext,
-    daily_cycle_baseline,
     detect,
     severity_level,
     severity_score,
