@@ -97,7 +97,7 @@ def _parse_items(doc: Mapping[str, Any], key: str, spec: Mapping[str, tuple[str,
         if not isinstance(item, dict):
             problems.append(Problem("error", key, f"#{i}", "", "must be an object"))
             continue
-        ident = item.get("id") if isinstance(item.get("id"), str) else f"#{i}"
+        ident = str(item["id"]) if isinstance(item.get("id"), str) else f"#{i}"
         bad = False
         for fname, (kind, req) in spec.items():
             value = item.get(fname)

@@ -269,7 +269,9 @@ def receptor_thresholds(net: RiverNetwork, feats: list[Feature], pollutant: Poll
         if lim.kind != "max":  # DO-like minimum or pH range: a plume of this item has no upper limit
             res.append((None, f"{EDGE_FRACTION_OF_PEAK:.0%} of peak"))
         else:
-            res.append((float(lim.value_g_m3), f"GB 3838-2002 class {cls}"))
+            value = lim.value_g_m3
+            assert not isinstance(value, tuple)  # a "max" limit is one number
+            res.append((float(value), f"GB 3838-2002 class {cls}"))
     return res
 
 
@@ -278,6 +280,7 @@ def _concentration(release: Release, p: dict, t: np.ndarray) -> np.ndarray:
     x = p["x"][:, None]
     if release.mass_kg is not None:
         return gaussian_puff(x, t, p["f"][:, None] * release.mass_kg, p["A"][:, None], p["U"][:, None], p["D"][:, None], k)
+    assert release.rate_kg_s is not None and release.duration_s is not None  # Release checks this
     c0 = p["f"][:, None] * release.rate_kg_s * 1000.0 / p["Q"][:, None]
     return finite_release(x, t, c0, release.duration_s, p["U"][:, None], p["D"][:, None], k)
 
@@ -311,7 +314,7 @@ def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, .
     routed = route_moments(net, st, release.reach, release.chainage_m, release.pollutant, kinds, wind_ms)
     routed.sort(key=lambda r: (r[3], r[2]))
     if not routed:
-        return Forecast(release, (), _params={"x": np.zeros(0), "t_hi": np.zeros(0)})
+        return Forecast(release, (), _params={k: np.zeros(0) for k in ("x", "f", "U", "D", "A", "Q", "t_hi")})
     feats = [r[0] for r in routed]
     f = np.array([r[1] for r in routed])
     x = np.array([r[2] for r in routed])

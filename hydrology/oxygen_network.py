@@ -211,8 +211,8 @@ def _run_reach(st, rid: str, start: WaterState, dischargers: list[tuple[float, s
     if seg_len.size == 0:  # an outfall at the very end of its reach: mix and pass on
         parts = [start, *(w for _, _, w in dischargers)]
         q = sum(p.discharge_m3s for p in parts)
-        c = [sum(p.discharge_m3s * getattr(p, k) for p in parts) / q for k in ("cbod_g_m3", "nh3n_g_m3", "do_g_m3")]
-        return WaterState(q, *c)
+        mixed = [sum(p.discharge_m3s * getattr(p, k) for p in parts) / q for k in ("cbod_g_m3", "nh3n_g_m3", "do_g_m3")]
+        return WaterState(q, *mixed)
     u, h = float(st.velocity_ms[i]), float(st.depth_m[i])
     loads = []
     q_running = np.full(seg_len.size, start.discharge_m3s)
@@ -221,8 +221,10 @@ def _run_reach(st, rid: str, start: WaterState, dischargers: list[tuple[float, s
         k = min(max(k, 0), seg_len.size - 1)
         loads.append(PointInflow(did, k, state, "discharger"))
         q_running[k:] += state.discharge_m3s
-    segs = PathSegments(travel_time_s=seg_len / u, discharge_m3s=q_running, velocity_ms=u, depth_m=h,
-                        temperature_c=cond.temperature_c, kd20_per_s=cond.kd20_per_s, kn20_per_s=cond.kn20_per_s)
+    n_seg = seg_len.size
+    segs = PathSegments(travel_time_s=seg_len / u, discharge_m3s=q_running, velocity_ms=np.full(n_seg, u),
+                        depth_m=np.full(n_seg, h), temperature_c=np.full(n_seg, cond.temperature_c),
+                        kd20_per_s=np.full(n_seg, cond.kd20_per_s), kn20_per_s=np.full(n_seg, cond.kn20_per_s))
     prof = do_profile_along_path(segs, start, loads, reaeration_method=cond.reaeration_method)
     ends = starts + seg_len
     anoxic_so_far = np.cumsum(prof.anoxic) > 0

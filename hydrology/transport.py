@@ -43,9 +43,10 @@ def gaussian_puff(x: ArrayLike, t: ArrayLike, mass_kg: ArrayLike, area_m2: Array
     (1997) Surface Water-Quality Modeling, eq. 9.x (with first-order decay).
     """
     x, t = np.asarray(x, float), np.asarray(t, float)
+    u, d, k = (np.asarray(v, float) for v in (velocity_ms, dispersion_m2s, decay_per_s))
     tp = np.where(t > 0, t, np.nan)
-    c = (GRAMS_PER_KG * np.asarray(mass_kg, float) / (np.asarray(area_m2, float) * np.sqrt(4 * np.pi * dispersion_m2s * tp))
-         * np.exp(-((x - velocity_ms * tp) ** 2) / (4 * dispersion_m2s * tp) - decay_per_s * tp))
+    c = (GRAMS_PER_KG * np.asarray(mass_kg, float) / (np.asarray(area_m2, float) * np.sqrt(4 * np.pi * d * tp))
+         * np.exp(-((x - u * tp) ** 2) / (4 * d * tp) - k * tp))
     return np.nan_to_num(c, nan=0.0)
 
 

@@ -87,11 +87,11 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
                 "drainage_area_m2 and slope for Jobson (1996)")
         if (r.storage_ratio or 0) > 0 and r.storage_exchange_per_s is None:
             err("reaches", r.id, "storage_exchange_per_s", "storage_ratio > 0 needs storage_exchange_per_s [1/s]")
-    for f, v in net.inflows.items():
-        if f not in net.nodes:
-            err("inflows", f, "node", f"unknown node {f!r}")
+    for node_id, v in net.inflows.items():
+        if node_id not in net.nodes:
+            err("inflows", node_id, "node", f"unknown node {node_id!r}")
         if not v > 0:
-            err("inflows", f, "discharge_m3s", f"must be positive [m3/s], got {v}")
+            err("inflows", node_id, "discharge_m3s", f"must be positive [m3/s], got {v}")
 
     # topology
     cycle = net.find_cycle()
@@ -125,12 +125,12 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
     # features
     for key, kind in FEATURE_COLLECTIONS.items():
         for f in net.features[kind].values():
-            r = net.reaches.get(f.reach)
-            if r is None:
+            on = net.reaches.get(f.reach)
+            if on is None:
                 err(key, f.id, "reach", f"unknown reach {f.reach!r}")
-            elif not (0.0 <= f.chainage_m <= r.length_m):
+            elif not (0.0 <= f.chainage_m <= on.length_m):
                 err(key, f.id, "chainage_m",
-                    f"{f.chainage_m} m lies outside reach {r.id!r} (0 to {r.length_m} m)")
+                    f"{f.chainage_m} m lies outside reach {on.id!r} (0 to {on.length_m} m)")
             for fld, ok, msg in _FEATURE_RULES.get(key, ()):
                 v = f.get(fld)
                 if v is not None and not ok(v):

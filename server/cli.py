@@ -230,18 +230,12 @@ def print_forecast_table(net: Any, fc: Any, stream: Any = sys.stdout) -> None:
               f"{_hm(r.end_s):>8}{r.peak_g_m3:>11.4g}  {thr}", file=stream)
 
 
-def run_forecast(net: Any, release: Any, args: argparse.Namespace):
-    from hydrology.forecast import forecast
+def run_forecast(net: Any, release: Any, args: argparse.Namespace):  # noqa: ANN201
+    from hydrology.engines import run_engine
 
-    kinds = tuple(args.kinds.split(","))
-    threshold = args.threshold_mg_l  # mg/L = g/m3: no conversion needed
-    if args.engine == "analytic":
-        fc = forecast(net, release, kinds=kinds, threshold_g_m3=threshold, wind_ms=args.wind_ms)
-        ds = fc.curves() if args.netcdf else None
-        return fc, ds
-    from hydrology.numerical import numerical_forecast
-
-    return numerical_forecast(net, release, kinds=kinds, threshold_g_m3=threshold, wind_ms=args.wind_ms)
+    # mg/L = g/m3: the threshold needs no conversion
+    return run_engine(args.engine, net, release, kinds=tuple(args.kinds.split(",")),
+                      threshold_g_m3=args.threshold_mg_l, wind_ms=args.wind_ms)
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
