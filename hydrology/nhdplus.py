@@ -78,6 +78,9 @@ MISSING_CODES = (-9998.0, -9999.0)
 #: a source reachable from here (see the issue note); the shipped files agree: 449 flowlines have
 #: SLOPE exactly 1e-5 and none has a positive SLOPE below it.
 NHDPLUS_MIN_SLOPE = 1.0e-5
+#: a lake reach is a fully mixed tank: D = LAKE_MIXING_FACTOR x U x L gives travel-time variance equal
+#: to the residence time squared (2 D L / U^3 = L^2 / U^2), the CSTR result (Levenspiel 1999, ch. 14)
+LAKE_MIXING_FACTOR = 0.5
 #: Node positions of flowlines meeting at one node may differ by this much [CRS units] (float noise).
 NODE_POSITION_TOLERANCE = 1e-9
 
@@ -317,6 +320,10 @@ def _reach(t: _Table, i: int, ids: tuple[str, str, str], geom: list[list[float]]
                        ("mean_annual_discharge_m3s", h.discharge_m3s[i]), ("velocity_ms", r["velocity"][i])):
         if not np.isnan(value):
             out[key] = float(value)
+    if v_rule == "TOTMA (lake residence)" and "velocity_ms" in out:
+        # a lake mixes like a stirred tank: residence-time variance tau^2 = 2 D L / U^3 gives D = U L / 2
+        out["dispersion_m2s"] = LAKE_MIXING_FACTOR * out["velocity_ms"] * out["length_m"]
+        src["dispersion"] = "lake: fully mixed, D = U L / 2 (travel-time variance = residence time^2)"
     if src.get("GNIS_NAME"):
         out["name"] = src["GNIS_NAME"]
     if geom is not None:
@@ -439,6 +446,8 @@ def _document_notes(p: Path, layer: str, n: int, rules: Mapping[str, Mapping[str
         ("NHDPlus has no channel width or depth: width_coef/width_exp/depth_coef/depth_exp on every reach are the "
          f"hydraulic-geometry defaults B = {hg.a} Q^{hg.b}, H = {hg.c} Q^{hg.f} [m] ({hg.source}); they feed the "
          "dispersion estimator only (velocity_ms is stated on every reach that has one)."),
+        ("Lake reaches (TOTMA rule) state dispersion_m2s = U L / 2, a fully mixed tank (travel-time variance = "
+         "residence time squared); the river dispersion estimators do not apply to lakes."),
         (f"Missing SLOPE (-9998) is replaced by the NHDPlus minimum slope {NHDPLUS_MIN_SLOPE:g} on "
          f"{rules['slope']['NHDPlus minimum 1e-5 (SLOPE missing)']} reaches (needed for the shear velocity)."),
     ]

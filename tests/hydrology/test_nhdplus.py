@@ -402,3 +402,17 @@ def test_report_prints_the_rules():
     text = str(report)
     assert "velocity: VE_MA 53, TOTMA (lake residence) 6, Jobson (1996) 3" in text
     assert report.as_dict()["rules"]["stations"] == {"imported": 2, "gauge: FLComID not in the flowline layer": 1}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_lake_reaches_are_fully_mixed_tanks(name):
+    """Lake flowlines (TOTMA rule): travel-time variance through the lake = residence time squared."""
+    doc, _report = imported(name)
+    net = network_from_document(doc)
+    st = net.reach_state()
+    lakes = [r["id"] for r in doc["reaches"] if r["source"]["velocity"].startswith("NHDPlus TOTMA")]
+    assert lakes
+    i = np.array([st.index[r] for r in lakes])
+    tau = st.length_m[i] / st.velocity_ms[i]
+    variance = 2 * st.dispersion_m2s[i] * st.length_m[i] / st.velocity_ms[i] ** 3
+    assert_allclose(variance, tau**2, rtol=1e-12)  # exact algebra of D = U L / 2
