@@ -230,7 +230,7 @@ def print_forecast_table(net: Any, fc: Any, stream: Any = sys.stdout) -> None:
               f"{_hm(r.end_s):>8}{r.peak_g_m3:>11.4g}  {thr}", file=stream)
 
 
-def run_forecast(net: Any, release: Any, args: argparse.Namespace):  # noqa: ANN201
+def run_forecast(net: Any, release: Any, args: argparse.Namespace):
     from hydrology.engines import run_engine
 
     # mg/L = g/m3: the threshold needs no conversion
@@ -249,6 +249,127 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         print(json.dumps(forecast_json(net, fc), ensure_ascii=False, indent=1))
     else:
         print_forecast_table(net, fc)
+    return 0
+
+
+def _load_readings(net: Any, path: str):
+    from tracer.readings import load_readings_csv
+
+    if not Path(path).exists():
+        raise CliError(f"{path}: no such file")
+    res = load_readings_csv(path, known_stations=set(net.stations))
+    if res.rejected:
+        print(f"{len(res.rejected)} reading row problem(s) rejected, the rest kept:", file=sys.stderr)
+        for r in res.rejected[:20]:
+            print(f"  {r}", file=sys.stderr)
+        if len(res.rejected) > 20:
+            print(f"  ... and {len(res.rejected) - 20} more", file=sys.stderr)
+    if len(res.readings) == 0:
+        raise CliError(f"{path}: no usable readings", 1)
+    return res
+
+
+def _ts(t: Any) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from tracer.detection import detect
+    from tracer.trace import station_contexts
+
+    net = load_valid_network(args.network)
+    res = _load_readings(net, args.readings)
+    det = detect(res.readings, station_contexts(net))
+    doc = {
+        "rejected": [{"row": r.row_number, "field": r.field, "value": r.value, "reason": r.reason} for r in res.rejected],
+        "faults": [{"station": f.station_id, "parameter": f.parameter, "kind": f.kind, "start": _ts(f.start),
+                    "end": _ts(f.end), "message": f.message} for f in det.faults],
+        "anomalies": [{"station": a.station_id, "parameter": a.parameter, "rule": a.rule, "start": _ts(a.start),
+                       "end": _ts(a.end), "detected_at": _ts(a.detected_at), "severity": a.severity,
+                       "level": a.level, "value": a.value, "threshold": a.threshold, "message": a.message}
+                      for a in det.anomalies],
+        "incidents": [{"id": i.id, "stations": list(i.station_ids), "parameters": list(i.parameters),
+                       "start": _ts(i.start), "end": _ts(i.end), "detected_at": _ts(i.detected_at),
+                       "severity": i.severity, "level": i.level, "anomalies": len(i.anomalies)} for i in det.incidents],
+    }
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
+    else:
+        print(f"{len(det.incidents)} incident(s), {len(det.anomalies)} anomalies, {len(det.faults)} sensor fault(s)")
+        for i in doc["incidents"]:
+            print(f"  {i['id']}: {', '.join(i['stations'])} {', '.join(i['parameters'])} from {i['start']} ({i['level']})")
+        for f in doc["faults"]:
+            print(f"  fault {f['station']} {f['parameter']} {f['kind']}: {f['message']}")
+    return 0
+
+
+def _operations(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    from tracer.priors import OperationsEvidence
+
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {k: OperationsEvidence(**v) for k, v in raw.items()}
+    except (OSError, ValueError, TypeError) as err:
+        raise CliError(f"--operations {path}: {err} (expected {{discharger id: {{production_on_treatment_off: "
+                       "bool, effluent_exceedance: bool, violations: int}}}})") from err
+
+
+def trace_json(res: Any) -> dict[str, Any]:
+    """The JSON object of ``rivertrace trace --json``: candidates in rank order."""
+    def iv(pair: Any) -> list[Any] | None:
+        if pair is None:
+            return None
+        return [_ts(v) if isinstance(v, datetime) else v for v in pair]
+
+    return {
+        "station": res.station, "parameter": res.parameter, "model": res.model,
+        "stations_saw": list(res.stations_saw), "stations_silent": list(res.stations_silent),
+        "nearest_upstream_discharger": res.nearest_upstream_discharger, "notes": list(res.notes),
+        "candidates": [{
+            "id": c.id, "kind": c.kind, "probability": c.probability, "distance_m": round(c.distance_m, 1),
+            "travel_time_s": round(c.travel_time_s, 1), "release_start": _ts(c.release_start),
+            "release_start_interval": iv(c.release_start_interval), "mass_kg": c.mass_kg,
+            "mass_kg_interval": iv(c.mass_kg_interval), "rate_kg_s": c.rate_kg_s,
+            "rate_kg_s_interval": iv(c.rate_kg_s_interval), "evidence": c.evidence, "explanation": c.explanation,
+        } for c in res.candidates],
+    }
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from hydrology.oxygen_network import DOConditions
+    from tracer.trace import trace
+
+    net = load_valid_network(args.network)
+    res = _load_readings(net, args.readings)
+    out = trace(net, res.readings, args.station, args.parameter, operations=_operations(args.operations),
+                horizon_s=args.horizon_h * 3600.0, do_conditions=DOConditions(temperature_c=args.temperature_c))
+    doc = trace_json(out)
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=1))
+    else:
+        print(f"{out.station} {out.parameter} ({out.model} model); saw: {', '.join(out.stations_saw) or '-'}; "
+              f"silent: {', '.join(out.stations_silent) or '-'}")
+        for rank, c in enumerate(doc["candidates"][:args.top], 1):
+            size = f"{c['mass_kg']:.3g} kg" if c["mass_kg"] is not None else (
+                f"{c['rate_kg_s']:.3g} kg/s" if c["rate_kg_s"] is not None else "-")
+            print(f"{rank:>2}. {c['id']:<18} {c['kind']:<16} p={c['probability']:.3f}  {c['distance_m'] / 1000:6.2f} km "
+                  f"{c['travel_time_s'] / 3600:6.2f} h  start {c['release_start'] or '-'}  {size}")
+        print(f"nearest upstream discharger (baseline): {out.nearest_upstream_discharger}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from tracer.scenarios import puhe_replay, ruxi_replay
+
+    rp = {"ruxi": ruxi_replay, "puhe": puhe_replay}[args.incident](seed=args.seed)
+    f = rp.readings.frame.copy()
+    f["time"] = f["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    f["unit"] = ["degC" if p == "temperature" else "mg/L" for p in f["parameter"]]
+    f[["station_id", "parameter", "time", "value", "unit", "flag"]].to_csv(args.output, index=False)
+    print(f"wrote {len(f)} readings to {args.output}: {rp.description}; anomaly at {rp.station} ({rp.parameter})",
+          file=sys.stderr)
     return 0
 
 
@@ -321,6 +442,40 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--json", action="store_true", help="print one JSON object (receptors list)")
     how.add_argument("--netcdf", metavar="PATH", help="write the concentration curves (time x receptor) as CF netCDF")
     f.set_defaults(func=cmd_forecast)
+
+    t = sub.add_parser("detect", help="find anomalies, sensor faults and incidents in station readings",
+                       description="Detect water events (GB 3838 exceedance, persistence, N-day daily means, sudden "
+                                   "change against a daily-cycle baseline, upstream-downstream increments) and label "
+                                   "sensor faults. READINGS is a CSV with columns station_id, parameter, time "
+                                   "(ISO 8601 with offset), value, unit (mg/L, ug/L, degC, m3/s...), flag.")
+    t.add_argument("network", metavar="NETWORK")
+    t.add_argument("readings", metavar="READINGS.csv")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_detect)
+
+    r = sub.add_parser("trace", help="rank the upstream sources of an anomaly",
+                       description="Rank every registered discharger upstream of the station and an unregistered "
+                                   "source on every upstream reach, with posterior probability, distance [m], travel "
+                                   "time [s], fitted release start and mass [kg] (pulse) or rate [kg/s] (steady DO), "
+                                   "and the evidence terms.")
+    r.add_argument("network", metavar="NETWORK")
+    r.add_argument("readings", metavar="READINGS.csv")
+    r.add_argument("--station", required=True, help="station where the anomaly is seen")
+    r.add_argument("--parameter", required=True, help="the anomalous item (petroleum, NH3-N, DO, ...)")
+    r.add_argument("--horizon-h", type=float, default=72.0, help="travel-time horizon of the search [h] (default 72)")
+    r.add_argument("--temperature-c", type=float, default=25.0, help="water temperature for the DO model [degC]")
+    r.add_argument("--operations", metavar="JSON", help="power-meter / effluent-monitor evidence per discharger")
+    r.add_argument("--top", type=int, default=10, help="candidates to print (text output)")
+    r.add_argument("--json", action="store_true", help="print one JSON object (candidates in rank order)")
+    r.set_defaults(func=cmd_trace)
+
+    rp = sub.add_parser("replay", help="write the readings of a reference incident (model-generated) as CSV",
+                        description="Synthesise the station readings of the Ruxi oil or Puhe DO incident on the "
+                                    "bundled basins (seeded; see tracer/scenarios.py for the assumptions).")
+    rp.add_argument("incident", choices=("ruxi", "puhe"))
+    rp.add_argument("-o", "--output", required=True, help="CSV to write")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.set_defaults(func=cmd_replay)
 
     d = sub.add_parser("demo", help="run the bundled Ruxi and Puhe incident basins end to end",
                        description="Forecast the two incidents of the design brief on the bundled demo basins and "

@@ -53,7 +53,10 @@ Water-event rules (:data:`RuleName`), on fault-free readings:
 ``increment``
     The window mean at a station exceeds that of its upstream neighbours (worst of them, shifted by
     the given travel times) by more than ``increment_threshold`` (default ``increment_fraction_of_limit``
-    x the class limit) for ``increment_min_windows`` consecutive windows. For DO the deficit counts.
+    x the class limit) for ``increment_min_windows`` consecutive windows. For DO the deficit counts,
+    and each station's departure from its own same-hour baseline is compared (``increment_vs_baseline``),
+    so the daily cycle and a normal gradient between the stations cancel; the DO rule therefore needs
+    ``baseline_min_days`` of history at both stations before it can judge.
 
 Severity is ``m x (1 + log2(1 + h))``: ``m`` the peak relative departure (from the limit for the
 exceedance rules and for increments when a limit exists, from the baseline for sudden changes, from
@@ -91,8 +94,14 @@ SEVERITY_LEVELS: tuple[tuple[float, SeverityLevel], ...] = (
 
 #: parameter defaults: direction of harm, noise floor [internal unit], instrument range [internal unit]
 #: (floors: typical sensor accuracy, e.g. optical DO +-0.1 g/m3; ranges: typical sonde specifications)
+#: settings that parameters may override (:data:`PARAMETER_DEFAULTS`); these values apply otherwise
+GLOBAL_DEFAULTS: dict[str, Any] = {"increment_window_s": 3600.0, "increment_min_windows": 2,
+                                   "increment_vs_baseline": False}
 PARAMETER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "DO": {"direction": "down", "scale_floor": 0.05, "valid_range": (0.0, 20.0)},
+    # DO has a daily cycle (photosynthesis): neighbours compared across a travel-time lag sit at
+    # different phases of it, and a pool between them keeps a normal gradient; so the increment rule
+    # compares each station's departure from its own same-hour baseline, where both cancel
+    "DO": {"direction": "down", "scale_floor": 0.05, "valid_range": (0.0, 20.0), "increment_vs_baseline": True},
     # weather moves temperature and storms move discharge far beyond any useful sudden-change
     # threshold (French Creek: 5 degC off its 7-day same-hour median); GB 3838 regulates man-made
     # change of the weekly mean, which is a plume question, not a station rule
@@ -189,7 +198,10 @@ class DetectionRules:
     increment_threshold, increment_fraction_of_limit : float or None, float
         Increment over upstream [unit]; when None, this fraction of the class limit [-].
     increment_window_s, increment_min_windows : float, int
-        Averaging window [s] and consecutive windows needed [-].
+        Averaging window [s] and consecutive windows needed [-] (None: parameter or global default).
+    increment_vs_baseline : bool or None
+        Compare departures from each station's same-hour baseline rather than raw values (None:
+        parameter default; True for DO).
     valid_range : (float, float) or None
         Instrument range [unit] (None: parameter default, or no range test).
     flatline_min_readings, flatline_min_duration_s : int, float
@@ -235,8 +247,9 @@ class DetectionRules:
     scale_floor_relative: float = 0.01
     increment_threshold: float | None = None
     increment_fraction_of_limit: float = 0.3
-    increment_window_s: float = 3600.0
-    increment_min_windows: int = 2
+    increment_window_s: float | None = None
+    increment_min_windows: int | None = None
+    increment_vs_baseline: bool | None = None
     valid_range: tuple[float, float] | None = None
     flatline_min_readings: int = 6
     flatline_min_duration_s: float = 7200.0
@@ -271,7 +284,7 @@ class DetectionRules:
                      "sudden_change_min_readings", "increment_min_windows", "flatline_min_readings",
                      "spike_max_readings", "jump_hold_readings", "max_gap_s", "baseline_bin_s",
                      "increment_window_s", "incident_gap_s", "mad_k", "spike_k", "jump_k"):
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DetectionConfigError(f"rule setting {name} = {getattr(self, name)!r} must be positive")
         if self.baseline_min_days > self.baseline_days:
             raise DetectionConfigError(
@@ -284,6 +297,7 @@ class DetectionRules:
     def for_series(self, station_id: str, parameter: str) -> DetectionRules:
         """Settings for one station and parameter, with defaults and overrides applied."""
         changes = {k: v for k, v in PARAMETER_DEFAULTS.get(parameter, {}).items() if getattr(self, k) is None}
+        changes.update({k: v for k, v in GLOBAL_DEFAULTS.items() if getattr(self, k) is None and k not in changes})
         for key in ((None, parameter), (station_id, None), (station_id, parameter)):
             changes.update(self.overrides.get(key, {}))
         return dataclasses.replace(self, overrides={}, **changes) if changes else self
@@ -615,6 +629,10 @@ SERIES_RULES: dict[str, Callable[[_Series], list[Anomaly]]] = {
 
 def _window_means(s: _Series, lag_ns: int, win_ns: int) -> pd.Series:
     t, x = s.clean()
+    if s.rules.increment_vs_baseline:
+        # departure from the station's own same-hour baseline; NaN (skipped) until it has history
+        base, _scale = daily_cycle_baseline(t, x, s.rules)
+        x = x - base
     return pd.Series(x).groupby((t + lag_ns) // win_ns).mean()
 
 
@@ -630,7 +648,9 @@ def _increments(series: Mapping[tuple[str, str], _Series],
             thr = r.increment_fraction_of_limit * float(s.limit.value_g_m3)
         if thr is None:
             continue
-        win_ns = int(r.increment_window_s * NS)
+        win_s, min_windows = r.increment_window_s, r.increment_min_windows
+        assert win_s is not None and min_windows is not None  # for_series fills them
+        win_ns = int(win_s * NS)
         lags = ctx.upstream_travel_times_s or (0.0,) * len(ctx.upstream_neighbours)
         ups = {u: _window_means(series[(u, par)], int(lag * NS), win_ns)
                for u, lag in zip(ctx.upstream_neighbours, lags) if (u, par) in series}
@@ -646,15 +666,15 @@ def _increments(series: Mapping[tuple[str, str], _Series],
         w_ids = delta.index.to_numpy()
         hit = delta.to_numpy() > thr
         for a, b in _runs(hit, w_ids, 1):
-            if b - a + 1 < r.increment_min_windows:
+            if b - a + 1 < min_windows:
                 continue
             w = a + int(np.argmax(delta.to_numpy()[a:b + 1]))
             scale_ref = float(s.limit.value_g_m3) if s.limit is not None and s.limit.kind != "range" else thr
             out.append(_anomaly(
                 s, "increment", w_ids[a] * win_ns, (w_ids[b] + 1) * win_ns, here[w_ids[w]],
                 ref[w_ids[w]] + sign * thr, delta.iloc[w] / scale_ref,
-                (w_ids[a] + r.increment_min_windows) * win_ns,
-                f"{b - a + 1} window(s) of {r.increment_window_s / 3600:g} h with {par} "
+                (w_ids[a] + min_windows) * win_ns,
+                f"{b - a + 1} window(s) of {win_s / 3600:g} h with {par} "
                 f"{'below' if sign < 0 else 'above'} upstream ({', '.join(ups)}) by up to "
                 f"{delta.iloc[w]:.4g} {s.unit()} (threshold {thr:.4g})"))
     return out

@@ -230,12 +230,23 @@ def test_increment_uses_travel_times():
 
 
 def test_increment_of_do_is_a_deficit():
-    t = times(3)
+    t = times(6)  # DO increments compare departures from each station's baseline: 3 days of history first
     up = diel_do(t, seed=7)
     down = diel_do(t, seed=8)
-    down[between(t, "2025-07-02T00:00Z", "2025-07-02T05:59Z")] -= 2.0  # threshold 0.3 x 5 = 1.5 g/m3
+    down[between(t, "2025-07-05T00:00Z", "2025-07-05T05:59Z")] -= 2.0  # threshold 0.3 x 5 = 1.5 g/m3
     res = detect(readings(frame("U", "DO", t, up), frame("D", "DO", t, down)), UPDOWN, only("increment"))
     assert [(a.station_id, a.rule) for a in res.anomalies] == [("D", "increment")]
+    assert res.anomalies[0].start == pd.Timestamp("2025-07-05T00:00Z")
+
+
+def test_do_increment_ignores_the_daily_cycle_and_a_normal_gradient():
+    """Regression (Puhe replay): a station 1 mg/L below its neighbour every day, with the daily cycle
+    seen 17 h apart through the lag, is normal; only a departure from that is an event."""
+    t = times(8)
+    up = diel_do(t, seed=7) + 1.0  # a pool between the stations keeps the lower one 1 mg/L down
+    down = diel_do(t, seed=8)
+    ctx = {"U": StationContext("U", "III", (), ("D",)), "D": StationContext("D", "III", ("U",), (), (17 * 3600.0,))}
+    assert detect(readings(frame("U", "DO", t, up), frame("D", "DO", t, down)), ctx, only("increment")).anomalies == ()
 
 
 # ------------------------------------------------------------------------------------- sensor faults

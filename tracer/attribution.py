@@ -1,0 +1,301 @@
+"""Upstream source attribution: rank every hypothesis for an anomaly, with its evidence.
+
+Hypotheses are the registered dischargers upstream of the anomaly station, and "an unregistered
+source on reach r" (placed mid-reach) for every upstream reach, within a travel-time horizon.
+
+Pulse model (a release of unknown time and mass; oil films, spills, most concentration events): for
+each hypothesis and each station that saw the event, the release time follows from the observed
+centroid (for the Gaussian puff the concentration-weighted mean time at distance x is
+x/U + 2D/U^2 in the equivalent channel of :mod:`hydrology.forecast`) and the mass from the flux
+integral M = Q int(excess) dt / fraction. The likelihood has four parts, each reported:
+
+* ``shape``: the modelled curve against every station's record (stations not downstream of the
+  hypothesis are modelled as zero: seeing something there is evidence against it);
+* ``consistency``: release times and masses implied by different stations must agree, within the
+  spread of the plume and a flow error of :data:`FLOW_ERROR`;
+* ``silence``: stations downstream that saw nothing, given the fitted release;
+* priors: ``signature``, ``feasibility``, ``operations`` (:mod:`tracer.priors`).
+
+Dissolved oxygen events use the steady model of :mod:`tracer.attribution_do`. Units: s, m, kg, g/m3.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+from hydrology.pollutants import Pollutant
+from hydrology.pollutants import pollutant as make_pollutant
+from hydrology.transport import gaussian_puff
+
+from . import priors
+from .exceptions import TracerError
+from .signals import StationSignal, station_signals
+from .upstream import UpstreamMoments, upstream_moments
+
+if TYPE_CHECKING:
+    from hydrology.network import Feature, RiverNetwork
+    from hydrology.reach_state import ReachState
+
+    from .readings import Readings
+
+#: relative error of the modelled flows (DESIGN.md: attribution must tolerate +-20 %) [-]
+FLOW_ERROR = 0.2
+#: spread of the masses implied by different stations (flow error and 10 % sensor noise) [-, ln]
+MASS_SIGMA_LN = 0.35
+#: model error of the concentration curve, relative to the modelled value [-]
+CURVE_RELATIVE_ERROR = 0.25
+#: a station's record counts as at most this many independent samples (model errors are
+#: correlated over a curve, and a 5-minute record would otherwise swamp every other term) [-]
+MAX_INDEPENDENT_SAMPLES = 20.0
+#: default travel-time horizon of the upstream search [s]
+DEFAULT_HORIZON_S = 3 * 86400.0
+Z90 = 1.6449
+
+
+class AttributionError(TracerError, ValueError):
+    """Attribution cannot run (no readings at the station, parameter not measured...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """Where a source might be: a registered discharger, or an unregistered source on a reach."""
+
+    id: str
+    kind: Literal["discharger", "unregistered"]
+    reach: str
+    chainage_m: float
+    feature: Feature | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One ranked hypothesis with its fitted release and evidence (log factors, and why)."""
+
+    id: str
+    kind: str
+    probability: float
+    distance_m: float
+    travel_time_s: float
+    release_start: datetime | None
+    release_start_interval: tuple[datetime, datetime] | None
+    mass_kg: float | None
+    mass_kg_interval: tuple[float, float] | None
+    rate_kg_s: float | None
+    rate_kg_s_interval: tuple[float, float] | None
+    log_posterior: float
+    evidence: dict[str, float]
+    explanation: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionResult:
+    """Ranked candidates for one anomaly, and what the ranking used."""
+
+    station: str
+    parameter: str
+    model: str
+    candidates: tuple[Candidate, ...]
+    stations_saw: tuple[str, ...]
+    stations_silent: tuple[str, ...]
+    nearest_upstream_discharger: str | None
+    notes: tuple[str, ...] = field(default=())
+
+    def rank_of(self, candidate_id: str) -> int | None:
+        """1-based rank of a candidate id (None if absent)."""
+        for i, c in enumerate(self.candidates, 1):
+            if c.id == candidate_id:
+                return i
+        return None
+
+
+def build_hypotheses(net: RiverNetwork, state: ReachState, um: UpstreamMoments) -> list[Hypothesis]:
+    """Registered dischargers and one unregistered source per reach, upstream of the station."""
+    station = net.feature(um.station, "station")
+    reaches = {state.ids[i] for i in um.reach_index}
+    hyps: list[Hypothesis] = []
+    for d in net.dischargers.values():
+        if d.reach in reaches and not (d.reach == station.reach and d.chainage_m >= station.chainage_m):
+            hyps.append(Hypothesis(d.id, "discharger", d.reach, d.chainage_m, d))
+    for rid in sorted(reaches, key=lambda r: state.index[r]):
+        top = station.chainage_m if rid == station.reach else state.length_m[state.index[rid]]
+        if top > 0:
+            hyps.append(Hypothesis(f"reach:{rid}", "unregistered", rid, top / 2.0))
+    return hyps
+
+
+def _log_priors(hyps: list[Hypothesis], state: ReachState, parameter: str) -> tuple[np.ndarray, list[str]]:
+    """Signature-weighted prior over registered dischargers; length-weighted over unregistered reaches."""
+    sig = np.zeros(len(hyps))
+    notes = [""] * len(hyps)
+    reg = [i for i, h in enumerate(hyps) if h.kind == "discharger"]
+    unreg = [i for i, h in enumerate(hyps) if h.kind == "unregistered"]
+    for i in reg:
+        sig[i], notes[i] = priors.log_signature(hyps[i].feature, parameter)  # type: ignore[arg-type]
+    logp = np.full(len(hyps), -np.inf)
+    if reg:
+        w = np.exp(sig[reg])
+        logp[reg] = np.log((1 - priors.UNREGISTERED_SHARE if unreg else 1.0) * w / w.sum())
+    if unreg:
+        L = np.array([state.length_m[state.index[hyps[i].reach]] for i in unreg])
+        logp[unreg] = np.log((priors.UNREGISTERED_SHARE if reg else 1.0) * L / L.sum())
+        for i in unreg:
+            notes[i] = "unregistered source: prior by reach length"
+    return logp, notes
+
+
+def _station_term(sig: StationSignal, yhat: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Gaussian log-likelihood of a station's (decimated) record, per hypothesis row of ``yhat``."""
+    y = sig.excess[idx][None, :]
+    s2 = sig.noise**2 + (CURVE_RELATIVE_ERROR * yhat) ** 2
+    ll = -0.5 * np.sum((y - yhat) ** 2 / s2 + np.log(s2 / sig.noise**2), axis=1)
+    return ll * min(1.0, MAX_INDEPENDENT_SAMPLES / len(idx))
+
+
+def _window(sig: StationSignal, max_points: int = 400) -> np.ndarray:
+    """Sample indices to score: around the event for a station that saw it, decimated otherwise."""
+    n = len(sig.t_s)
+    if sig.saw:
+        hot = np.flatnonzero(sig.excess > 2 * sig.noise)
+        span = sig.t_s[hot[-1]] - sig.t_s[hot[0]]
+        lo = np.searchsorted(sig.t_s, sig.t_s[hot[0]] - 2 * span - 3600.0)
+        hi = np.searchsorted(sig.t_s, sig.t_s[hot[-1]] + 2 * span + 3600.0)
+        idx = np.arange(lo, hi)
+    else:
+        idx = np.arange(n)
+    if idx.size > max_points:
+        idx = idx[np.linspace(0, idx.size - 1, max_points).astype(int)]
+    return idx
+
+
+def attribute_pulse(net: RiverNetwork, readings: Readings, station: str, parameter: str, *,
+                    pollutant: Pollutant | None = None, horizon_s: float = DEFAULT_HORIZON_S,
+                    operations: Mapping[str, priors.OperationsEvidence] | None = None,
+                    state: ReachState | None = None) -> AttributionResult:
+    """Rank the sources of a pulse-like anomaly at ``station`` in ``parameter`` (see module doc)."""
+    st = state if state is not None else net.reach_state()
+    anomaly = net.feature(station, "station")
+    pol = pollutant or make_pollutant(parameter)
+    frame = readings.frame[readings.frame["parameter"] == parameter]
+    if frame.empty or station not in set(frame["station_id"]):
+        raise AttributionError(f"no {parameter} readings at station {station!r}")
+    t_ref = pd.Timestamp(frame["time"].min())
+    signals = station_signals(readings, parameter, sorted(set(frame["station_id"]) & set(net.stations)), t_ref)
+    if not signals[station].saw:
+        raise AttributionError(f"station {station!r} shows no {parameter} excess above its noise: nothing to trace")
+    um_anomaly = upstream_moments(net, st, anomaly, pol, horizon_s)
+    hyps = build_hypotheses(net, st, um_anomaly)
+    H = len(hyps)
+    r_idx = np.array([st.index[h.reach] for h in hyps])
+    chain = np.array([h.chainage_m for h in hyps])
+    length = st.length_m
+    logp, sig_notes = _log_priors(hyps, st, parameter)
+
+    saw = [s for s in signals.values() if s.saw]
+    silent = [s for s in signals.values() if not s.saw]
+    geo: dict[str, tuple[np.ndarray, ...]] = {}
+    for s in signals.values():
+        um = um_anomaly if s.station == station else upstream_moments(net, st, net.feature(s.station), pol, horizon_s * 2)
+        geo[s.station] = um.at(r_idx, chain, length[r_idx])
+
+    # per saw station: release time and mass each hypothesis needs
+    t0s, lms, wts, var_t0 = [], [], [], []
+    shape = np.zeros(H)
+    for s in saw:
+        f, x, m, v = geo[s.station]
+        idx = _window(s)
+        down = f > 0
+        q = st.discharge_m3s[st.index[net.feature(s.station).reach]]
+        pos = np.clip(s.excess, 0.0, None) * (s.excess > 2 * s.noise)
+        integral = float(np.trapezoid(pos, s.t_s))
+        centroid = float(np.trapezoid(pos * s.t_s, s.t_s)) / integral
+        with np.errstate(invalid="ignore", divide="ignore"):
+            U = x / m
+            D = v * U**3 / (2 * x)
+            t0 = np.where(down, centroid - (m + 2 * D / U**2), np.nan)
+            mass_s = np.where(down, q * integral / (f * 1000.0), np.nan)
+        yhat = np.zeros((H, idx.size))
+        if down.any():
+            tt = s.t_s[idx][None, :] - t0[down][:, None]
+            yhat[down] = gaussian_puff(x[down][:, None], tt, mass_s[down][:, None], (q / U[down])[:, None],
+                                       U[down][:, None], D[down][:, None], pol.decay_per_s)
+        shape += _station_term(s, yhat, idx)
+        t0s.append(t0)
+        lms.append(np.log(mass_s))
+        wts.append(np.where(down, integral, 0.0))
+        var_t0.append(v + (FLOW_ERROR * m) ** 2)
+    T0, LM, W, VT = (np.array(a) for a in (t0s, lms, wts, var_t0))  # (saw stations, H)
+    wsum = W.sum(axis=0)
+    seen_by = wsum > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t0_hat = np.nansum(W * np.nan_to_num(T0), axis=0) / wsum
+        lm_hat = np.nansum(W * np.nan_to_num(LM), axis=0) / wsum
+        consistency = -0.5 * np.nansum(np.where(W > 0, (T0 - t0_hat) ** 2 / VT + (LM - lm_hat) ** 2 / MASS_SIGMA_LN**2, 0.0), axis=0)
+    consistency = np.where(seen_by, consistency, 0.0)
+
+    silence = np.zeros(H)
+    for s in silent:
+        f, x, m, v = geo[s.station]
+        down = (f > 0) & seen_by
+        if not down.any():
+            continue
+        idx = _window(s)
+        q = st.discharge_m3s[st.index[net.feature(s.station).reach]]
+        U = x[down] / m[down]
+        D = v[down] * U**3 / (2 * x[down])
+        yhat = np.zeros((H, idx.size))
+        tt = s.t_s[idx][None, :] - t0_hat[down][:, None]
+        yhat[down] = gaussian_puff(x[down][:, None], tt, (f[down] * np.exp(lm_hat[down]))[:, None],
+                                   (q / U)[:, None], U[:, None], D[:, None], pol.decay_per_s)
+        base = _station_term(s, np.zeros((1, idx.size)), idx)[0]
+        silence += _station_term(s, yhat, idx) - base
+
+    feas = np.zeros(H)
+    ops = np.zeros(H)
+    feas_notes = [""] * H
+    ops_notes = [""] * H
+    for i, h in enumerate(hyps):
+        if h.feature is not None:
+            need = float(np.exp(lm_hat[i])) if seen_by[i] else math.nan
+            feas[i], feas_notes[i] = priors.log_feasibility(need, priors.capacity(h.feature, parameter, pulse=True), "kg")
+            ops[i], ops_notes[i] = priors.log_operations(h.feature, operations or {})
+    logpost = logp + shape + consistency + silence + feas + ops
+    prob = np.exp(logpost - np.max(logpost))
+    prob /= prob.sum()
+
+    _fa, xa, ma, _va = geo[station]
+    order = np.argsort(-logpost, kind="stable")
+    n_saw = max(1, len(saw))
+    cands = []
+    for i in order:
+        h = hyps[i]
+        start: datetime | None = None
+        start_iv: tuple[datetime, datetime] | None = None
+        mass: float | None = None
+        mass_iv: tuple[float, float] | None = None
+        if seen_by[i]:
+            start = (t_ref + pd.Timedelta(seconds=round(float(t0_hat[i])))).to_pydatetime()
+            half = Z90 * math.sqrt(float(np.nanmean(VT[:, i][W[:, i] > 0])) / n_saw)
+            start_iv = (start - timedelta(seconds=half), start + timedelta(seconds=half))
+            mass = float(np.exp(lm_hat[i]))
+            k = math.exp(Z90 * MASS_SIGMA_LN / math.sqrt(n_saw))
+            mass_iv = (mass / k, mass * k)
+        cands.append(Candidate(
+            id=h.id, kind=h.feature.get("kind", "discharger") if h.feature is not None else "unregistered",
+            probability=float(prob[i]), distance_m=float(xa[i]), travel_time_s=float(ma[i]),
+            release_start=start, release_start_interval=start_iv, mass_kg=mass, mass_kg_interval=mass_iv,
+            rate_kg_s=None, rate_kg_s_interval=None, log_posterior=float(logpost[i]),
+            evidence={"prior": float(logp[i]), "shape": float(shape[i]), "consistency": float(consistency[i]),
+                      "silence": float(silence[i]), "feasibility": float(feas[i]), "operations": float(ops[i])},
+            explanation={"signature": sig_notes[i], "feasibility": feas_notes[i] or "unregistered: no capacity",
+                         "operations": ops_notes[i] or "unregistered: none"},
+        ))
+    nearest = min((c for c in cands if c.kind != "unregistered"), key=lambda c: c.distance_m, default=None)
+    return AttributionResult(station, parameter, "pulse", tuple(cands), tuple(s.station for s in saw),
+                             tuple(s.station for s in silent), nearest.id if nearest else None)
