@@ -151,3 +151,42 @@ def test_import_network_layers_round_trip(capsys, tmp_path):
     code, _, _ = run(capsys, "import", str(gpkg), "-o", str(out))
     assert code == 0
     assert run(capsys, "validate", str(gpkg))[0] == 0  # GeoPackage directly as NETWORK
+
+
+@pytest.fixture(scope="module")
+def ruxi_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("replay") / "ruxi.csv"
+    assert main(["replay", "ruxi", "-o", str(path)]) == 0
+    return path
+
+
+def test_trace_json_contract(capsys, ruxi_csv):
+    code, out, _ = run(capsys, "trace", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum", "--json")
+    assert code == 0
+    cands = json.loads(out)["candidates"]
+    assert cands[0]["id"] == "RX-FOOD-1"
+    for c in cands:
+        assert {"id", "probability", "distance_m", "travel_time_s", "release_start", "mass_kg", "evidence"} <= set(c)
+    assert any(c["id"].startswith("reach:") for c in cands)
+    assert [c["probability"] for c in cands] == sorted((c["probability"] for c in cands), reverse=True)
+
+
+def test_detect_json_and_rejected_rows(capsys, ruxi_csv, tmp_path):
+    bad = tmp_path / "bad.csv"
+    lines = ruxi_csv.read_text().splitlines()
+    lines += ["NOPE,petroleum,2025-07-15T03:00:00Z,0.1,mg/L,", "RX-UP,petroleum,2025-07-15T03:00:00Z,-1,mg/L,",
+              "RX-UP,petroleum,not-a-time,0.1,mg/L,", "RX-UP,petroleum,2025-07-15T03:00:00Z,0.1,furlongs,"]
+    bad.write_text("\n".join(lines) + "\n")
+    code, out, err = run(capsys, "detect", "demo:ruxi", str(bad), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert len(doc["rejected"]) >= 4 and "rejected" in err
+    assert doc["incidents"][0]["stations"][0] == "RX-OILSPOT"
+
+
+def test_trace_errors_are_clear(capsys, ruxi_csv):
+    code, _, err = run(capsys, "trace", "demo:ruxi", str(ruxi_csv), "--station", "RX-UP", "--parameter", "petroleum")
+    assert code == 2 and "nothing to trace" in err and "Traceback" not in err
+    code, _, err = run(capsys, "trace", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum",
+                       "--operations", "/nonexistent.json")
+    assert code == 2 and "--operations" in err
