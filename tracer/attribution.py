@@ -256,15 +256,10 @@ def attribute_pulse(net: RiverNetwork, readings: Readings, station: str, paramet
         base = _station_term(s, np.zeros((1, idx.size)), idx)[0]
         silence += _station_term(s, yhat, idx) - base
 
-    feas = np.zeros(H)
-    ops = np.zeros(H)
-    feas_notes = [""] * H
-    ops_notes = [""] * H
-    for i, h in enumerate(hyps):
-        if h.feature is not None:
-            need = float(np.exp(lm_hat[i])) if seen_by[i] else math.nan
-            feas[i], feas_notes[i] = priors.log_feasibility(need, priors.capacity(h.feature, parameter, pulse=True), "kg")
-            ops[i], ops_notes[i] = priors.log_operations(h.feature, operations or {})
+    needed = [float(np.exp(lm_hat[i])) if seen_by[i] else math.nan for i in range(H)]
+    f_list, o_list, feas_notes, ops_notes = priors.discharger_terms(
+        [h.feature for h in hyps], parameter, needed, pulse=True, operations=operations)
+    feas, ops = np.array(f_list), np.array(o_list)
     logpost = logp + shape + consistency + silence + feas + ops
     prob = np.exp(logpost - np.max(logpost))
     prob /= prob.sum()
@@ -293,8 +288,7 @@ def attribute_pulse(net: RiverNetwork, readings: Readings, station: str, paramet
             rate_kg_s=None, rate_kg_s_interval=None, log_posterior=float(logpost[i]),
             evidence={"prior": float(logp[i]), "shape": float(shape[i]), "consistency": float(consistency[i]),
                       "silence": float(silence[i]), "feasibility": float(feas[i]), "operations": float(ops[i])},
-            explanation={"signature": sig_notes[i], "feasibility": feas_notes[i] or "unregistered: no capacity",
-                         "operations": ops_notes[i] or "unregistered: none"},
+            explanation={"signature": sig_notes[i], "feasibility": feas_notes[i], "operations": ops_notes[i]},
         ))
     nearest = min((c for c in cands if c.kind != "unregistered"), key=lambda c: c.distance_m, default=None)
     return AttributionResult(station, parameter, "pulse", tuple(cands), tuple(s.station for s in saw),

@@ -176,15 +176,9 @@ def attribute_do(net: RiverNetwork, readings: Readings, station: str, *, conditi
     with np.errstate(invalid="ignore", divide="ignore"):
         W = np.where(denom > 0, np.maximum(np.sum(wA * wy, axis=1) / denom, 0.0), 0.0)
     fit = -0.5 * np.sum((wy[None, :] - wA * W[:, None]) ** 2, axis=1)
-    feas = np.zeros(H)
-    ops = np.zeros(H)
-    feas_notes = ["unregistered: no capacity"] * H
-    ops_notes = ["unregistered: none"] * H
-    for i, h in enumerate(hyps):
-        if h.feature is not None:
-            cap = priors.capacity(h.feature, "DO", pulse=False)
-            feas[i], feas_notes[i] = priors.log_feasibility(W[i] / 1000.0, cap, "kg/s CBOD")
-            ops[i], ops_notes[i] = priors.log_operations(h.feature, operations or {})
+    f_list, o_list, feas_notes, ops_notes = priors.discharger_terms(
+        [h.feature for h in hyps], "DO", list(W / 1000.0), pulse=False, operations=operations)
+    feas, ops = np.array(f_list), np.array(o_list)
     logpost = logp + fit + feas + ops
     prob = np.exp(logpost - logpost.max())
     prob /= prob.sum()

@@ -126,3 +126,21 @@ def log_operations(d: Feature, ops: Mapping[str, OperationsEvidence]) -> tuple[f
         total += math.log(1 + LR_PER_VIOLATION * n)
         notes.append(f"{v} past violation(s) (x{1 + LR_PER_VIOLATION * n:g})")
     return total, "; ".join(notes) or "no operational evidence"
+
+
+def discharger_terms(features: list[Feature | None], parameter: str, needed: list[float], *, pulse: bool,
+                     operations: Mapping[str, OperationsEvidence] | None) -> tuple[list[float], list[float], list[str], list[str]]:
+    """Feasibility and operations log factors (with explanations) for each hypothesis.
+
+    ``needed`` is the load each hypothesis needs, in the unit of :func:`capacity` ([kg] for a pulse,
+    [kg/s] otherwise); None features (unregistered sources) get 0 and say why.
+    """
+    unit = "kg" if pulse else "kg/s"
+    feas, ops = [0.0] * len(features), [0.0] * len(features)
+    feas_notes = ["unregistered: no capacity"] * len(features)
+    ops_notes = ["unregistered: none"] * len(features)
+    for i, f in enumerate(features):
+        if f is not None:
+            feas[i], feas_notes[i] = log_feasibility(needed[i], capacity(f, parameter, pulse=pulse), unit)
+            ops[i], ops_notes[i] = log_operations(f, operations or {})
+    return feas, ops, feas_notes, ops_notes
