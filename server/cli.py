@@ -373,6 +373,40 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from hydrology.oxygen_network import DOConditions
+    from tracer.planner import PlanInput, Suspect, plan
+    from tracer.policy import load_policy
+    from tracer.trace import plan_input_from_trace, trace
+
+    net = load_valid_network(args.network)
+    policy = load_policy(args.policy)
+    now = _parse_time(args.now) if args.now else None
+    if args.readings:
+        if not (args.station and args.parameter):
+            raise CliError("with READINGS.csv give --station and --parameter (trace first, then plan)")
+        res = _load_readings(net, args.readings)
+        cond = DOConditions(temperature_c=args.temperature_c)
+        traced = trace(net, res.readings, args.station, args.parameter, do_conditions=cond)
+        inp = plan_input_from_trace(net, res.readings, traced, now=now, do_conditions=cond)
+    else:
+        if not (args.discharger and args.mass_kg and args.pollutant):
+            raise CliError("give --discharger, --mass-kg and --pollutant (a known release), or READINGS.csv with "
+                           "--station and --parameter")
+        args.reach = args.chainage_m = None
+        if args.start is None:
+            raise CliError("give --start (when the release began, ISO 8601 with offset)")
+        release = build_release(net, args)
+        inp = PlanInput(f"{args.discharger}/{release.pollutant.name}/{args.start}", now or release.start,
+                        (Suspect(args.discharger, 1.0, "given release"),), release)
+    checklist = plan(net, inp, policy)
+    if args.json:
+        print(json.dumps(checklist.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(checklist.markdown(args.lang))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.demo import run_demo
 
@@ -476,6 +510,33 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", required=True, help="CSV to write")
     rp.add_argument("--seed", type=int, default=0)
     rp.set_defaults(func=cmd_replay)
+
+    pl = sub.add_parser("plan", help="the disposal checklist: actions, departments, deadlines",
+                        description="Plan the response to a known release (--discharger, --mass-kg, --pollutant, --start) "
+                                    "or to an anomaly in readings (READINGS.csv --station --parameter: trace first). "
+                                    "Actions: halt_discharge, interception, dilution_release, intake_suspension, "
+                                    "monitoring, notify; each with department, target, deadline, time window, priority, "
+                                    "rationale with the numbers used, and status. Times are ISO 8601; the Markdown form "
+                                    "shows Asia/Shanghai time.")
+    pl.add_argument("network", metavar="NETWORK")
+    pl.add_argument("readings", metavar="READINGS.csv", nargs="?")
+    pl.add_argument("--station", help="anomaly station (with READINGS.csv)")
+    pl.add_argument("--parameter", help="anomalous item (with READINGS.csv)")
+    pl.add_argument("--discharger", metavar="ID", help="a known release at this discharger")
+    pl.add_argument("--mass-kg", type=float, metavar="M", help="released mass [kg]")
+    pl.add_argument("--duration-s", type=float, metavar="T", help="release duration [s] (constant rate M/T)")
+    pl.add_argument("--pollutant", metavar="NAME", help="GB 3838 item or 'tracer'")
+    pl.add_argument("--decay-per-day", type=float, metavar="K", help="first-order decay [1/day] (default 0)")
+    pl.add_argument("--wind-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    pl.add_argument("--start", metavar="ISO8601", help="release start (known release)")
+    pl.add_argument("--now", metavar="ISO8601", help="when the plan is made (default: detection time or release start)")
+    pl.add_argument("--temperature-c", type=float, default=25.0, help="water temperature for DO [degC]")
+    pl.add_argument("--policy", metavar="JSON", help="policy overrides (margins [s], thresholds, roles)")
+    form = pl.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="machine form (actions list)")
+    form.add_argument("--markdown", action="store_true", help="human form (default)")
+    pl.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the Markdown form (default zh)")
+    pl.set_defaults(func=cmd_plan)
 
     d = sub.add_parser("demo", help="run the bundled Ruxi and Puhe incident basins end to end",
                        description="Forecast the two incidents of the design brief on the bundled demo basins and "

@@ -10,17 +10,23 @@ every other item.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from hydrology.forecast import route_moments
-from hydrology.oxygen_network import DOConditions
-from hydrology.pollutants import Pollutant
+import numpy as np
+import pandas as pd
 
-from .attribution import DEFAULT_HORIZON_S, AttributionResult, attribute_pulse
+from hydrology.forecast import Release, route_moments
+from hydrology.oxygen_network import DOConditions
+from hydrology.pollutants import Pollutant, pollutant
+
+from .attribution import DEFAULT_HORIZON_S, AttributionError, AttributionResult, attribute_pulse
 from .attribution_do import attribute_do
 from .detection import StationContext
+from .planner import DOEvent, PlanInput, Suspect
 from .priors import OperationsEvidence
 from .readings import canonical_parameter
+from .signals import SAW_SIGMAS, station_signals
 
 if TYPE_CHECKING:
     from hydrology.network import RiverNetwork
@@ -66,3 +72,42 @@ def trace(net: RiverNetwork, readings: Readings, station: str, parameter: str, *
     if p == "DO":
         return attribute_do(net, readings, station, conditions=do_conditions, horizon_s=horizon_s, operations=operations)
     return attribute_pulse(net, readings, station, p, horizon_s=horizon_s, operations=operations)
+
+
+def detection_time(readings: Readings, station: str, parameter: str) -> pd.Timestamp:
+    """First reading at ``station`` that counts as seeing the event (see :mod:`tracer.signals`) [UTC]."""
+    p = canonical_parameter(parameter)
+    t_ref = readings.frame["time"].min()
+    sig = station_signals(readings, p, [station], t_ref)[station]
+    hot = np.flatnonzero(sig.excess > SAW_SIGMAS * sig.noise)
+    if not hot.size:
+        raise AttributionError(f"station {station!r} shows no {p} excess: no detection time")
+    return t_ref + pd.Timedelta(seconds=float(sig.t_s[hot[0]]))
+
+
+def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: AttributionResult, *,
+                          now: datetime | None = None, do_conditions: DOConditions | None = None) -> PlanInput:
+    """What the planner needs, from an attribution: suspects, and the top candidate's release or DO load.
+
+    ``now`` defaults to the detection time (first reading that saw a pulse at the station), or for a
+    DO sag, judged on daily means, the latest reading.
+    """
+    if now is not None:
+        t_now = now
+    elif res.model == "steady_do":  # a sag is judged on daily means: plan on the data at hand
+        t_now = readings.series(res.station, "DO").index.max().to_pydatetime()
+    else:
+        t_now = detection_time(readings, res.station, res.parameter).to_pydatetime()
+    suspects = tuple(Suspect(c.id, c.probability, f"{c.kind}, {c.distance_m / 1000:.1f} km upstream")
+                     for c in res.candidates if c.kind != "unregistered")
+    top = next((c for c in res.candidates if c.kind != "unregistered"), res.candidates[0])
+    incident = f"{res.station}/{res.parameter}/{pd.Timestamp(t_now).strftime('%Y%m%dT%H%MZ')}"
+    if res.model == "steady_do":
+        s = readings.series(res.station, "DO")
+        observed = float(s[s.index >= pd.Timestamp(top.release_start)].median()) if top.release_start else float(s.median())
+        ev = DOEvent(res.station, observed, top.id, float(top.rate_kg_s or 0.0), do_conditions or DOConditions())
+        return PlanInput(incident, t_now, suspects, None, ev)
+    f = net.feature(top.id) if top.kind != "unregistered" else None
+    reach, chainage = (f.reach, f.chainage_m) if f is not None else (top.id.split(":", 1)[1], 0.0)
+    rel = Release(reach, chainage, pollutant(res.parameter), mass_kg=top.mass_kg, start=top.release_start)
+    return PlanInput(incident, t_now, suspects, rel, None)

@@ -190,3 +190,30 @@ def test_trace_errors_are_clear(capsys, ruxi_csv):
     code, _, err = run(capsys, "trace", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum",
                        "--operations", "/nonexistent.json")
     assert code == 2 and "--operations" in err
+
+
+def test_plan_known_release_json_contract(capsys):
+    code, out, _ = run(capsys, "plan", "demo:ruxi", "--discharger", "RX-FOOD-1", "--mass-kg", "80", "--pollutant", "petroleum",
+                       "--start", "2025-07-15T09:00+08:00", "--now", "2025-07-15T09:35+08:00", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    for a in doc["actions"]:
+        assert {"id", "kind", "department", "target", "deadline", "window_start", "window_end", "priority", "rationale",
+                "status"} <= set(a)
+    assert {a["kind"] for a in doc["actions"]} >= {"halt_discharge", "interception", "dilution_release",
+                                                   "intake_suspension", "monitoring", "notify"}
+    assert len(doc["departments"]) >= 5
+
+
+def test_plan_from_readings_markdown(capsys, ruxi_csv):
+    code, out, _ = run(capsys, "plan", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum")
+    assert code == 0 and out.startswith("# 处置清单") and "RX-FOOD-1" in out
+    code, out, _ = run(capsys, "plan", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum",
+                       "--markdown", "--lang", "en")
+    assert code == 0 and "Disposal checklist" in out
+
+
+def test_plan_usage_errors(capsys):
+    assert run(capsys, "plan", "demo:ruxi", "--discharger", "RX-FOOD-1")[0] == 2
+    code, _, err = run(capsys, "plan", "demo:ruxi", "--discharger", "RX-FOOD-1", "--mass-kg", "1", "--pollutant", "COD")
+    assert code == 2 and "--start" in err

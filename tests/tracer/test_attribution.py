@@ -1,10 +1,8 @@
 """Attribution: the two reference incidents, each evidence term, and the reverse moment DP."""
 
-import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
