@@ -95,10 +95,14 @@ def test_malformed_json_file_exits_1_without_traceback(capsys, tmp_path):
     assert code == 1 and "invalid JSON at line 1" in err
 
 
-def test_demo_runs_and_prints_both_incidents(capsys):
+def test_demo_runs_both_incidents_end_to_end(capsys):
     code, out, _ = run(capsys, "demo", "--lang", "en")
     assert code == 0
-    assert "RX-INTAKE" in out and "Zhaixi Bridge" in out and "BELOW class III" in out
+    ruxi, puhe = out.split("Puhe river")
+    assert "1. RX-FOOD-1" in ruxi and "intake suspension: RX-INTAKE" in ruxi and "Incident RX-OILSPOT/petroleum" in ruxi
+    ranking = puhe.split("Source ranking")[1].splitlines()
+    assert {ranking[1].split()[1], ranking[2].split()[1]} == {"PH-STP-A", "PH-STP-B"}
+    assert "dilution release: PH-HPS" in puhe
 
 
 def test_console_help_explains_units():
