@@ -35,7 +35,7 @@ def generate(out: Path) -> list[Path]:
         raise SystemExit(f"protoc failed: {' '.join(args)}")
     written = []
     for path in sorted(out.rglob("*.py*")):
-        text = re.sub(r"^from rivertrace\.v1 import", f"from {PACKAGE}.rivertrace.v1 import", path.read_text(), flags=re.M)
+        text = re.sub(r"^from rivertrace\.v1 import", f"from {PACKAGE}.rivertrace.v1 import", path.read_text(), flags=re.MULTILINE)
         path.write_text(HEADER + text if path.suffix == ".py" else text)
         written.append(path)
     for d in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
