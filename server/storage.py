@@ -1,0 +1,216 @@
+"""Durable state of the service: an SQLite file in WAL mode, ``synchronous=FULL``.
+
+A write returns only after its transaction is committed and fsync'd, so anything acknowledged to a
+client survives a crash (SIGKILL, power loss). The schema is versioned: :data:`MIGRATIONS` are
+applied in order and recorded in ``schema_version``; a database newer than this code is refused.
+
+One writer connection guarded by a lock (SQLite allows one writer at a time anyway) and one reader
+connection per thread (WAL readers never block the writer). Times are stored as integer
+nanoseconds since the epoch (UTC); values in the internal SI unit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: networks, readings, operations, incidents, audit
+    """
+    CREATE TABLE networks (name TEXT NOT NULL, version INTEGER NOT NULL, document TEXT NOT NULL,
+                           stored_at_ns INTEGER NOT NULL, stored_by TEXT, PRIMARY KEY (name, version));
+    CREATE TABLE readings (network TEXT NOT NULL, station_id TEXT NOT NULL, parameter TEXT NOT NULL,
+                           time_ns INTEGER NOT NULL, value REAL NOT NULL, flag TEXT,
+                           PRIMARY KEY (network, station_id, parameter, time_ns)) WITHOUT ROWID;
+    CREATE TABLE operations (network TEXT NOT NULL, discharger_id TEXT NOT NULL, time_ns INTEGER NOT NULL,
+                             production_on INTEGER, treatment_on INTEGER, effluent_exceedance INTEGER,
+                             PRIMARY KEY (network, discharger_id, time_ns));
+    CREATE TABLE incidents (id TEXT PRIMARY KEY, network TEXT NOT NULL, network_version INTEGER NOT NULL,
+                            state TEXT NOT NULL, payload TEXT NOT NULL, updated_at_ns INTEGER NOT NULL);
+    CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, client TEXT,
+                        role TEXT, method TEXT NOT NULL, detail TEXT);
+    """,
+    # 2: alert outbox: targets, alerts (per-incident sequence), deliveries (one per alert x target)
+    """
+    CREATE TABLE targets (id TEXT PRIMARY KEY, grpc_address TEXT, webhook_url TEXT, webhook_secret TEXT,
+                          network TEXT, departments TEXT NOT NULL, created_at_ns INTEGER NOT NULL);
+    CREATE TABLE alerts (alert_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, sequence INTEGER NOT NULL,
+                         created_at_ns INTEGER NOT NULL, payload BLOB NOT NULL, UNIQUE (incident_id, sequence));
+    CREATE TABLE deliveries (alert_id TEXT NOT NULL, target_id TEXT NOT NULL, state TEXT NOT NULL,
+                             attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ns INTEGER NOT NULL,
+                             last_error TEXT, delivered_at_ns INTEGER, PRIMARY KEY (alert_id, target_id));
+    CREATE INDEX deliveries_due ON deliveries (state, next_attempt_ns);
+    """,
+)
+
+
+class StoreError(Exception):
+    """Base of storage errors."""
+
+
+class NotFoundError(StoreError, KeyError):
+    """The requested row does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SchemaError(StoreError, RuntimeError):
+    """The database was written by a newer rivertrace."""
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNetwork:
+    name: str
+    version: int
+    document: dict[str, Any]
+    stored_at_ns: int
+
+
+class Store:
+    """The service's SQLite file (see module doc). Thread-safe."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._writer = self._connect()
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    def _reader(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._connect()
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT, fsync'd)."""
+        with self._lock:
+            con = self._writer
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            have = row[0] or 0
+            if have > len(MIGRATIONS):
+                raise SchemaError(f"{self.path}: schema version {have} is newer than this rivertrace ({len(MIGRATIONS)})")
+            for v in range(have + 1, len(MIGRATIONS) + 1):
+                for stmt in MIGRATIONS[v - 1].split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+                con.execute("INSERT INTO schema_version VALUES (?)", (v,))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._reader().execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.close()
+
+    # --------------------------------------------------------------------------------- networks
+    def put_network(self, name: str, document: dict[str, Any], stored_by: str | None = None) -> StoredNetwork:
+        """Store a new version of a network (versions count from 1 per name)."""
+        text = json.dumps(document, ensure_ascii=False)
+        with self.transaction() as con:
+            v = con.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM networks WHERE name = ?", (name,)).fetchone()[0]
+            t = now_ns()
+            con.execute("INSERT INTO networks VALUES (?, ?, ?, ?, ?)", (name, v, text, t, stored_by))
+        return StoredNetwork(name, int(v), document, t)
+
+    def get_network(self, name: str, version: int = 0) -> StoredNetwork:
+        """A stored version (0: latest). Raises NotFoundError."""
+        con = self._reader()
+        if version:
+            row = con.execute("SELECT version, document, stored_at_ns FROM networks WHERE name = ? AND version = ?",
+                              (name, version)).fetchone()
+        else:
+            row = con.execute("SELECT version, document, stored_at_ns FROM networks WHERE name = ? "
+                              "ORDER BY version DESC LIMIT 1", (name,)).fetchone()
+        if row is None:
+            what = f"version {version} of network {name!r}" if version else f"network {name!r}"
+            raise NotFoundError(f"{what} is not stored")
+        return StoredNetwork(name, int(row[0]), json.loads(row[1]), int(row[2]))
+
+    def network_names(self) -> list[str]:
+        return [r[0] for r in self._reader().execute("SELECT DISTINCT name FROM networks ORDER BY name")]
+
+    # --------------------------------------------------------------------------------- readings
+    def add_readings(self, network: str, rows: Sequence[tuple[str, str, int, float, str | None]]) -> tuple[int, int]:
+        """Insert (station, parameter, time_ns, value, flag) rows in one durable transaction.
+
+        Returns (stored, duplicates): a row whose key is already stored is a duplicate (a client
+        re-sending after a crash) and is not changed.
+        """
+        if not rows:
+            return 0, 0
+        with self.transaction() as con:
+            before = con.total_changes
+            con.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
+                            [(network, s, p, t, v, f) for s, p, t, v, f in rows])
+            stored = con.total_changes - before
+        return stored, len(rows) - stored
+
+    def readings(self, network: str, station: str | None = None, parameter: str | None = None,
+                 start_ns: int | None = None, end_ns: int | None = None) -> list[tuple[str, str, int, float, str | None]]:
+        """Stored readings, ordered by station, parameter and time."""
+        q = "SELECT station_id, parameter, time_ns, value, flag FROM readings WHERE network = ?"
+        args: list[Any] = [network]
+        for col, val, op in (("station_id", station, "="), ("parameter", parameter, "="),
+                             ("time_ns", start_ns, ">="), ("time_ns", end_ns, "<=")):
+            if val is not None:
+                q += f" AND {col} {op} ?"
+                args.append(val)
+        return list(self._reader().execute(q + " ORDER BY station_id, parameter, time_ns", args))
+
+    def count_readings(self, network: str | None = None) -> int:
+        if network is None:
+            return int(self._reader().execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+        return int(self._reader().execute("SELECT COUNT(*) FROM readings WHERE network = ?", (network,)).fetchone()[0])
+
+    def add_operations(self, network: str, rows: Iterable[tuple[str, int, bool, bool, bool]]) -> int:
+        with self.transaction() as con:
+            before = con.total_changes
+            con.executemany("INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?)",
+                            [(network, d, t, int(p), int(tr), int(e)) for d, t, p, tr, e in rows])
+            return con.total_changes - before
+
+    # --------------------------------------------------------------------------------- audit
+    def audit(self, client: str | None, role: str | None, method: str, detail: str = "") -> None:
+        """Record a state-changing call (who, when, what)."""
+        with self.transaction() as con:
+            con.execute("INSERT INTO audit (time_ns, client, role, method, detail) VALUES (?, ?, ?, ?, ?)",
+                        (now_ns(), client, role, method, detail))
+
+    def audit_log(self, limit: int = 1000) -> list[tuple[int, str | None, str | None, str, str | None]]:
+        return list(self._reader().execute(
+            "SELECT time_ns, client, role, method, detail FROM audit ORDER BY seq DESC LIMIT ?", (limit,)))
