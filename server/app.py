@@ -19,12 +19,24 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from server.generated.rivertrace.v1 import (alerts_pb2, incidents_pb2, monitoring_pb2, monitoring_pb2_grpc, network_pb2,
-                                            network_pb2_grpc)
+from server.generated.rivertrace.v1 import (
+    alerts_pb2,
+    alerts_pb2_grpc,
+    incidents_pb2,
+    incidents_pb2_grpc,
+    monitoring_pb2,
+    monitoring_pb2_grpc,
+    network_pb2,
+    network_pb2_grpc,
+)
 
 from .auth import AuthInterceptor
 from .config import Config
-from .servicers import MonitoringServicer, NetworkServicer, Networks
+from .delivery import Deliverer
+from .incident_service import AlertServicer, IncidentServicer
+from .outbox_store import Outbox
+from .pipeline import Broadcaster, Pipeline
+from .servicers import MonitoringServicer, Networks, NetworkServicer
 from .storage import Store
 
 log = logging.getLogger("rivertrace.server")
@@ -32,6 +44,8 @@ GRACE_S = 10.0
 SERVICE_NAMES = (
     network_pb2.DESCRIPTOR.services_by_name["NetworkService"].full_name,
     monitoring_pb2.DESCRIPTOR.services_by_name["MonitoringService"].full_name,
+    incidents_pb2.DESCRIPTOR.services_by_name["IncidentService"].full_name,
+    alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
 )
 
 
@@ -47,13 +61,22 @@ class Running:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def stop(self, grace: float = GRACE_S) -> None:
+        """Refuse new calls, let in-flight ones finish (``grace`` s), stop the workers, close the file."""
         for name in SERVICE_NAMES:
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        for stopper in self.extras.values():
-            if hasattr(stopper, "stop"):
-                stopper.stop()
         self.server.stop(grace).wait()
+        for worker in self.extras.values():
+            if hasattr(worker, "stop"):
+                worker.stop()
         self.store.close()
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.extras["pipeline"]
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.extras["outbox"]
 
 
 def _credentials(config: Config) -> grpc.ServerCredentials | None:
@@ -64,15 +87,25 @@ def _credentials(config: Config) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
-def create_server(config: Config, store: Store | None = None) -> Running:
-    """A configured, not yet started server and its port (``config.port`` 0 picks a free port)."""
+def create_server(config: Config, store: Store | None = None, *, deliver: bool = True) -> Running:
+    """A configured, not yet started server and its port (``config.port`` 0 picks a free port).
+
+    Its background workers (the pipeline and, with ``deliver``, the alert deliverer) start at once.
+    """
     store = store or Store(config.db)
     networks = Networks(store)
+    outbox = Outbox(store)
+    broadcaster = Broadcaster()
+    pipeline = Pipeline(store, outbox, networks, broadcaster)
     limit = config.max_message_mb * 1024 * 1024
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers), interceptors=[AuthInterceptor(config)],
                          options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
     network_pb2_grpc.add_NetworkServiceServicer_to_server(NetworkServicer(config, store, networks), server)
-    monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(MonitoringServicer(config, store, networks), server)
+    monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
+        MonitoringServicer(config, store, networks, on_readings=pipeline.notify), server)
+    incidents_pb2_grpc.add_IncidentServiceServicer_to_server(
+        IncidentServicer(config, store, networks, outbox, broadcaster), server)
+    alerts_pb2_grpc.add_AlertServiceServicer_to_server(AlertServicer(config, store, outbox), server)
     hs = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     names = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
@@ -84,8 +117,10 @@ def create_server(config: Config, store: Store | None = None) -> Running:
         hs.set(name, health_pb2.HealthCheckResponse.SERVING)
     if config.open_mode:
         log.warning("no [tokens] configured: open mode, every caller is admin, listening on loopback only")
-    _ = (alerts_pb2, incidents_pb2)  # described in proto/; served as they land
-    return Running(server, port, store, networks, hs)
+    extras: dict[str, Any] = {"pipeline": pipeline, "outbox": outbox, "broadcaster": broadcaster}
+    if deliver:
+        extras["deliverer"] = Deliverer(outbox, config.outbox_poll_s)
+    return Running(server, port, store, networks, hs, extras)
 
 
 def serve(config: Config) -> int:

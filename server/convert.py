@@ -8,7 +8,7 @@ converted to SI by :mod:`tracer.readings` (their ``unit`` field).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ def timestamp(t: datetime | pd.Timestamp | int | None) -> Timestamp | None:
 
 
 def to_datetime(ts: Timestamp) -> datetime:
-    return datetime.fromtimestamp(ts.ToNanoseconds() / 1e9, tz=timezone.utc)
+    return datetime.fromtimestamp(ts.ToNanoseconds() / 1e9, tz=UTC)
 
 
 def problem(p: Problem) -> common_pb2.Problem:
@@ -81,3 +81,73 @@ def rejected_problems(result: LoadResult) -> list[common_pb2.Problem]:
     """Rejected rows as problems: element "readings", id "#<index in batch>" (0-based), field, reason."""
     return [common_pb2.Problem(severity="error", element="readings", id=f"#{r.row_number - 1}", field=r.field,
                                message=f"{r.reason} (value {r.value!r})") for r in result.rejected]
+
+
+# ------------------------------------------------------------------------------------------ incidents
+from google.protobuf.duration_pb2 import Duration
+
+from server.generated.rivertrace.v1 import alerts_pb2, incidents_pb2
+
+ACTION_KIND = {k: getattr(incidents_pb2, f"ACTION_KIND_{k.upper()}") for k in
+               ("halt_discharge", "interception", "dilution_release", "intake_suspension", "monitoring", "notify")}
+ACTION_STATUS = {k: getattr(incidents_pb2, f"ACTION_STATUS_{k.upper()}") for k in ("pending", "acknowledged", "done", "not_feasible")}
+ACTION_STATUS_NAME = {v: k for k, v in ACTION_STATUS.items()}
+INCIDENT_STATE = {k: getattr(incidents_pb2, f"INCIDENT_STATE_{k.upper()}") for k in ("open", "traced", "responding", "closed")}
+INCIDENT_STATE_NAME = {v: k for k, v in INCIDENT_STATE.items()}
+
+
+def duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    return d
+
+
+def candidate(c: Any) -> incidents_pb2.Candidate:
+    """A :class:`tracer.attribution.Candidate` as a message (mass 0 / rate 0 when not applicable)."""
+    msg = incidents_pb2.Candidate(id=c.id, kind=c.kind, probability=c.probability, distance_m=c.distance_m,
+                                  travel_time=duration(c.travel_time_s), mass_kg=c.mass_kg or 0.0, rate_kg_s=c.rate_kg_s or 0.0)
+    if c.release_start is not None:
+        msg.release_start.CopyFrom(timestamp(c.release_start))
+    msg.evidence.update({k: float(v) for k, v in c.evidence.items()})
+    msg.explanation.update(dict(c.explanation))
+    return msg
+
+
+def arrivals(fc: Any) -> list[incidents_pb2.ReceptorArrival]:
+    """Receptor forecasts with absolute times (the release must have a start)."""
+    start = fc.release.start
+    out = []
+    for r in fc.receptors:
+        msg = incidents_pb2.ReceptorArrival(id=r.id, kind=FEATURE_KIND[r.kind], distance_m=r.distance_m, peak_mg_l=r.peak_g_m3,
+                                            threshold_mg_l=r.threshold_g_m3 or 0.0)
+        if start is not None:
+            for name, s in (("arrival", r.arrival_s), ("peak", r.peak_s), ("end", r.end_s)):
+                if s is not None:
+                    getattr(msg, name).CopyFrom(timestamp(pd.Timestamp(start) + pd.Timedelta(seconds=s)))
+        out.append(msg)
+    return out
+
+
+def action(a: Any) -> incidents_pb2.Action:
+    msg = incidents_pb2.Action(id=a.id, kind=ACTION_KIND[a.kind], department=a.department or "", target=a.target,
+                               priority=a.priority, rationale=a.rationale[1], rationale_zh=a.rationale[0],
+                               status=ACTION_STATUS[a.status])
+    if a.deadline is not None:
+        msg.deadline.CopyFrom(timestamp(a.deadline))
+    if a.window_start is not None:
+        msg.window.start.CopyFrom(timestamp(a.window_start))
+    if a.window_end is not None:
+        msg.window.end.CopyFrom(timestamp(a.window_end))
+    return msg
+
+
+def checklist(cl: Any) -> incidents_pb2.Checklist:
+    return incidents_pb2.Checklist(incident_id=cl.incident, created_at=timestamp(cl.created_at),
+                                   actions=[action(a) for a in cl.actions], summary=cl.summary[1], summary_zh=cl.summary[0],
+                                   markdown_zh=cl.markdown("zh"), markdown_en=cl.markdown("en"))
+
+
+def alert(alert_id: str, incident: incidents_pb2.Incident, sequence: int, summary: tuple[str, str]) -> alerts_pb2.Alert:
+    return alerts_pb2.Alert(alert_id=alert_id, incident_id=incident.id, sequence=sequence,
+                            created_at=timestamp(pd.Timestamp.now(tz="UTC")), incident=incident,
+                            summary=summary[1], summary_zh=summary[0])

@@ -15,8 +15,15 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from hydrology.exceptions import (HydraulicsError, HydrologyError, NetworkFormatError, NetworkTopologyError,
-                                  NetworkValidationError, UnknownElementError, UnknownModelError)
+from hydrology.exceptions import (
+    HydraulicsError,
+    HydrologyError,
+    NetworkFormatError,
+    NetworkTopologyError,
+    NetworkValidationError,
+    UnknownElementError,
+    UnknownModelError,
+)
 from tracer.exceptions import TracerError
 
 from .storage import NotFoundError

@@ -19,8 +19,8 @@ import grpc
 from hydrology.document import network_from_document
 from hydrology.network import RiverNetwork
 from hydrology.validate import require_valid, validate_document
-from tracer.readings import internal_unit
 from server.generated.rivertrace.v1 import monitoring_pb2, monitoring_pb2_grpc, network_pb2, network_pb2_grpc
+from tracer.readings import internal_unit
 
 from . import convert
 from .auth import client_of
@@ -80,7 +80,7 @@ def _document(request: network_pb2.PutNetworkRequest) -> dict[str, Any]:
             path.write_bytes(request.geopackage)
             try:
                 return read_network_gpkg(path)
-            except Exception as err:  # noqa: BLE001 - any reader failure is the client's bad file
+            except Exception as err:
                 raise bad_request(f"geopackage could not be read: {err}", [("geopackage", str(err))]) from err
     raise bad_request("give document_json or geopackage", [("source", "missing")])
 
@@ -104,13 +104,13 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         return network_pb2.PutNetworkResponse(name=name, version=stored.version, stored_at=convert.timestamp(stored.stored_at_ns),
                                               warnings=[convert.problem(p) for p in problems if p.severity == "warning"])
 
-    def PutNetwork(self, request: network_pb2.PutNetworkRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def PutNetwork(self, request: network_pb2.PutNetworkRequest, context: grpc.ServicerContext) -> Any:
         try:
             return self._put(request.name, _document(request), context, "PutNetwork")
         except Exception as exc:  # noqa: BLE001 - mapped to a status by the one table
             abort(context, exc)
 
-    def GetNetwork(self, request: network_pb2.GetNetworkRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def GetNetwork(self, request: network_pb2.GetNetworkRequest, context: grpc.ServicerContext) -> Any:
         try:
             s = self.store.get_network(request.name, request.version)
             return network_pb2.GetNetworkResponse(name=s.name, version=s.version, stored_at=convert.timestamp(s.stored_at_ns),
@@ -118,7 +118,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
-    def ValidateNetwork(self, request: network_pb2.ValidateNetworkRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def ValidateNetwork(self, request: network_pb2.ValidateNetworkRequest, context: grpc.ServicerContext) -> Any:
         try:
             doc = _document(network_pb2.PutNetworkRequest(document_json=request.document_json))
             _net, problems = validate_document(doc)
@@ -128,7 +128,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
-    def UpdateFlows(self, request: network_pb2.UpdateFlowsRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def UpdateFlows(self, request: network_pb2.UpdateFlowsRequest, context: grpc.ServicerContext) -> Any:
         try:
             stored = self.store.get_network(request.name)
             doc = json.loads(json.dumps(stored.document))
@@ -158,7 +158,7 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
-    def ListFeatures(self, request: network_pb2.ListFeaturesRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def ListFeatures(self, request: network_pb2.ListFeaturesRequest, context: grpc.ServicerContext) -> Any:
         try:
             _v, net = self.networks.get(request.name, request.version)
             return network_pb2.ListFeaturesResponse(features=convert.features(net, request.kind))
@@ -171,7 +171,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         self.config, self.store, self.networks = config, store, networks
         self.on_readings = on_readings  # callback(network, stations touched): the automatic pipeline
 
-    def IngestReadings(self, request_iterator: Iterator[monitoring_pb2.ReadingBatch],  # noqa: N802
+    def IngestReadings(self, request_iterator: Iterator[monitoring_pb2.ReadingBatch],
                        context: grpc.ServicerContext) -> Iterator[monitoring_pb2.IngestAck]:
         who, role = _who(self.config, context)
         try:
@@ -192,7 +192,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
-    def ReportOperations(self, request: monitoring_pb2.ReportOperationsRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def ReportOperations(self, request: monitoring_pb2.ReportOperationsRequest, context: grpc.ServicerContext) -> Any:
         try:
             _v, net = self.networks.get(request.network)
             rows, rejected = [], []
@@ -212,7 +212,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
-    def ListReadings(self, request: monitoring_pb2.ListReadingsRequest, context: grpc.ServicerContext) -> Any:  # noqa: N802
+    def ListReadings(self, request: monitoring_pb2.ListReadingsRequest, context: grpc.ServicerContext) -> Any:
         try:
             start = request.window.start.ToNanoseconds() if request.window.HasField("start") else None
             end = request.window.end.ToNanoseconds() if request.window.HasField("end") else None

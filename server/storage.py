@@ -15,11 +15,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: networks, readings, operations, incidents, audit

@@ -60,7 +60,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_reading(tmp_path, ruxi_doc)
     def stream():
         try:
             for ack in stubs(ch)[1].IngestReadings(_batches(400), timeout=60):
-                acked.append(ack)
+                acked.append(ack)  # noqa: PERF402 - must hold the acks received before the kill
         except grpc.RpcError:
             pass  # the server died under us: expected
 

@@ -1,0 +1,165 @@
+"""The automatic pipeline end to end, over real loopback channels with a real receiver."""
+
+import time
+
+import grpc
+import pandas as pd
+import pytest
+from conftest import make_server, put, stubs
+
+from server.convert import timestamp
+from server.generated.rivertrace.v1 import (
+    alerts_pb2,
+    alerts_pb2_grpc,
+    incidents_pb2,
+    incidents_pb2_grpc,
+    monitoring_pb2,
+)
+from server.hub import SampleHub, start_hub
+from tracer.scenarios import puhe_replay, ruxi_replay
+
+
+def ingest(channel, replay, network, size=500):
+    f = replay.readings.frame.sort_values("time", kind="stable")  # stations report as time goes on
+    batches = (monitoring_pb2.ReadingBatch(network=network, batch_id=i, readings=[
+        monitoring_pb2.Reading(station_id=s, parameter=p, time=timestamp(t), value=v, unit="mg/L")
+        for s, p, t, v in zip(part["station_id"], part["parameter"], part["time"], part["value"])])
+        for i, part in ((i, f.iloc[i:i + size]) for i in range(0, len(f), size)))
+    return list(stubs(channel)[1].IngestReadings(batches, timeout=60))
+
+
+def register(channel, target_id, address, network):
+    return alerts_pb2_grpc.AlertServiceStub(channel).RegisterTarget(
+        alerts_pb2.RegisterTargetRequest(id=target_id, grpc_address=address, network=network), timeout=10)
+
+
+def wait_for(cond, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_replayed_incidents_reach_the_hub(tmp_path, ruxi_doc):
+    hub_server, hub_port, hub = start_hub()
+    running = make_server(tmp_path)
+    ch = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        put(ch, ruxi_doc, name="ruxi")
+        register(ch, "city-hub", f"127.0.0.1:{hub_port}", "ruxi")
+        replay = ruxi_replay()
+        replay_frame = replay.readings.frame
+        ingest(ch, replay, "ruxi")
+        assert running.pipeline.wait_idle(60)
+        assert wait_for(lambda: len(hub.alerts) >= 1)
+        alert = hub.alerts[0]
+        inc = alert.incident
+        assert inc.state == incidents_pb2.INCIDENT_STATE_RESPONDING and inc.network_version == 1
+        assert inc.candidates[0].id == "RX-FOOD-1" and inc.candidates[0].probability > 0.5
+        intake = next(a for a in inc.arrivals if a.id == "RX-INTAKE")
+        assert intake.HasField("arrival") and intake.peak_mg_l > 0
+        kinds = {a.kind for a in inc.checklist.actions}
+        assert incidents_pb2.ACTION_KIND_HALT_DISCHARGE in kinds and incidents_pb2.ACTION_KIND_INTAKE_SUSPENSION in kinds
+        assert "RX-FOOD-1" in alert.summary and alert.sequence == 1
+        # the incident is queryable, and its delivery state too
+        inc_stub = incidents_pb2_grpc.IncidentServiceStub(ch)
+        got = inc_stub.GetIncident(incidents_pb2.GetIncidentRequest(id=inc.id), timeout=10)
+        assert got.id == inc.id
+        deliveries = alerts_pb2_grpc.AlertServiceStub(ch).ListDeliveries(alerts_pb2.ListDeliveriesRequest(), timeout=10)
+        assert [(d.target_id, d.state) for d in deliveries.deliveries] == [("city-hub", alerts_pb2.DELIVERY_STATE_DELIVERED)]
+        # the hub acknowledges an action: it is stored, audited and alerted in order
+        action = inc.checklist.actions[0]
+        inc_stub.UpdateAction(incidents_pb2.UpdateActionRequest(incident_id=inc.id, action_id=action.id,
+                                                                status=incidents_pb2.ACTION_STATUS_ACKNOWLEDGED), timeout=10)
+        assert wait_for(lambda: len(hub.alerts) >= 2)
+        assert hub.alerts[1].sequence == 2 and hub.alerts[1].incident.checklist.actions[0].status == \
+            incidents_pb2.ACTION_STATUS_ACKNOWLEDGED
+        # closing needs the station back within its class on its last readings
+        last = max(replay_frame["time"])
+        late = [(last + pd.Timedelta(minutes=5 * (i + 1)), v) for i, v in enumerate((0.4, 0.01, 0.01))]
+
+        def send(points):
+            batch = monitoring_pb2.ReadingBatch(network="ruxi", batch_id=99, readings=[
+                monitoring_pb2.Reading(station_id="RX-OILSPOT", parameter="petroleum", time=timestamp(t), value=v, unit="mg/L")
+                for t, v in points])
+            list(stubs(ch)[1].IngestReadings(iter([batch]), timeout=30))
+
+        send(late)  # 0.4 mg/L two readings before the end: not yet normal
+        with pytest.raises(grpc.RpcError) as info:
+            inc_stub.CloseIncident(incidents_pb2.CloseIncidentRequest(id=inc.id), timeout=10)
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        send([(last + pd.Timedelta(minutes=20), 0.01)])  # three normal readings in a row
+        closed = inc_stub.CloseIncident(incidents_pb2.CloseIncidentRequest(id=inc.id), timeout=10)
+        assert closed.state == incidents_pb2.INCIDENT_STATE_CLOSED
+        assert wait_for(lambda: len(hub.alerts) >= 3) and hub.alerts[2].alert_id.endswith("/closed")
+    finally:
+        ch.close()
+        running.stop(grace=1.0)
+        hub_server.stop(0)
+
+
+def test_hub_down_for_a_while_gets_everything_in_order_once(tmp_path, ruxi_doc):
+    running = make_server(tmp_path)
+    ch = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    hub_server = None
+    try:
+        put(ch, ruxi_doc, name="ruxi")
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            hub_port = s.getsockname()[1]
+        register(ch, "city-hub", f"127.0.0.1:{hub_port}", "ruxi")  # nobody listens there yet
+        ingest(ch, ruxi_replay(), "ruxi")
+        assert running.pipeline.wait_idle(60)
+        inc_id = running.outbox.incidents("ruxi")[0][0]
+        inc_stub = incidents_pb2_grpc.IncidentServiceStub(ch)
+        inc = inc_stub.GetIncident(incidents_pb2.GetIncidentRequest(id=inc_id), timeout=10)
+        for a in inc.checklist.actions[:4]:  # four more alerts for the same incident, in order
+            inc_stub.UpdateAction(incidents_pb2.UpdateActionRequest(incident_id=inc_id, action_id=a.id,
+                                                                    status=incidents_pb2.ACTION_STATUS_ACKNOWLEDGED), timeout=10)
+        assert wait_for(lambda: any(d[5] >= 1 for d in running.outbox.deliveries()), 20)  # failed attempts recorded
+        time.sleep(1.0)
+        hub = SampleHub()
+        hub_server, _p, hub = start_hub(hub_port, hub)  # the hub comes back
+        assert wait_for(lambda: len(hub.alerts) == 5, 90)
+        assert [a.sequence for a in hub.alerts] == [1, 2, 3, 4, 5]
+        assert len({a.alert_id for a in hub.alerts}) == 5
+    finally:
+        ch.close()
+        running.stop(grace=1.0)
+        if hub_server is not None:
+            hub_server.stop(0)
+
+
+def test_pending_deliveries_resume_after_a_server_restart(tmp_path):
+    import json
+
+    from server.cli import demo_basin_path
+
+    doc = json.loads(demo_basin_path("puhe").read_text(encoding="utf-8"))
+    running = make_server(tmp_path)  # first life: queue the alert, never deliver it
+    ch = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    hub_server, hub_port, hub = start_hub()
+    hub_server.stop(0)  # registered address, but the hub is down during the first life
+    try:
+        put(ch, doc, name="puhe")
+        register(ch, "hub", f"127.0.0.1:{hub_port}", "puhe")
+        ingest(ch, puhe_replay(), "puhe")
+        assert running.pipeline.wait_idle(60)
+        assert running.outbox.deliveries() and all(d[4] != "delivered" for d in running.outbox.deliveries())
+    finally:
+        ch.close()
+        running.stop(grace=1.0)
+    hub_server, _p, hub = start_hub(hub_port)
+    again = make_server(tmp_path)  # second life, same SQLite file
+    try:
+        assert wait_for(lambda: len(hub.alerts) >= 1, 90)  # backoff is at most a few seconds this early
+        inc = hub.alerts[0].incident
+        assert {c.id for c in inc.candidates[:2]} == {"PH-STP-A", "PH-STP-B"}
+        assert any(a.kind == incidents_pb2.ACTION_KIND_DILUTION_RELEASE and a.target == "PH-HPS" for a in inc.checklist.actions)
+    finally:
+        again.stop(grace=1.0)
+        hub_server.stop(0)
