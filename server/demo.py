@@ -1,36 +1,49 @@
-"""``rivertrace demo``: the two incidents of the design brief, end to end, on the bundled basins.
+"""``rivertrace demo``: the two incidents of the design brief through the running service.
 
-For each incident the station readings are replayed (model-generated, see
-:mod:`tracer.scenarios`), then the pipeline runs as the service will: detection opens an incident,
-attribution ranks the upstream sources, the forecast gives arrival times, and the planner writes
-the disposal checklist. Everything printed is computed; the assumptions of the replays are stated
-in :mod:`tracer.scenarios` and in the output.
+It starts the gRPC server on the embedded defaults (a fresh SQLite file, open mode on loopback),
+stores the two bundled basins, starts a sample governance-hub receiver and registers it, then
+streams the replayed station readings of the Ruxi oil film and the Puhe low-oxygen event (model-
+generated, see :mod:`tracer.scenarios`). The service detects each incident, traces it, forecasts
+it, plans the response and pushes an alert; the demo prints what the hub received, in Chinese and
+English: candidates, arrival times, checklist. It stops by itself.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 import time
-from datetime import timedelta
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TextIO
 
-from hydrology.forecast import forecast
-from hydrology.oxygen_network import DOConditions
-from tracer.detection import detect
-from tracer.planner import plan
-from tracer.scenarios import PUHE_TEMPERATURE_C, Replay, puhe_replay, ruxi_replay
-from tracer.trace import plan_input_from_trace, station_contexts, trace
+import grpc
 
-from .cli import CHINA_TZ
+from server.generated.rivertrace.v1 import (
+    alerts_pb2,
+    alerts_pb2_grpc,
+    monitoring_pb2,
+    monitoring_pb2_grpc,
+    network_pb2,
+    network_pb2_grpc,
+)
+from tracer.scenarios import puhe_replay, ruxi_replay
 
+from .app import create_server
+from .cli import CHINA_TZ, demo_basin_path
+from .config import Config
+from .convert import timestamp, to_datetime
+from .hub import start_hub
+
+BATCH = 500
+WAIT_S = 60.0
 T = {
-    "ruxi": ("汝溪河油膜事件回放（梁平区，2025年7月）", "Ruxi river oil film, replayed (Liangping district, July 2025)"),
-    "puhe": ("蒲河溶解氧事件回放（綦江区，2025年8月）", "Puhe river low dissolved oxygen, replayed (Qijiang district, August 2025)"),
-    "replay": ("回放数据：{d}（模型生成）", "Replayed readings: {d} (model-generated)"),
-    "incident": ("检测到事件 {i}：{s}，{p}，自 {t}（{lv}）", "Incident {i}: {s}, {p}, from {t} ({lv})"),
-    "cands": ("溯源结果（{m} 模型）：", "Source ranking ({m} model):"),
-    "baseline": ("对照：最近上游排污口法会选 {b}", "Baseline, nearest upstream discharger: {b}"),
-    "arrivals": ("下游到达预报：", "Downstream arrival forecast:"),
+    "start": ("启动服务：{a}，数据库 {db}；治理中心接收端 {h}", "Service on {a}, database {db}; hub receiver on {h}"),
+    "stream": ("回放 {n} 条监测数据：{d}", "Streaming {n} replayed readings: {d}"),
+    "got": ("治理中心收到告警 {i}（第 {s} 条）：{m}", "Hub received alert {i} (#{s}): {m}"),
+    "cands": ("溯源：", "Sources:"),
+    "arr": ("到达预报：", "Arrivals:"),
+    "none": ("（未收到告警）", "(no alert received)"),
 }
 
 
@@ -38,44 +51,81 @@ def _t(key: str, lang: str) -> str:
     return T[key][0 if lang == "zh" else 1]
 
 
-def _local(t: Any) -> str:
-    return t.astimezone(CHINA_TZ).strftime("%m-%d %H:%M")
+def _local(ts: object) -> str:
+    return to_datetime(ts).astimezone(CHINA_TZ).strftime("%m-%d %H:%M")  # type: ignore[arg-type]
 
 
-def run_incident(rp: Replay, lang: str, out: TextIO, do: DOConditions | None = None) -> None:
-    net = rp.network
-    det = detect(rp.readings, station_contexts(net))
-    for inc in det.incidents:
-        print(_t("incident", lang).format(i=inc.id, s=", ".join(inc.station_ids), p=", ".join(inc.parameters),
-                                          t=_local(inc.start), lv=inc.level), file=out)
-    res = trace(net, rp.readings, rp.station, rp.parameter, do_conditions=do)
-    print(_t("cands", lang).format(m=res.model), file=out)
-    for rank, c in enumerate(res.candidates[:3], 1):
-        size = f"{c.mass_kg:.0f} kg" if c.mass_kg is not None else f"{(c.rate_kg_s or 0) * 1000:.1f} g/s CBOD"
-        start = _local(c.release_start) if c.release_start else "-"
-        print(f"  {rank}. {c.id:<14} {c.kind:<16} p={c.probability:.2f}  {c.distance_m / 1000:.1f} km  {start}  {size}", file=out)
-    print("  " + _t("baseline", lang).format(b=res.nearest_upstream_discharger), file=out)
-    inp = plan_input_from_trace(net, rp.readings, res, do_conditions=do)
-    if inp.release is not None:
-        print(_t("arrivals", lang), file=out)
-        fc = forecast(net, inp.release)
-        for r in fc.receptors:
-            if r.arrival_s is None or inp.release.start is None:
-                continue
-            arrive = inp.release.start + timedelta(seconds=r.arrival_s)
-            after = (arrive - inp.now).total_seconds() / 3600
-            print(f"  {r.id:<12} {_local(arrive)}  (+{after:.1f} h)  peak {r.peak_g_m3:.3g} mg/L", file=out)
-    print(plan(net, inp).markdown("zh" if lang == "zh" else "en"), file=out)
+def _stream(channel: grpc.Channel, network: str, replay: object) -> int:
+    f = replay.readings.frame.sort_values("time", kind="stable")  # type: ignore[attr-defined]
+    batches = (monitoring_pb2.ReadingBatch(network=network, batch_id=i // BATCH, readings=[
+        monitoring_pb2.Reading(station_id=s, parameter=p, time=timestamp(t), value=v, unit="mg/L")
+        for s, p, t, v in zip(part["station_id"], part["parameter"], part["time"], part["value"])])
+        for i, part in ((i, f.iloc[i:i + BATCH]) for i in range(0, len(f), BATCH)))
+    return sum(a.stored for a in monitoring_pb2_grpc.MonitoringServiceStub(channel).IngestReadings(batches, timeout=120))
+
+
+def _print_alert(alert: alerts_pb2.Alert, lang: str, out: TextIO) -> None:
+    inc = alert.incident
+    print(_t("got", lang).format(i=alert.alert_id, s=alert.sequence, m=alert.summary_zh if lang == "zh" else alert.summary),
+          file=out)
+    print(_t("cands", lang), file=out)
+    for rank, c in enumerate(inc.candidates[:3], 1):
+        size = f"{c.mass_kg:.0f} kg" if c.mass_kg else f"{c.rate_kg_s * 1000:.1f} g/s CBOD"
+        print(f"  {rank}. {c.id:<14} {c.kind:<16} p={c.probability:.2f}  {c.distance_m / 1000:.1f} km  "
+              f"{_local(c.release_start) if c.HasField('release_start') else '-'}  {size}", file=out)
+    if inc.arrivals:
+        print(_t("arr", lang), file=out)
+        for a in inc.arrivals:
+            if a.HasField("arrival"):
+                print(f"  {a.id:<12} {_local(a.arrival)} - {_local(a.end) if a.HasField('end') else '?'}  "
+                      f"peak {a.peak_mg_l:.3g} mg/L", file=out)
+    print(inc.checklist.markdown_zh if lang == "zh" else inc.checklist.markdown_en, file=out)
 
 
 def run_demo(lang: str = "both", out: TextIO = sys.stdout) -> int:
-    """Replay both incidents through detection, attribution, forecast and planning; print them."""
+    """Run the service, a hub and both replays; print what the hub received; stop."""
     t0 = time.perf_counter()
-    replays = [("ruxi", ruxi_replay(), None), ("puhe", puhe_replay(), DOConditions(temperature_c=PUHE_TEMPERATURE_C))]
-    for lg in (("zh", "en") if lang == "both" else (lang,)):
-        for key, rp, do in replays:
-            print(f"\n======== {_t(key, lg)} ========", file=out)
-            print(_t("replay", lg).format(d=rp.description), file=out)
-            run_incident(rp, lg, out, do)
-    print(f"\n({time.perf_counter() - t0:.1f} s)", file=out)
+    langs = ("zh", "en") if lang == "both" else (lang,)
+    missing: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="rivertrace-demo-") as tmp:
+        db = Path(tmp) / "rivertrace.db"
+        running = create_server(Config(db=db, port=0))
+        running.server.start()
+        hub_server, hub_port, hub = start_hub()
+        channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        try:
+            for lg in langs:
+                print(_t("start", lg).format(a=f"127.0.0.1:{running.port}", db=db, h=f"127.0.0.1:{hub_port}"), file=out)
+            nets = network_pb2_grpc.NetworkServiceStub(channel)
+            alerts = alerts_pb2_grpc.AlertServiceStub(channel)
+            for name, replay in (("ruxi", ruxi_replay()), ("puhe", puhe_replay())):
+                doc = json.loads(demo_basin_path(name).read_text(encoding="utf-8"))
+                nets.PutNetwork(network_pb2.PutNetworkRequest(name=name, document_json=json.dumps(doc, ensure_ascii=False)),
+                                timeout=30)
+                alerts.RegisterTarget(alerts_pb2.RegisterTargetRequest(id=f"hub-{name}", grpc_address=f"127.0.0.1:{hub_port}",
+                                                                       network=name), timeout=10)
+                n = _stream(channel, name, replay)
+                for lg in langs:
+                    print(_t("stream", lg).format(n=n, d=replay.description), file=out)
+                running.pipeline.wait_idle(WAIT_S)
+                deadline = time.monotonic() + WAIT_S
+                while time.monotonic() < deadline and not any(a.incident.network == name for a in hub.alerts):
+                    time.sleep(0.05)
+                got = [a for a in hub.alerts if a.incident.network == name]
+                if not got:
+                    missing.append(name)
+                for lg in langs:
+                    print(f"\n======== {name} ========", file=out)
+                    for a in got:
+                        _print_alert(a, lg, out)
+                    if not got:
+                        print(_t("none", lg), file=out)
+        finally:
+            channel.close()
+            running.stop(grace=2.0)
+            hub_server.stop(0)
+    print(f"({time.perf_counter() - t0:.1f} s)", file=out)
+    if missing:
+        print(f"rivertrace demo: no alert reached the hub for {', '.join(missing)} (see the log above)", file=sys.stderr)
+        return 1
     return 0

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 import pandas as pd
+from google.protobuf import json_format
 
 from hydrology.forecast import forecast
 from hydrology.oxygen_network import DOConditions
@@ -157,7 +158,7 @@ class Pipeline:
         out = []
         for _id, state, payload in self.outbox.incidents(network):
             if state != "closed":
-                msg = convert.json_format.Parse(payload, incidents_pb2.Incident())
+                msg = json_format.Parse(payload, incidents_pb2.Incident())
                 out.append({(s, p) for s in msg.station_ids for p in msg.parameters})
         return out
 
@@ -179,7 +180,7 @@ class Pipeline:
             alert_id = f"{inc.id}/opened"
             alert = convert.alert(alert_id, msg, 0, summary)
             self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
-                                     convert.json_format.MessageToJson(msg))
+                                     json_format.MessageToJson(msg))
             self.outbox.enqueue(alert_id, inc.id, alert.SerializeToString(), network, departments)
             self.broadcaster.publish(msg)
             new.append(inc.id)

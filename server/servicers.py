@@ -19,7 +19,13 @@ import grpc
 from hydrology.document import network_from_document
 from hydrology.network import RiverNetwork
 from hydrology.validate import require_valid, validate_document
-from server.generated.rivertrace.v1 import monitoring_pb2, monitoring_pb2_grpc, network_pb2, network_pb2_grpc
+from server.generated.rivertrace.v1 import (
+    common_pb2,
+    monitoring_pb2,
+    monitoring_pb2_grpc,
+    network_pb2,
+    network_pb2_grpc,
+)
 from tracer.readings import internal_unit
 
 from . import convert
@@ -198,10 +204,10 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
             rows, rejected = [], []
             for i, s in enumerate(request.states):
                 if s.discharger_id not in net.dischargers:
-                    rejected.append(convert.common_pb2.Problem(severity="error", element="states", id=f"#{i}",
+                    rejected.append(common_pb2.Problem(severity="error", element="states", id=f"#{i}",
                                                                field="discharger_id", message=f"unknown discharger {s.discharger_id!r}"))
                 elif not s.HasField("time"):
-                    rejected.append(convert.common_pb2.Problem(severity="error", element="states", id=f"#{i}",
+                    rejected.append(common_pb2.Problem(severity="error", element="states", id=f"#{i}",
                                                                field="time", message="missing time"))
                 else:
                     rows.append((s.discharger_id, s.time.ToNanoseconds(), s.production_on, s.treatment_on, s.effluent_exceedance))

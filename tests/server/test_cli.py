@@ -95,12 +95,13 @@ def test_malformed_json_file_exits_1_without_traceback(capsys, tmp_path):
     assert code == 1 and "invalid JSON at line 1" in err
 
 
-def test_demo_runs_both_incidents_end_to_end(capsys):
+def test_demo_runs_both_incidents_through_the_service(capsys):
     code, out, _ = run(capsys, "demo", "--lang", "en")
     assert code == 0
-    ruxi, puhe = out.split("Puhe river")
-    assert "1. RX-FOOD-1" in ruxi and "intake suspension: RX-INTAKE" in ruxi and "Incident RX-OILSPOT/petroleum" in ruxi
-    ranking = puhe.split("Source ranking")[1].splitlines()
+    ruxi, puhe = out.split("======== puhe ========")
+    assert "Hub received alert RX-OILSPOT/petroleum" in ruxi and "1. RX-FOOD-1" in ruxi
+    assert "intake suspension: RX-INTAKE" in ruxi and "RX-INTAKE" in ruxi.split("Arrivals:")[1]
+    ranking = puhe.split("Sources:")[1].splitlines()
     assert {ranking[1].split()[1], ranking[2].split()[1]} == {"PH-STP-A", "PH-STP-B"}
     assert "dilution release: PH-HPS" in puhe
 
