@@ -552,6 +552,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the Markdown form (default zh)")
     pl.set_defaults(func=cmd_plan)
 
+    from hydrology.gis_output import add_plot_parser
+
+    add_plot_parser(sub, load_network=load_valid_network, build_release=build_release)
+
     sv = sub.add_parser("serve", help="run the gRPC service",
                         description="Run the rivertrace gRPC service (network, monitoring; health checking and "
                                     "reflection, so grpcurl works). Embedded defaults: SQLite file rivertrace.db "

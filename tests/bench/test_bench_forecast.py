@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import write_results
+from bench_util import write_results
 
 from hydrology.forecast import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant

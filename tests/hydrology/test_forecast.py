@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import chain_doc, confluence_doc
+from net_cases import chain_doc, confluence_doc
 from numpy.testing import assert_allclose
 
 from hydrology.document import network_from_document

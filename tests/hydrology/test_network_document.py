@@ -4,7 +4,7 @@ import copy
 import json
 
 import pytest
-from conftest import chain_doc, confluence_doc
+from net_cases import chain_doc, confluence_doc
 
 from hydrology.document import load_network, network_from_document, network_to_document, read_document, write_network
 from hydrology.exceptions import HydraulicsError, NetworkFormatError, NetworkTopologyError, NetworkValidationError

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import confluence_doc
+from net_cases import confluence_doc
 from numpy.testing import assert_allclose
 from scipy.integrate import solve_ivp
 

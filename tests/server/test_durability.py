@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import grpc
-from conftest import put, stubs
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from service_util import put, stubs
 
 from server.convert import timestamp
 from server.generated.rivertrace.v1 import monitoring_pb2

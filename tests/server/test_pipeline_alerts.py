@@ -5,7 +5,7 @@ import time
 import grpc
 import pandas as pd
 import pytest
-from conftest import make_server, put, stubs
+from service_util import make_server, put, stubs
 
 from server.convert import timestamp
 from server.generated.rivertrace.v1 import (

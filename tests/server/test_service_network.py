@@ -4,10 +4,10 @@ import json
 
 import grpc
 import pytest
-from conftest import TOKENS, make_server, put, stubs
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from service_util import TOKENS, make_server, put, stubs
 
 from server.convert import timestamp
 from server.generated.rivertrace.v1 import common_pb2, monitoring_pb2, network_pb2

@@ -1,0 +1,54 @@
+"""Small hand-built networks shared by the hydrology tests."""
+
+import copy
+
+import pytest
+
+TRAP = {"slope": 5e-4, "manning_n": 0.03, "bottom_width_m": 20.0, "side_slope": 2.0}
+
+
+def reach(rid, a, b, length, **kw):
+    return {"id": rid, "from_node": a, "to_node": b, "length_m": length, **TRAP, **kw}
+
+
+def chain_doc(n=2, length=10000.0, q=10.0, **reach_kw):
+    """n identical reaches in series, inflow q [m3/s] at the head (the DESIGN.md Manning channel)."""
+    nodes = [{"id": f"n{i}"} for i in range(n + 1)]
+    reaches = [reach(f"r{i}", f"n{i}", f"n{i + 1}", length, **reach_kw) for i in range(n)]
+    return {"name": "chain", "nodes": nodes, "reaches": reaches, "inflows": [{"node": "n0", "discharge_m3s": q}]}
+
+
+def confluence_doc():
+    """Main stem m1 -> m2 -> m3 with tributary t1 joining at node c1; split s into b1/b2 rejoining at j."""
+    return {
+        "name": "confluence",
+        "nodes": [{"id": i} for i in ("h", "c1", "th", "s", "j", "o")],
+        "reaches": [
+            reach("m1", "h", "c1", 6000.0),
+            reach("t1", "th", "c1", 5000.0, bottom_width_m=8.0),
+            reach("m2", "c1", "s", 4000.0, bottom_width_m=25.0),
+            reach("b1", "s", "j", 3000.0, bottom_width_m=15.0, flow_fraction=0.7),
+            reach("b2", "s", "j", 3500.0, bottom_width_m=10.0, flow_fraction=0.3),
+            reach("m3", "j", "o", 8000.0, bottom_width_m=25.0),
+        ],
+        "inflows": [{"node": "h", "discharge_m3s": 8.0}, {"node": "th", "discharge_m3s": 4.0}],
+        "stations": [
+            {"id": "S-up", "reach": "m1", "chainage_m": 1000.0},
+            {"id": "S-m1", "reach": "m1", "chainage_m": 5000.0},
+            {"id": "S-trib", "reach": "t1", "chainage_m": 4000.0},
+            {"id": "S-m2", "reach": "m2", "chainage_m": 2000.0},
+            {"id": "S-b1", "reach": "b1", "chainage_m": 1500.0},
+            {"id": "S-m3", "reach": "m3", "chainage_m": 6000.0},
+        ],
+        "intakes": [{"id": "I-1", "reach": "m3", "chainage_m": 7000.0, "population": 50000}],
+    }
+
+
+@pytest.fixture
+def chain():
+    return copy.deepcopy(chain_doc())
+
+
+@pytest.fixture
+def confluence():
+    return copy.deepcopy(confluence_doc())

@@ -1,0 +1,43 @@
+"""A real server on a loopback port with a real SQLite file, for the service tests."""
+
+import json
+
+import grpc
+import pytest
+
+from server.app import create_server
+from server.cli import demo_basin_path
+from server.config import Client, Config
+from server.generated.rivertrace.v1 import monitoring_pb2_grpc, network_pb2, network_pb2_grpc
+
+TOKENS = {"t-admin": Client("ops", "admin"), "t-bureau": Client("duty-app", "bureau"), "t-hub": Client("city-hub", "hub")}
+
+
+def make_server(tmp_path, tokens=None):
+    cfg = Config(db=tmp_path / "rt.db", host="127.0.0.1", port=0, tokens=tokens or {}, max_message_mb=4)
+    running = create_server(cfg)
+    running.server.start()
+    return running
+
+
+@pytest.fixture
+def service(tmp_path):
+    running = make_server(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    yield running, channel
+    channel.close()
+    running.stop(grace=1.0)
+
+
+@pytest.fixture
+def ruxi_doc():
+    return json.loads(demo_basin_path("ruxi").read_text(encoding="utf-8"))
+
+
+def stubs(channel):
+    return network_pb2_grpc.NetworkServiceStub(channel), monitoring_pb2_grpc.MonitoringServiceStub(channel)
+
+
+def put(channel, doc, name="ruxi", **kw):
+    return network_pb2_grpc.NetworkServiceStub(channel).PutNetwork(
+        network_pb2.PutNetworkRequest(name=name, document_json=json.dumps(doc, ensure_ascii=False)), timeout=30, **kw)
