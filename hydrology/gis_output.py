@@ -1,0 +1,433 @@
+"""Plume arrival along every reach, the GeoPackage that GIS users open in QGIS, and ``rivertrace plot``.
+
+Arrival at every reach
+----------------------
+The analytic engine (:mod:`hydrology.forecast`) reports at located features. To know when the plume
+reaches each part of the river, :func:`reach_arrivals` puts virtual ``site`` features at
+:data:`POINTS_PER_REACH` evenly spaced chainages on every reach at or below the release (both reach
+ends included), in a copy of the network that holds nothing else, and runs
+:func:`hydrology.forecast.forecast` on it with the same reach state. Each sample point therefore
+gets exactly what a receptor there would get: leading-edge arrival (first time C >= threshold),
+peak time and concentration, and end (last time above), from moment chaining with the closed-form
+curve (Rhine Alarm Model method; Nordin & Troutman 1980 for the moment equivalence). The threshold
+is the given one, else the class III limit of the pollutant (:func:`hydrology.forecast.receptor_thresholds`
+for a site), else, for a pollutant without a standard, 1 % of each point's own peak.
+
+Points above the release on its reach and reaches not below the release are not sampled (NaN in the
+tables). The release point itself is added with arrival 0 (the plume starts there) and no peak (a
+point release is singular there). Between samples the map interpolates linearly in chainage, which
+follows advection (arrival grows almost linearly with distance on a uniform reach).
+
+GeoPackage
+----------
+:func:`write_arrival_gpkg` writes three layers with the network's CRS: ``reaches`` (the reach
+line, from its ``geometry`` or else the straight line between its nodes, with the per-reach summary
+of :func:`reach_summary` as attributes), ``receptors`` (the forecast's receptors as points, with
+arrival, peak and end) and ``release`` (the release point). Times are seconds after the release
+start, concentrations g/m3 (= mg/L); the column names carry the units.
+
+``rivertrace plot`` (:func:`add_plot_parser`, :func:`cmd_plot`) writes the map and curves of
+:mod:`hydrology.plotting` and this GeoPackage for one release; it lives here, beside the arrivals
+that the map and the GeoPackage share, because :mod:`hydrology.plotting` is figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import HydrologyError, UnknownElementError
+from .forecast import Forecast, Release, forecast
+from .network import Feature, RiverNetwork
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from .reach_state import ReachState
+
+__all__ = ["POINTS_PER_REACH", "GisOutputError", "add_plot_parser", "arrivals_from_forecast", "cmd_plot",
+           "crs_axis_unit", "crs_is_geographic", "feature_point", "point_on_line", "reach_arrivals", "reach_line", "reach_summary",
+           "write_arrival_gpkg"]
+
+#: sample points per reach, both ends included [-]: the leading edge moves almost linearly with
+#: distance (at the Ruxi intake, arrival interpolated between 5 points per reach is 2e-5 off the
+#: receptor forecast, between 9 points 2e-6)
+POINTS_PER_REACH = 9
+#: sample points evaluated in one forecast call (memory: points x N_TIMES x 8 bytes per array)
+_POINTS_PER_CALL = 4000
+
+
+class GisOutputError(HydrologyError, ValueError):
+    """Output that cannot be made: a CRS pyproj does not know, too few sample points per reach."""
+
+
+# ------------------------------------------------------------------------------------ arrivals
+def _downstream_set(net: RiverNetwork, reach: str) -> list[str]:
+    below = net.all_downstream(reach) | {reach}
+    return [r for r in net.reach_order if r in below]
+
+
+def reach_arrivals(net: RiverNetwork, release: Release, *, threshold_g_m3: float | None = None,
+                   wind_ms: float = 0.0, points_per_reach: int = POINTS_PER_REACH,
+                   state: ReachState | None = None) -> xr.Dataset:
+    """Arrival, peak and end of a plume at sample points along every reach below a release.
+
+    Parameters
+    ----------
+    net : RiverNetwork
+        A valid network.
+    release : Release
+        The release (its pollutant, mass or rate and duration are used).
+    threshold_g_m3 : float, optional
+        Concentration defining arrival and end [g/m3]; default the pollutant's GB 3838-2002
+        class III limit, or 1 % of each point's own peak for a pollutant without a standard.
+    wind_ms : float
+        Along-stream 10 m wind [m/s] (floating pollutants only).
+    points_per_reach : int
+        Evenly spaced sample points per reach, both ends included (>= 2).
+    state : ReachState, optional
+        Precomputed reach state (default: the network's cached one).
+
+    Returns
+    -------
+    xr.Dataset
+        Dimension ``point``; coordinates ``reach`` (id), ``chainage_m`` [m]; variables
+        ``arrival_s``, ``peak_s``, ``end_s`` [s after the release start], ``peak_g_m3`` [g/m3],
+        ``distance_m`` [m along the river from the release], ``mass_fraction`` [-] and
+        ``threshold_g_m3`` [g/m3] (NaN: share of the point's peak). NaN where the plume does not
+        exceed the threshold (arrival, end) or where the point is not below the release.
+
+    Notes
+    -----
+    Computed with the analytic engine (:func:`hydrology.forecast.forecast`) on virtual ``site``
+    features; see the module docstring. Cost: one moment routing per :data:`_POINTS_PER_CALL`
+    points and N_TIMES curve samples per point.
+    """
+    import xarray as xr
+
+    if points_per_reach < 2:
+        raise GisOutputError(f"points_per_reach must be at least 2 (both reach ends), got {points_per_reach}")
+    st = state if state is not None else net.reach_state()
+    if release.reach not in net.reaches:
+        raise UnknownElementError(f"unknown release reach {release.reach!r}")
+    fracs = np.linspace(0.0, 1.0, points_per_reach)
+    reaches: list[str] = []
+    chain: list[float] = []
+    for rid in _downstream_set(net, release.reach):
+        length = net.reaches[rid].length_m
+        for fr in fracs:
+            c = float(fr * length)
+            if rid == release.reach and c <= release.chainage_m:
+                continue  # at or above the release: route_moments skips these points
+            reaches.append(rid)
+            chain.append(c)
+    n = len(reaches)
+    out = {k: np.full(n, np.nan) for k in ("arrival_s", "peak_s", "end_s", "peak_g_m3", "distance_m",
+                                            "mass_fraction", "threshold_g_m3")}
+    bases = np.full(n, "", dtype=object)
+    for lo in range(0, n, _POINTS_PER_CALL):
+        hi = min(lo + _POINTS_PER_CALL, n)
+        sites = {f"{reaches[i]}@{i}": Feature("site", f"{reaches[i]}@{i}", reaches[i], chain[i]) for i in range(lo, hi)}
+        virtual = RiverNetwork(net.nodes, net.reaches, inflows=net.inflows, features={"site": sites},
+                               name=net.name, crs=net.crs)
+        fc = forecast(virtual, release, kinds=("site",), threshold_g_m3=threshold_g_m3, wind_ms=wind_ms, state=st)
+        for r in fc.receptors:
+            i = int(r.id.rsplit("@", 1)[1])
+            out["arrival_s"][i] = np.nan if r.arrival_s is None else r.arrival_s
+            out["end_s"][i] = np.nan if r.end_s is None else r.end_s
+            out["peak_s"][i] = r.peak_s
+            out["peak_g_m3"][i] = r.peak_g_m3
+            out["distance_m"][i] = r.distance_m
+            out["mass_fraction"][i] = r.mass_fraction
+            out["threshold_g_m3"][i] = np.nan if r.threshold_g_m3 is None else r.threshold_g_m3
+            bases[i] = r.threshold_basis
+    # the release point: the plume starts there (arrival 0); its peak is singular, so it has none
+    reaches.insert(0, release.reach)
+    chain.insert(0, float(release.chainage_m))
+    start = {"arrival_s": 0.0, "distance_m": 0.0, "mass_fraction": 1.0}
+    out = {k: np.concatenate([[start.get(k, np.nan)], v]) for k, v in out.items()}
+    bases = np.concatenate([np.array(["release point"], dtype=object), bases])
+    units = {"arrival_s": "s", "peak_s": "s", "end_s": "s", "peak_g_m3": "g m-3", "distance_m": "m",
+             "mass_fraction": "1", "threshold_g_m3": "g m-3"}
+    names = {"arrival_s": "leading-edge arrival (first time at or above the threshold) after release start",
+             "peak_s": "time of peak concentration after release start",
+             "end_s": "trailing-edge end (last time at or above the threshold) after release start",
+             "peak_g_m3": f"peak {release.pollutant.name} concentration",
+             "distance_m": "distance along the river from the release",
+             "mass_fraction": "share of the released mass passing the point",
+             "threshold_g_m3": "concentration defining arrival and end (NaN: share of peak)"}
+    return xr.Dataset(
+        {k: ("point", v, {"units": units[k], "long_name": names[k]}) for k, v in out.items()},
+        coords={"reach": ("point", np.array(reaches, dtype=object), {"long_name": "reach id"}),
+                "chainage_m": ("point", np.array(chain, float), {"units": "m",
+                                                                 "long_name": "chainage from the reach's upstream end"}),
+                "threshold_basis": ("point", bases)},
+        attrs={"engine": "analytic (virtual site features)", "pollutant": release.pollutant.name,
+               "source_reach": release.reach, "source_chainage_m": float(release.chainage_m),
+               "release_mass_kg": release.total_mass_kg, "points_per_reach": points_per_reach},
+    )
+
+
+def arrivals_from_forecast(net: RiverNetwork, fc: Forecast, *, wind_ms: float = 0.0,
+                           points_per_reach: int = POINTS_PER_REACH) -> xr.Dataset:
+    """:func:`reach_arrivals` for the release of a forecast, with the forecast's threshold when it was given.
+
+    When every receptor of ``fc`` has a threshold of basis ``"given"`` (one value for all), the
+    same value defines arrival along the reaches; otherwise the default of :func:`reach_arrivals`
+    applies (class III limit, or 1 % of peak), which a receptor's own class may differ from.
+    """
+    given = {r.threshold_g_m3 for r in fc.receptors if r.threshold_basis == "given"}
+    threshold = given.pop() if len(given) == 1 and all(r.threshold_basis == "given" for r in fc.receptors) else None
+    return reach_arrivals(net, fc.release, threshold_g_m3=threshold, wind_ms=wind_ms, points_per_reach=points_per_reach)
+
+
+def reach_summary(net: RiverNetwork, arrivals: xr.Dataset) -> pd.DataFrame:
+    """One row per reach (network order) summarising :func:`reach_arrivals`.
+
+    Columns: ``reach``, ``name``, ``below_release`` (bool), and, at the reach's downstream end,
+    ``arrival_s``, ``peak_s``, ``end_s`` [s], ``peak_g_m3`` [g/m3], ``distance_m`` [m],
+    ``mass_fraction`` [-]; ``entry_arrival_s`` [s] is the arrival at the reach's upstream end (0 on
+    the release reach, where the plume starts); ``max_peak_g_m3`` [g/m3] is the highest peak at
+    the reach's sample points below the release (on the release reach it depends on the sample
+    spacing, since the peak is singular at the release point). NaN for reaches not below the
+    release, and for arrival and end where the plume stays below the threshold.
+    """
+    reach = np.asarray(arrivals["reach"].values).astype(str)
+    chain = np.asarray(arrivals["chainage_m"].values, float)
+    v = {k: np.asarray(arrivals[k].values, float) for k in
+         ("arrival_s", "peak_s", "end_s", "peak_g_m3", "distance_m", "mass_fraction", "threshold_g_m3")}
+    src = str(arrivals.attrs.get("source_reach"))
+    rows = []
+    groups: dict[str, np.ndarray] = {}
+    for rid in np.unique(reach):
+        groups[str(rid)] = np.flatnonzero(reach == rid)
+    for rid, r in net.reaches.items():
+        row: dict[str, Any] = {"reach": rid, "name": r.name, "below_release": rid in groups}
+        idx = groups.get(rid)
+        if idx is None:
+            row.update({k: math.nan for k in ("arrival_s", "peak_s", "end_s", "peak_g_m3", "distance_m",
+                                              "mass_fraction", "entry_arrival_s", "max_peak_g_m3", "threshold_g_m3")})
+        else:
+            end = idx[np.argmax(chain[idx])]
+            first = idx[np.argmin(chain[idx])]
+            row.update({k: float(v[k][end]) for k in ("arrival_s", "peak_s", "end_s", "peak_g_m3", "distance_m",
+                                                      "mass_fraction", "threshold_g_m3")})
+            row["entry_arrival_s"] = 0.0 if rid == src else float(v["arrival_s"][first])
+            peaks = v["peak_g_m3"][idx]
+            row["max_peak_g_m3"] = float(np.nanmax(peaks)) if np.any(np.isfinite(peaks)) else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------ geometry
+def reach_line(net: RiverNetwork, reach_id: str) -> np.ndarray | None:
+    """Coordinates [CRS units] of a reach line: its ``geometry``, else its two nodes' x/y, else None."""
+    r = net.reach(reach_id)
+    if r.geometry:
+        return np.asarray([p[:2] for p in r.geometry], float)
+    a, b = net.nodes.get(r.from_node), net.nodes.get(r.to_node)
+    if a is not None and b is not None and None not in (a.x, a.y, b.x, b.y):
+        return np.array([[a.x, a.y], [b.x, b.y]], float)
+    return None
+
+
+def point_on_line(line: np.ndarray, fraction: np.ndarray | float) -> np.ndarray:
+    """Points at ``fraction`` (0 to 1) of a polyline's length [-]; returns (n, 2) coordinates.
+
+    A feature's chainage is placed at chainage / length_m of the drawn line, as
+    :mod:`hydrology.gpkg` does: the line is often schematic, chainage stays the authority.
+    """
+    seg = np.hypot(*np.diff(line, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.clip(np.atleast_1d(np.asarray(fraction, float)), 0.0, 1.0) * cum[-1]
+    return np.column_stack([np.interp(s, cum, line[:, 0]), np.interp(s, cum, line[:, 1])])
+
+
+def feature_point(net: RiverNetwork, reach_id: str, chainage_m: float) -> np.ndarray | None:
+    """Map position (x, y) of a point at a chainage on a reach, or None when the reach has no coordinates."""
+    line = reach_line(net, reach_id)
+    if line is None:
+        return None
+    length = net.reach(reach_id).length_m
+    return point_on_line(line, chainage_m / length if length > 0 else 0.0)[0]
+
+
+# ------------------------------------------------------------------------------------ GeoPackage
+def _crs(net: RiverNetwork) -> Any:
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    if not net.crs:
+        return None
+    try:
+        return CRS.from_user_input(net.crs)
+    except CRSError as err:
+        raise GisOutputError(f"network {net.name!r}: crs {net.crs!r} is not a CRS pyproj knows: {err}") from err
+
+
+def crs_is_geographic(net: RiverNetwork) -> bool:
+    """True when the network's CRS is geographic (lon/lat); False for a projected or absent CRS."""
+    crs = _crs(net)
+    return bool(crs is not None and crs.is_geographic)
+
+
+def crs_axis_unit(net: RiverNetwork) -> str:
+    """Unit of the network's x/y coordinates for axis labels ("metre", "degree"; "m, local" without a CRS)."""
+    crs = _crs(net)
+    if crs is None:
+        return "m, local"
+    return str(crs.axis_info[0].unit_name) if crs.axis_info else "CRS units"
+
+
+def write_arrival_gpkg(net: RiverNetwork, fc: Forecast, path: str | Path, *, arrivals: xr.Dataset | None = None,
+                       wind_ms: float = 0.0) -> Path:
+    """Write the plume forecast as a GeoPackage: reaches with arrival times, receptors, release.
+
+    Parameters
+    ----------
+    net : RiverNetwork
+        The network the forecast was made on (geometry and CRS come from it).
+    fc : Forecast
+        A forecast of either engine (its receptors and release are written).
+    path : str or Path
+        The ``.gpkg`` file; an existing file is replaced (written to a temporary file first).
+    arrivals : xr.Dataset, optional
+        A precomputed :func:`reach_arrivals` result (default: :func:`arrivals_from_forecast`).
+    wind_ms : float
+        Along-stream wind [m/s] used for the reach arrivals when they are computed here.
+
+    Returns
+    -------
+    Path
+        The file written. Layers: ``reaches`` (LineString; see :func:`reach_summary` for the
+        columns), ``receptors`` (Point: id, kind, name, reach, chainage_m, distance_m, arrival_s,
+        peak_s, peak_g_m3, end_s, duration_above_s, threshold_g_m3, threshold_basis,
+        mass_fraction, discharge_m3s) and ``release`` (Point: reach, chainage_m, pollutant,
+        mass_kg, duration_s, start). Reaches or receptors without coordinates get a null geometry.
+    """
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    crs = _crs(net)
+    arr = arrivals if arrivals is not None else arrivals_from_forecast(net, fc, wind_ms=wind_ms)
+    table = reach_summary(net, arr)
+    lines = [reach_line(net, rid) for rid in table["reach"]]
+    reaches = gpd.GeoDataFrame(table, geometry=[None if ln is None else shapely.LineString(ln) for ln in lines],
+                               crs=crs)
+    nan = math.nan
+    rec_rows, rec_geom = [], []
+    for r in fc.receptors:
+        feat = net.feature(r.id, r.kind)
+        rec_rows.append({"id": r.id, "kind": r.kind, "name": feat.name, "reach": r.reach, "chainage_m": r.chainage_m,
+                         "distance_m": r.distance_m, "arrival_s": nan if r.arrival_s is None else r.arrival_s,
+                         "peak_s": r.peak_s, "peak_g_m3": r.peak_g_m3, "end_s": nan if r.end_s is None else r.end_s,
+                         "duration_above_s": nan if r.duration_above_s is None else r.duration_above_s,
+                         "threshold_g_m3": nan if r.threshold_g_m3 is None else r.threshold_g_m3,
+                         "threshold_basis": r.threshold_basis, "mass_fraction": r.mass_fraction,
+                         "discharge_m3s": r.discharge_m3s})
+        p = feature_point(net, r.reach, r.chainage_m)
+        rec_geom.append(None if p is None else shapely.Point(*p))
+    cols = ["id", "kind", "name", "reach", "chainage_m", "distance_m", "arrival_s", "peak_s", "peak_g_m3", "end_s",
+            "duration_above_s", "threshold_g_m3", "threshold_basis", "mass_fraction", "discharge_m3s"]
+    receptors = gpd.GeoDataFrame(pd.DataFrame(rec_rows, columns=cols), geometry=rec_geom, crs=crs)
+    rel = fc.release
+    p = feature_point(net, rel.reach, rel.chainage_m)
+    release = gpd.GeoDataFrame(
+        {"reach": [rel.reach], "chainage_m": [rel.chainage_m], "pollutant": [rel.pollutant.name],
+         "mass_kg": [rel.total_mass_kg], "duration_s": [float(rel.duration_s or 0.0)],
+         "start": [rel.start.isoformat() if rel.start else None]},
+        geometry=[None if p is None else shapely.Point(*p)], crs=crs)
+
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.gpkg")
+    tmp.unlink(missing_ok=True)
+    try:
+        for name, layer, geom in (("reaches", reaches, "LineString"), ("receptors", receptors, "Point"),
+                                  ("release", release, "Point")):
+            with warnings.catch_warnings():
+                # a network in local coordinates has no CRS (the document leaves crs out)
+                warnings.filterwarnings("ignore", message="'crs' was not provided")
+                pyogrio.write_dataframe(layer, tmp, layer=name, driver="GPKG", geometry_type=geom,
+                                        promote_to_multi=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------ CLI
+def add_plot_parser(sub: Any, *, load_network: Callable[[str], RiverNetwork],
+                    build_release: Callable[[RiverNetwork, argparse.Namespace], Release]) -> argparse.ArgumentParser:
+    """Add ``rivertrace plot`` to the CLI's subparsers.
+
+    The release flags are those of ``rivertrace forecast`` (units in the names). Reading the network
+    and turning flags into a :class:`~hydrology.forecast.Release` are the edge's job, so the CLI
+    passes its own functions (``server.cli.load_valid_network`` and ``server.cli.build_release``):
+    science does not import the server package.
+    """
+    pp = sub.add_parser("plot", help="plume map with arrival isochrones, breakthrough curves, GeoPackage",
+                        description="Draw the plume of one release (analytic engine): a map of the network with "
+                                    "reaches coloured by leading-edge arrival time and labelled isochrones (--map), "
+                                    "concentration curves at the receptors with the standard dashed (--curves), and "
+                                    "a GeoPackage of reaches with arrival_s, peak_s, peak_g_m3 plus the receptors "
+                                    "for QGIS (--gpkg). Times in hours on the figures, seconds in the GeoPackage.")
+    pp.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
+    where = pp.add_argument_group("where (either a discharger, or a reach and chainage)")
+    where.add_argument("--discharger", metavar="ID", help="release at this registered discharger")
+    where.add_argument("--reach", metavar="ID", help="reach id of the release")
+    where.add_argument("--chainage-m", type=float, metavar="X", help="metres from the reach's upstream end")
+    what = pp.add_argument_group("what")
+    what.add_argument("--mass-kg", type=float, required=True, metavar="M", help="mass released [kg]")
+    what.add_argument("--duration-s", type=float, metavar="T", help="release duration [s] (constant rate M/T)")
+    what.add_argument("--pollutant", required=True, metavar="NAME", help="GB 3838 item or 'tracer'")
+    what.add_argument("--decay-per-day", type=float, metavar="K", help="first-order decay [1/day] (default 0)")
+    what.add_argument("--start", metavar="ISO8601", help="release start with offset (adds local clock times)")
+    what.add_argument("--wind-ms", type=float, default=0.0, metavar="W", help="along-stream wind [m/s] (floating)")
+    what.add_argument("--threshold-mg-l", type=float, metavar="C", help="arrival/end threshold [mg/L] everywhere")
+    out = pp.add_argument_group("outputs (at least one)")
+    out.add_argument("--map", metavar="PNG", help="isochrone map to write")
+    out.add_argument("--curves", metavar="PNG", help="breakthrough curves to write")
+    out.add_argument("--gpkg", metavar="GPKG", help="GeoPackage (layers reaches, receptors, release) to write")
+    out.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated (default station,intake)")
+    out.add_argument("--receptors", metavar="IDS", help="receptor ids for the curves, comma-separated")
+    out.add_argument("--isochrone-step-h", type=float, metavar="H", help="isochrone spacing [h] (default automatic)")
+    out.add_argument("--title", help="map title")
+    pp.set_defaults(func=partial(cmd_plot, load_network=load_network, build_release=build_release))
+    return pp
+
+
+def cmd_plot(args: argparse.Namespace, *, load_network: Callable[[str], RiverNetwork],
+             build_release: Callable[[RiverNetwork, argparse.Namespace], Release]) -> int:
+    """Run ``rivertrace plot``: forecast the release (analytic engine) and write the requested outputs."""
+    from .plotting import PlottingError, plot_breakthrough, plot_isochrones
+
+    if not (args.map or args.curves or args.gpkg):
+        raise PlottingError("nothing to write: give --map PNG, --curves PNG and/or --gpkg GPKG")
+    net = load_network(args.network)
+    release = build_release(net, args)
+    kinds = tuple(k.strip() for k in args.kinds.split(","))
+    fc = forecast(net, release, kinds=kinds, threshold_g_m3=args.threshold_mg_l,  # type: ignore[arg-type]
+                  wind_ms=args.wind_ms)  # mg/L = g/m3: no conversion
+    arrivals = arrivals_from_forecast(net, fc, wind_ms=args.wind_ms) if (args.map or args.gpkg) else None
+    if args.map:
+        plot_isochrones(net, fc, args.map, title=args.title, isochrone_step_h=args.isochrone_step_h, arrivals=arrivals)
+        print(f"wrote map {args.map}", file=sys.stderr)
+    if args.curves:
+        ids = [r.strip() for r in args.receptors.split(",")] if args.receptors else None
+        plot_breakthrough(fc, args.curves, receptors=ids)
+        print(f"wrote curves {args.curves}", file=sys.stderr)
+    if args.gpkg:
+        write_arrival_gpkg(net, fc, args.gpkg, arrivals=arrivals)
+        print(f"wrote GeoPackage {args.gpkg} (layers reaches, receptors, release)", file=sys.stderr)
+    return 0
