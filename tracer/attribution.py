@@ -275,7 +275,7 @@ def attribute_pulse(net: RiverNetwork, readings: Readings, station: str, paramet
         mass: float | None = None
         mass_iv: tuple[float, float] | None = None
         if seen_by[i]:
-            start = (t_ref + pd.Timedelta(seconds=round(float(t0_hat[i])))).to_pydatetime()
+            start = (t_ref + pd.Timedelta(seconds=round(float(t0_hat[i])))).floor("s").to_pydatetime()
             half = Z90 * math.sqrt(float(np.nanmean(VT[:, i][W[:, i] > 0])) / n_saw)
             start_iv = (start - timedelta(seconds=half), start + timedelta(seconds=half))
             mass = float(np.exp(lm_hat[i]))
