@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import grpc
 import pandas as pd
@@ -71,7 +71,7 @@ class RivertraceClient:
         self.incident_service = incidents_pb2_grpc.IncidentServiceStub(self.channel)
         self.alerts = alerts_pb2_grpc.AlertServiceStub(self.channel)
 
-    def __enter__(self) -> RivertraceClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:

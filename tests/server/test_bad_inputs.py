@@ -187,7 +187,7 @@ def test_unauthenticated_and_wrong_roles(server, name):
 
 
 def test_oversize_message_and_deadline(server):
-    running, admin = server
+    _running, admin = server
     huge = copy.deepcopy(RUXI)
     huge["notes"] = "x" * (5 << 20)  # the test server accepts 4 MB
     with pytest.raises(grpc.RpcError) as info:
@@ -200,7 +200,7 @@ def test_oversize_message_and_deadline(server):
 
 
 def test_still_healthy_afterwards(server):
-    running, admin = server
+    _running, admin = server
     h = health_pb2_grpc.HealthStub(admin.channel)
     assert h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
     assert admin.get_network("ruxi")["name"].startswith("Ruxi")
