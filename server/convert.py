@@ -59,13 +59,15 @@ def features(net: RiverNetwork, kind: int) -> list[network_pb2.Feature]:
 
 def readings_batch(batch: monitoring_pb2.ReadingBatch, known_stations: set[str]) -> LoadResult:
     """Validate and convert a batch of readings to SI; rejected rows keep their index in the batch."""
-    rows: list[dict[str, Any]] = []
-    for r in batch.readings:
-        t = pd.Timestamp(r.time.ToNanoseconds(), unit="ns", tz="UTC") if r.HasField("time") else pd.NaT
-        rows.append({"station_id": r.station_id, "parameter": r.parameter, "time": t, "value": r.value,
-                     "unit": r.unit, "flag": r.flag or None})
-    df = pd.DataFrame(rows, columns=["station_id", "parameter", "time", "value", "unit", "flag"])
-    df["time"] = pd.to_datetime(df["time"], utc=True)
+    rs = batch.readings
+    n = len(rs)
+    t_ns = np.fromiter((r.time.seconds * 1_000_000_000 + r.time.nanos if r.HasField("time") else -1 for r in rs),
+                       dtype=np.int64, count=n)
+    times = pd.Series(pd.to_datetime(t_ns, unit="ns", utc=True))
+    times[t_ns < 0] = pd.NaT
+    df = pd.DataFrame({"station_id": [r.station_id for r in rs], "parameter": [r.parameter for r in rs], "time": times,
+                       "value": np.fromiter((r.value for r in rs), dtype=float, count=n), "unit": [r.unit for r in rs],
+                       "flag": [r.flag or None for r in rs]})
     return readings_from_frame(df, known_stations=known_stations)
 
 

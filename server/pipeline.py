@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 import pandas as pd
@@ -35,6 +36,8 @@ from .storage import Store
 log = logging.getLogger("rivertrace.pipeline")
 #: readings older than this before the newest one are not screened again [ns]
 WINDOW_NS = 10 * 86400 * 10**9
+#: at most one screening of a network per this many seconds (triggers in between coalesce) [s]
+MIN_INTERVAL_S = 2.0
 DEFAULT_DO = DOConditions(temperature_c=25.0)
 
 
@@ -68,10 +71,9 @@ class Broadcaster:
 
 def readings_frame(store: Store, network: str) -> Readings:
     """The recent readings of a network (the last :data:`WINDOW_NS` before the newest) as Readings."""
-    rows = store.readings(network)
+    newest = store.newest_reading_ns(network)
+    rows = store.readings(network, start_ns=newest - WINDOW_NS) if newest is not None else []
     df = pd.DataFrame(rows, columns=["station_id", "parameter", "time_ns", "value", "flag"])
-    if not df.empty:
-        df = df[df["time_ns"] >= df["time_ns"].max() - WINDOW_NS]
     df["time"] = pd.to_datetime(df["time_ns"], unit="ns", utc=True)
     return Readings(df[["station_id", "parameter", "time", "value", "flag"]].reset_index(drop=True))
 
@@ -114,6 +116,7 @@ class Pipeline:
         self.store, self.outbox, self.networks, self.broadcaster = store, outbox, networks, broadcaster
         self._queue: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
+        self._last_run: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -143,8 +146,12 @@ class Pipeline:
             network = self._queue.get()
             if network is None:
                 break
+            wait = self._last_run.get(network, -1e9) + MIN_INTERVAL_S - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
             with self._lock:
                 self._pending.discard(network)
+            self._last_run[network] = time.monotonic()
             try:
                 self.run_once(network)
             except Exception:

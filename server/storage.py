@@ -192,6 +192,11 @@ class Store:
                 args.append(val)
         return list(self._reader().execute(q + " ORDER BY station_id, parameter, time_ns", args))
 
+    def newest_reading_ns(self, network: str) -> int | None:
+        """Time of the newest stored reading of a network [ns], or None."""
+        row = self._reader().execute("SELECT MAX(time_ns) FROM readings WHERE network = ?", (network,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def count_readings(self, network: str | None = None) -> int:
         if network is None:
             return int(self._reader().execute("SELECT COUNT(*) FROM readings").fetchone()[0])

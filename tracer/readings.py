@@ -349,7 +349,8 @@ def readings_from_frame(df: pd.DataFrame, known_stations: Collection[str] | None
     row_number = np.arange(1, n + 1)
     problems: list[tuple[np.ndarray, str, pd.Series, str | pd.Series]] = []
     raw = {c: df[c].reset_index(drop=True) for c in columns}
-    as_text = {c: _as_text(raw[c]) for c in REQUIRED_COLUMNS}
+    # text of the identifier columns; time and value are turned into text only for rejected rows
+    as_text = {c: _as_text(raw[c]) for c in ("station_id", "parameter", "unit")}
 
     # station
     station = as_text["station_id"]
@@ -394,14 +395,16 @@ def readings_from_frame(df: pd.DataFrame, known_stations: Collection[str] | None
 
     # time
     time, bad_time, time_reason = _parse_times(raw["time"], naive_timezone)
-    problems.append((bad_time, "time", as_text["time"], time_reason))
+    if bad_time.any():
+        problems.append((bad_time, "time", _as_text(raw["time"]), time_reason))
 
     # value: numeric, finite, physically possible
     value_num = pd.to_numeric(raw["value"].astype(object), errors="coerce").to_numpy(dtype=float)
     not_number = ~np.isfinite(value_num)
-    value_text = as_text["value"]
-    problems.append((not_number, "value", value_text,
-                     value_text[not_number].map(lambda v: f"value {v!r} is not a finite number")))
+    value_text = _as_text(raw["value"]) if not_number.any() else raw["value"].astype(str)
+    if not_number.any():
+        problems.append((not_number, "value", value_text,
+                         value_text[not_number].map(lambda v: f"value {v!r} is not a finite number")))
     value = value_num * scale + offset
     lo = np.full(n, -np.inf)
     hi = np.full(n, np.inf)
