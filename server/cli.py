@@ -556,6 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_plot_parser(sub, load_network=load_valid_network, build_release=build_release)
 
+    from hydrology.calibration import add_calibrate_parser
+
+    add_calibrate_parser(sub)
+
     sv = sub.add_parser("serve", help="run the gRPC service",
                         description="Run the rivertrace gRPC service (network, monitoring; health checking and "
                                     "reflection, so grpcurl works). Embedded defaults: SQLite file rivertrace.db "

@@ -15,6 +15,7 @@ from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
 from hydrology.standards import exceeds
 from server.generated.rivertrace.v1 import alerts_pb2, alerts_pb2_grpc, incidents_pb2, incidents_pb2_grpc
+from tracer.readings import canonical_parameter
 from tracer.trace import trace
 
 from . import convert
@@ -67,7 +68,9 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         try:
             _v, net = self.networks.get(request.network)
             horizon = request.horizon.ToTimedelta().total_seconds() if request.HasField("horizon") else 72 * 3600.0
-            res = trace(net, readings_frame(self.store, request.network), request.station_id, request.parameter,
+            net.feature(request.station_id, "station")  # NOT_FOUND before any work
+            anchor = (request.station_id, canonical_parameter(request.parameter))
+            res = trace(net, readings_frame(self.store, request.network, anchor), request.station_id, request.parameter,
                         horizon_s=horizon, do_conditions=DOConditions(temperature_c=request.temperature_c or 25.0))
             return incidents_pb2.TraceResponse(model=res.model, candidates=[convert.candidate(c) for c in res.candidates],
                                                stations_saw=list(res.stations_saw), stations_silent=list(res.stations_silent),

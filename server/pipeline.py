@@ -69,12 +69,14 @@ class Broadcaster:
                     log.warning("watcher queue full; dropping an update for %s", incident.id)
 
 
-def readings_frame(store: Store, network: str) -> Readings:
-    """The recent readings of a network (the last :data:`WINDOW_NS` before the newest) as Readings."""
-    newest = store.newest_reading_ns(network)
+def readings_frame(store: Store, network: str, anchor: tuple[str, str] | None = None) -> Readings:
+    """The recent readings of a network as Readings: the last :data:`WINDOW_NS` before the newest
+    reading of the network, or of the ``anchor`` (station, parameter) when one is given (an
+    on-demand trace looks at the event at its station, whatever else arrived since)."""
+    newest = store.newest_reading_ns(network, *(anchor or (None, None)))
     rows = store.readings(network, start_ns=newest - WINDOW_NS) if newest is not None else []
     df = pd.DataFrame(rows, columns=["station_id", "parameter", "time_ns", "value", "flag"])
-    df["time"] = pd.to_datetime(df["time_ns"], unit="ns", utc=True)
+    df["time"] = pd.to_datetime(df["time_ns"].astype("int64"), unit="ns", utc=True).astype("datetime64[ns, UTC]")
     return Readings(df[["station_id", "parameter", "time", "value", "flag"]].reset_index(drop=True))
 
 

@@ -192,9 +192,12 @@ class Store:
                 args.append(val)
         return list(self._reader().execute(q + " ORDER BY station_id, parameter, time_ns", args))
 
-    def newest_reading_ns(self, network: str) -> int | None:
-        """Time of the newest stored reading of a network [ns], or None."""
-        row = self._reader().execute("SELECT MAX(time_ns) FROM readings WHERE network = ?", (network,)).fetchone()
+    def newest_reading_ns(self, network: str, station: str | None = None, parameter: str | None = None) -> int | None:
+        """Time of the newest stored reading of a network (or of one station and parameter) [ns], or None."""
+        q, args = "SELECT MAX(time_ns) FROM readings WHERE network = ?", [network]
+        if station is not None and parameter is not None:
+            q, args = q + " AND station_id = ? AND parameter = ?", [network, station, parameter]
+        row = self._reader().execute(q, args).fetchone()
         return None if row[0] is None else int(row[0])
 
     def count_readings(self, network: str | None = None) -> int:

@@ -1,0 +1,499 @@
+"""Calibration to tracer breakthrough curves, OTIS-P style: nonlinear least squares per reach group.
+
+Per group of reaches that behave alike the fit adjusts a velocity factor (times each reach's
+velocity), a dispersion coefficient [m2/s] (or a factor) and, with the numerical engine, transient
+storage (area ratio beta [-], exchange alpha [1/s]), as logarithms with
+:func:`scipy.optimize.least_squares`. Uncertainty is OTIS-P's linear approximation (Runkel 1998,
+USGS WRIR 98-4018; Bates & Watts 1988, Nonlinear Regression Analysis and Its Applications, sec.
+2.3.1): theta = ln p, J the residuals' Jacobian at the optimum, Cov(theta) = s^2 (J^T J)^-1 with
+s^2 = sum(r^2)/(n - p); SE(p) = p SE(theta); 95 % interval exp(theta +- t_{0.975, n-p} SE(theta)).
+It covers measurement noise, not the forward model's own error (the analytic engine's equivalent
+channel on a non-uniform path, a grid). Forward models: ``analytic`` (forecast engine, Gaussian,
+milliseconds), ``numerical`` (:func:`hydrology.numerical.simulate`, OTIS equations, storage tails).
+The analytic curve sees storage only through its first two moments, which velocity and dispersion
+already set, so beta and alpha need the numerical engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from scipy import optimize, stats
+
+from .exceptions import HydrologyError, UnknownElementError, UnknownModelError
+from .forecast import Release, forecast
+
+if TYPE_CHECKING:
+    from .network import RiverNetwork
+    from .reach_state import ReachState
+
+Engine = Literal["analytic", "numerical"]
+ErrorModel = Literal["relative", "scaled"]
+Model = Callable[["ReachState"], list[np.ndarray]]
+#: warn when the grid rule at the fitted values wants cells shorter than this x those used [-]
+REGRID_RATIO = 0.8
+#: optimiser start of the storage parameters where the network states none: beta [-], alpha [1/s]
+STORAGE_START = {"storage_ratio": 0.1, "storage_exchange": 1e-4}
+#: floor of the relative error model x the station's observed peak [-] (background, detection limit)
+RELATIVE_FLOOR = 0.01
+
+
+class CalibrationError(HydrologyError, ValueError):
+    """A calibration that cannot be set up (unidentifiable group or parameter, bad option, no data)."""
+
+
+class TracerFormatError(HydrologyError, ValueError):
+    """Unusable tracer data; ``problems`` lists every bad row as ``"line N: ..."``."""
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSpec:
+    """How a parameter acts on the reach state: multiplies ``field`` or replaces it; CF unit."""
+    unit: str
+    field: str
+    multiplies: bool
+    bounds: tuple[float, float]
+
+
+#: parameter name -> action; bounds bracket tracer studies (Runkel 1998; Fischer et al. 1979, ch. 5)
+PARAMETERS: dict[str, ParameterSpec] = {
+    "velocity_factor": ParameterSpec("1", "velocity_ms", True, (0.1, 10.0)),
+    "dispersion": ParameterSpec("m2 s-1", "dispersion_m2s", False, (1e-3, 1e4)),
+    "dispersion_factor": ParameterSpec("1", "dispersion_m2s", True, (1e-2, 1e2)),
+    "storage_ratio": ParameterSpec("1", "storage_ratio", False, (1e-4, 10.0)),
+    "storage_exchange": ParameterSpec("s-1", "storage_exchange_per_s", False, (1e-7, 1e-1)),
+}
+STORAGE_PARAMETERS = ("storage_ratio", "storage_exchange")
+#: error model -> residuals (modelled, observed, observed peak [g/m3]): ``relative`` (noise ~ C: log
+#: residuals ln(C_model + f) - ln(C_obs + f), f = RELATIVE_FLOOR x peak; transform both sides),
+#: ``scaled`` (additive noise, each station divided by its peak so all count alike)
+ERROR_MODELS: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {
+    "relative": lambda model, obs, peak: np.log(model + RELATIVE_FLOOR * peak) - np.log(obs + RELATIVE_FLOOR * peak),
+    "scaled": lambda model, obs, peak: (model - obs) / peak,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Breakthrough:
+    """An observed curve at a station: times [s] after the release start, concentration [g/m3]."""
+    station: str
+    time_s: np.ndarray
+    concentration_g_m3: np.ndarray
+
+    def __post_init__(self) -> None:
+        t, c, where = np.asarray(self.time_s, float), np.asarray(self.concentration_g_m3, float), self.station
+        if t.ndim != 1 or t.shape != c.shape or t.size < 3:
+            raise TracerFormatError(f"station {where!r}: needs >= 3 samples, got {t.size} times, {c.size} values")
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(c))):
+            raise TracerFormatError(f"station {where!r}: times and concentrations must be finite")
+        if np.any(np.diff(t) <= 0) or t[0] < 0:
+            raise TracerFormatError(f"station {where!r}: times must increase strictly from >= 0 s after the release")
+        if np.any(c < 0) or not np.max(c) > 0:
+            raise TracerFormatError(f"station {where!r}: concentrations must be >= 0 with a positive peak")
+        object.__setattr__(self, "time_s", t)
+        object.__setattr__(self, "concentration_g_m3", c)
+
+
+@dataclass(frozen=True, slots=True)
+class FittedParameter:
+    """A fitted value, its standard error and 95 % interval (in ``unit``), and the optimiser start."""
+    group: str
+    name: str
+    unit: str
+    value: float
+    standard_error: float
+    lower_95: float
+    upper_95: float
+    initial: float
+
+
+@dataclass(frozen=True, slots=True)
+class StationFit:
+    """Concentrations [g/m3] at a station's sample times [s]: observed, uncalibrated and fitted model."""
+    station: str
+    time_s: np.ndarray
+    observed: np.ndarray
+    uncalibrated: np.ndarray
+    fitted: np.ndarray
+
+    def rmse(self, which: Literal["uncalibrated", "fitted"] = "fitted") -> float:
+        """Root-mean-square difference from the observed curve [g/m3]."""
+        return float(np.sqrt(np.mean((getattr(self, which) - self.observed) ** 2)))
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationResult:
+    """Fitted parameters per group with their correlation, and the curves before and after."""
+    groups: Mapping[str, tuple[str, ...]]
+    parameters: tuple[FittedParameter, ...]
+    engine: str
+    error_model: str
+    stations: tuple[StationFit, ...]
+    n_observations: int
+    residual_std: float
+    correlation: np.ndarray
+    nfev: int
+    converged: bool
+    message: str
+    warnings: tuple[str, ...] = ()
+
+    def value(self, group: str, name: str) -> float:
+        """The fitted value of parameter ``name`` in ``group`` (unit as in :data:`PARAMETERS`)."""
+        if found := [p.value for p in self.parameters if (p.group, p.name) == (group, name)]:
+            return found[0]
+        raise UnknownElementError(f"no fitted parameter {name!r} in group {group!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no curves); concentrations in mg/L = g/m3."""
+        keys = ("engine", "error_model", "n_observations", "residual_std", "converged", "message", "nfev")
+        return {"method": "nonlinear least squares on log-parameters, OTIS-P style (Runkel 1998)",
+                **{k: getattr(self, k) for k in keys}, "groups": {g: list(r) for g, r in self.groups.items()},
+                "parameters": [{k: getattr(p, k) for k in FittedParameter.__slots__} for p in self.parameters],
+                "stations": [{"id": s.station, "rmse_uncalibrated_mg_l": s.rmse("uncalibrated"),
+                              "rmse_fitted_mg_l": s.rmse()} for s in self.stations],
+                "warnings": list(self.warnings)}
+
+
+# ----------------------------------------------------------------------------------- tracer CSV
+def utc_time(text: str) -> datetime:
+    """An ISO 8601 time that states its UTC offset (times are never guessed), in UTC."""
+    t = datetime.fromisoformat(text.strip())
+    if t.tzinfo is None:
+        raise ValueError("no UTC offset (e.g. +08:00); times are never guessed")
+    return t.astimezone(UTC)
+
+
+def read_tracer_csv(path: str | Path, start: datetime | None = None) -> dict[str, Breakthrough]:
+    """Read observed breakthrough curves: station id -> :class:`Breakthrough`, sorted by time.
+
+    Columns ``station_id``, ``concentration_mg_l`` (= g/m3) and ``time`` (ISO 8601 with a UTC offset,
+    made seconds after ``start``, the timezone-aware release start) or ``time_s`` (seconds after the
+    release start). Rows may come in any order; other columns are ignored. Raises
+    :class:`TracerFormatError` listing every bad row by line, column and value.
+    """
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as err:
+        raise TracerFormatError(f"{p}: cannot read: {err.strerror or err}") from err
+    header = set(rows[0]) if rows else set()
+    tcol = "time" if "time" in header else "time_s"
+    start = None if tcol == "time_s" else start
+    if not rows or {"station_id", "concentration_mg_l", tcol} - header or {"time", "time_s"} <= header:
+        raise TracerFormatError(f"{p}: needs rows and columns station_id, concentration_mg_l and one of time, "
+                                f"time_s (header {sorted(header)})")
+    if tcol == "time" and (start is None or start.tzinfo is None):
+        raise TracerFormatError(f"{p}: ISO times need a timezone-aware release start (or seconds in a time_s column)")
+    problems: list[str] = []
+    data: dict[str, dict[float, float]] = {}
+    for line, row in enumerate(rows, start=2):
+        sid, raw_t, raw_c = (row.get("station_id") or "").strip(), row.get(tcol) or "", row.get("concentration_mg_l")
+        try:
+            t = float(raw_t) if start is None else (utc_time(raw_t) - start).total_seconds()
+        except ValueError as err:
+            problems.append(f"line {line}: {tcol} {raw_t!r}: {err}")
+            continue
+        try:
+            c = float(raw_c or "")
+        except ValueError:
+            c = math.nan
+        if not sid:
+            problems.append(f"line {line}: station_id is empty")
+        elif not (math.isfinite(t) and t >= 0):
+            problems.append(f"line {line}: time {t} s is before the release start (or not finite)")
+        elif not (math.isfinite(c) and c >= 0):
+            problems.append(f"line {line}: concentration_mg_l {raw_c!r} is not a finite number >= 0")
+        elif t in data.setdefault(sid, {}):
+            problems.append(f"line {line}: station {sid!r} has a second sample at t = {t} s")
+        else:
+            data[sid][t] = c
+    if problems:
+        raise TracerFormatError(f"{p}: {len(problems)} bad row(s); first: {problems[0]}", problems)
+    return {sid: Breakthrough(sid, np.array(sorted(s)), np.array([s[t] for t in sorted(s)])) for sid, s in data.items()}
+
+
+# ----------------------------------------------------------------------------------- forward models
+def state_with(base: ReachState, values: Mapping[tuple[str, str], float], members: Mapping[str, np.ndarray]
+               ) -> ReachState:
+    """``base`` with ``values[(group, parameter)]`` applied to the reaches ``members[group]`` (indices
+    into ``base``); the flow area follows continuity, A = Q/U [m2]."""
+    arrays = {s.field: getattr(base, s.field).copy() for s in PARAMETERS.values()}
+    for (group, name), v in values.items():
+        spec, idx = PARAMETERS[name], members[group]
+        arrays[spec.field][idx] = getattr(base, spec.field)[idx] * v if spec.multiplies else v
+    return replace(base, area_m2=base.discharge_m3s / arrays["velocity_ms"], **arrays)
+
+
+def _analytic(net: RiverNetwork, release: Release, obs: Sequence[Breakthrough], **_: Any) -> Model:
+    union, inverse = np.unique(np.concatenate([b.time_s for b in obs]), return_inverse=True)
+    cut = np.cumsum([0] + [b.time_s.size for b in obs])
+
+    def model(state: ReachState) -> list[np.ndarray]:
+        c = forecast(net, release, kinds=("station",), state=state).curves(times_s=union)["concentration"]
+        return [c.sel(receptor=b.station).values[inverse[cut[i]:cut[i + 1]]] for i, b in enumerate(obs)]
+    return model
+
+
+def _numerical(net: RiverNetwork, release: Release, obs: Sequence[Breakthrough], *, dx_m: float | None = None,
+               **_: Any) -> Model:
+    from .numerical import simulate
+    t_end = max(float(b.time_s[-1]) for b in obs)
+
+    def model(state: ReachState) -> list[np.ndarray]:
+        ds = simulate(net, release, t_end_s=t_end, kinds=("station",), dx_m=dx_m, state=state)
+        c, t = ds["concentration"], ds["time"].values
+        return [np.interp(b.time_s, t, c.sel(receptor=b.station).values) for b in obs]
+    return model
+
+
+#: engine name -> factory(net, release, observations, **options) -> model(reach state) -> curves
+FORWARD_MODELS: dict[str, Callable[..., Model]] = {"analytic": _analytic, "numerical": _numerical}
+
+
+def numerical_cell_m(net: RiverNetwork, release: Release, state: ReachState) -> float:
+    """Mean cell length [m] the numerical engine's grid rule picks for ``state`` (a one-step run)."""
+    from .numerical import simulate
+    cells = simulate(net, release, t_end_s=1.0, kinds=("station",), state=state).attrs["n_cells"]
+    idx = [state.index[r] for r in {release.reach, *net.all_downstream(release.reach)}]
+    return float(state.length_m[idx].sum() / cells)
+
+
+# ----------------------------------------------------------------------------------- calibration
+def _check_groups(net: RiverNetwork, groups: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    owner: dict[str, str] = {}
+    for g, rids in groups.items():
+        if not rids:
+            raise CalibrationError(f"reach group {g!r} is empty")
+        for rid in rids:
+            if owner.setdefault(net.reach(rid).id, g) != g:  # net.reach raises for an unknown id
+                raise CalibrationError(f"reach {rid!r} is in two groups, {owner[rid]!r} and {g!r}")
+    return {g: tuple(r) for g, r in groups.items()}
+
+
+def _start_value(name: str, base: ReachState, idx: np.ndarray) -> float:
+    if (spec := PARAMETERS[name]).multiplies:
+        return 1.0
+    cur, w = getattr(base, spec.field)[idx], base.length_m[idx]
+    ok = np.isfinite(cur) & (cur > 0)  # length-weighted mean of the stated values
+    return float(np.sum(cur[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else STORAGE_START[name]
+
+
+def _check_options(parameters: Sequence[str], engine: str, error_model: str, names: set[str]) -> None:
+    if not parameters or len(set(parameters)) != len(parameters) or set(parameters) - set(PARAMETERS):
+        raise UnknownModelError(f"parameters {list(parameters)}: choose distinct names from {sorted(PARAMETERS)}")
+    if {"dispersion", "dispersion_factor"} <= set(parameters):
+        raise CalibrationError("fit either 'dispersion' or 'dispersion_factor', not both")
+    for name, registry, what in ((engine, FORWARD_MODELS, "engine"), (error_model, ERROR_MODELS, "error model")):
+        if name not in registry:
+            raise UnknownModelError(f"unknown {what} {name!r}; known: {sorted(registry)}")
+    if engine == "analytic" and set(STORAGE_PARAMETERS) & set(parameters):
+        raise CalibrationError("the analytic engine sees storage only through the first two moments, which velocity "
+                               "and dispersion already fit: beta and alpha are not identifiable; use 'numerical'")
+    if names - set(parameters):
+        raise CalibrationError(f"initial values given for {sorted(names - set(parameters))}, which are not fitted")
+
+
+def calibrate(net: RiverNetwork, observations: Mapping[str, Breakthrough], release: Release, *,
+              groups: Mapping[str, Sequence[str]] | None = None,
+              parameters: Sequence[str] = ("velocity_factor", "dispersion"), engine: Engine = "analytic",
+              error_model: ErrorModel = "relative", initial: Mapping[str, float] | None = None,
+              dx_m: float | None = None) -> CalibrationResult:
+    """Fit per-group transport parameters to observed breakthrough curves (OTIS-P style).
+
+    Parameters
+    ----------
+    net : RiverNetwork
+        A valid network; its current reach state is the starting point.
+    observations : mapping
+        Station id -> :class:`Breakthrough` (see :func:`read_tracer_csv`).
+    release : Release
+        The tracer injection (instantaneous or constant rate).
+    groups : mapping, optional
+        Group name -> reach ids sharing parameter values; default one group ``"all"`` of every reach.
+    parameters : sequence of str
+        From :data:`PARAMETERS` (which holds the bounds): ``velocity_factor`` [-], ``dispersion``
+        [m2/s] or ``dispersion_factor`` [-], ``storage_ratio`` [-], ``storage_exchange`` [1/s].
+    engine, error_model : str
+        Forward model (storage needs ``numerical``); residuals (:data:`ERROR_MODELS`).
+    initial : mapping, optional
+        Start per parameter name; default factors 1, values the group's length-weighted current one
+        (else :data:`STORAGE_START`), velocity factor median(modelled mean time / observed centroid).
+    dx_m : float, optional
+        Numerical cell length [m], fixed during the fit; default the engine's rule at the start.
+
+    Raises
+    ------
+    CalibrationError, UnknownModelError, UnknownElementError
+        Storage with the analytic engine, a group no station sees, a station the tracer cannot
+        reach, too few observations; an unknown name; a station or reach the network lacks.
+    """
+    initial = dict(initial or {})
+    _check_options(parameters, engine, error_model, set(initial))
+    if not observations:
+        raise CalibrationError("no observed breakthrough curves")
+    obs = sorted(observations.values(), key=lambda b: b.station)
+    grp = _check_groups(net, {"all": net.reach_order} if groups is None else groups)
+    base = net.reach_state()
+    reached = {r.id for r in forecast(net, release, kinds=("station",), state=base).receptors}
+    below = {release.reach} | net.all_downstream(release.reach)
+    seen: set[str] = set()  # reaches between the release and a station
+    for b in obs:
+        if b.station not in reached:
+            net.feature(b.station, "station")  # UnknownElementError for an unknown id
+            raise CalibrationError(f"station {b.station!r} is not downstream of the release on reach "
+                                   f"{release.reach!r} at {release.chainage_m} m")
+        r = net.stations[b.station].reach
+        seen |= ({r} | net.all_upstream(r)) & below
+    members = {g: np.array([base.index[r] for r in rids if r in seen], dtype=int) for g, rids in grp.items()}
+    if blind := [g for g, idx in members.items() if idx.size == 0]:
+        raise CalibrationError(f"no station sees reach group(s) {blind}: none of their reaches lies between the "
+                               f"release on {release.reach!r} and a station; drop them or add stations")
+    keys = [(g, name) for g in grp for name in parameters]
+    if (n_obs := sum(b.time_s.size for b in obs)) <= len(keys):
+        raise CalibrationError(f"{n_obs} observations cannot fit {len(keys)} parameters")
+    lo, hi = (np.log([PARAMETERS[n].bounds[i] for _, n in keys]) for i in (0, 1))
+    x0 = np.log([initial[n] if n in initial else _start_value(n, base, members[g]) for g, n in keys])
+    if not np.all(np.isfinite(x0)):
+        raise CalibrationError(f"start values must be positive and finite, got {initial}")
+
+    def state_at(x: np.ndarray) -> ReachState:
+        return state_with(base, dict(zip(keys, np.exp(x), strict=True)), members)
+
+    if "velocity_factor" in parameters and "velocity_factor" not in initial:
+        fc = forecast(net, release, kinds=("station",), state=state_at(x0))
+        mean = {r.id: r.mean_travel_time_s for r in fc.receptors}
+        half = 0.5 * (release.duration_s or 0.0)
+        f0 = float(np.median([mean[b.station] / max(np.trapezoid(b.time_s * b.concentration_g_m3, b.time_s)
+                                                    / np.trapezoid(b.concentration_g_m3, b.time_s) - half, 1e-9)
+                              for b in obs]))
+        x0 = np.where([n == "velocity_factor" for _, n in keys], math.log(f0), x0)
+    x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+    err, peaks = ERROR_MODELS[error_model], [float(np.max(b.concentration_g_m3)) for b in obs]
+
+    def residuals(model: Model) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda x: np.concatenate([err(c, b.concentration_g_m3, pk)
+                                         for c, b, pk in zip(model(state_at(x)), obs, peaks, strict=True)])
+
+    # central differences on the smooth analytic model; forward differences with a step above the
+    # numerical engine's time-step jitter (a new dt moves C by ~1e-4 relative)
+    opts: dict[str, Any] = {"jac": "3-point"} if engine == "analytic" else {"jac": "2-point", "diff_step": 1e-3}
+    dx = dx_m if dx_m is not None or engine == "analytic" else numerical_cell_m(net, release, state_at(x0))
+    model = FORWARD_MODELS[engine](net, release, obs, dx_m=dx)
+    fit = optimize.least_squares(residuals(model), x0, bounds=(lo, hi), method="trf", x_scale="jac", **opts)
+    notes: list[str] = []
+    if engine == "numerical" and dx and (finer := numerical_cell_m(net, release, state_at(fit.x))) < REGRID_RATIO * dx:
+        notes.append(f"the fitted plume wants cells of {finer:.3g} m, not {dx:.3g} m: refit with dx_m={finer:.3g}")
+    curves = zip(obs, model(base), model(state_at(fit.x)), strict=True)
+    stations = tuple(StationFit(b.station, b.time_s, b.concentration_g_m3, u, f) for b, u, f in curves)
+    return _result(fit, keys, x0, grp, engine, error_model, stations, notes)
+
+
+def _result(fit: optimize.OptimizeResult, keys: list[tuple[str, str]], x0: np.ndarray, grp: dict[str, tuple[str, ...]],
+            engine: str, error_model: str, stations: tuple[StationFit, ...], notes: list[str]) -> CalibrationResult:
+    """Standard errors and intervals from s^2 (J^T J)^-1 (Bates & Watts 1988, sec. 2.3.1)."""
+    dof = fit.fun.size - len(keys)
+    s2, jtj = float(fit.fun @ fit.fun) / dof, fit.jac.T @ fit.jac
+    cov = s2 * np.linalg.inv(jtj) if np.linalg.cond(jtj) < 1e12 else np.full(jtj.shape, np.inf)
+    if np.isinf(cov).any():
+        notes.append("J^T J is singular: some parameters are not identifiable from these curves; no intervals")
+    se, tq = np.sqrt(np.diag(cov)), float(stats.t.ppf(0.975, dof))
+    with np.errstate(invalid="ignore"):
+        corr = cov / np.outer(se, se)
+    x, v = fit.x, np.exp(fit.x)
+    lo95, hi95 = np.exp(x - tq * se), np.exp(x + tq * se)
+    params = tuple(FittedParameter(g, n, PARAMETERS[n].unit, float(v[k]), float(v[k] * se[k]), float(lo95[k]),
+                                   float(hi95[k]), float(np.exp(x0[k]))) for k, (g, n) in enumerate(keys))
+    notes += [f"group {g!r}: {n} = {v[k]:.4g} is at its bound; its interval means nothing"
+              for k, (g, n) in enumerate(keys) if fit.active_mask[k] != 0]
+    if not fit.success:
+        notes.append(f"least squares did not converge: {fit.message}")
+    return CalibrationResult(dict(grp), params, engine, error_model, stations, fit.fun.size, math.sqrt(s2), corr,
+                             int(fit.nfev), bool(fit.success), str(fit.message), tuple(notes))
+
+
+# ----------------------------------------------------------------------------------- write-back
+def apply_calibration(net_or_doc: RiverNetwork | Mapping[str, Any], result: CalibrationResult) -> dict[str, Any]:
+    """A network document with the fitted values written into every reach of each group.
+
+    ``velocity_ms`` = factor x the network's current velocity [m/s] (from its reach state: apply a
+    result to the network it was fitted on), ``dispersion_m2s`` [m2/s] (the value, or factor x the
+    current one), ``storage_ratio`` [-], ``storage_exchange_per_s`` [1/s]. The input is not changed;
+    the fit summary is kept under the document key ``calibration``.
+    """
+    from .document import network_from_document, network_to_document
+    doc = json.loads(json.dumps(net_or_doc if isinstance(net_or_doc, Mapping) else network_to_document(net_or_doc)))
+    state = network_from_document(doc).reach_state()
+    by_id = {r["id"]: r for r in doc["reaches"]}
+    for p in result.parameters:
+        spec = PARAMETERS[p.name]
+        for rid in result.groups[p.group]:
+            if rid not in by_id:
+                raise UnknownElementError(f"calibrated reach {rid!r} (group {p.group!r}) is not in this network")
+            cur = float(getattr(state, spec.field)[state.index[rid]])
+            by_id[rid][spec.field] = cur * p.value if spec.multiplies else p.value
+    doc["calibration"] = result.as_dict()
+    return doc
+
+
+# ----------------------------------------------------------------------------------- CLI
+def add_calibrate_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``rivertrace calibrate NETWORK.json TRACER.csv ... -o FITTED.json`` on argparse sub-parsers."""
+    c = sub.add_parser("calibrate", help="fit velocity, dispersion and storage to tracer breakthrough curves",
+                       description="Fit per reach group velocity, dispersion (and storage) to tracer curves, OTIS-P "
+                                   "style; print them with 95% intervals and write the fitted network document.")
+    c.add_argument("network", metavar="NETWORK.json")
+    c.add_argument("tracer", metavar="TRACER.csv", help="station_id, time (ISO 8601) or time_s, concentration_mg_l")
+    c.add_argument("--reach", required=True, help="reach id of the injection")
+    c.add_argument("--chainage-m", required=True, type=float, help="metres from the reach's upstream end")
+    c.add_argument("--mass-kg", required=True, type=float, help="tracer mass injected [kg]")
+    c.add_argument("--duration-s", type=float, help="injection duration [s] (constant rate M/T; default instantaneous)")
+    c.add_argument("--start", metavar="ISO8601", help="injection start with UTC offset (needed for ISO times)")
+    c.add_argument("--groups", metavar="FILE.json", help='{"group": [reach ids], ...} (default: one group)')
+    c.add_argument("--storage", action="store_true", help="also fit beta and alpha (numerical engine)")
+    c.add_argument("-o", "--output", required=True, metavar="FITTED.json", help="fitted network document to write")
+    c.set_defaults(func=cmd_calibrate)
+    return c
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Run ``rivertrace calibrate`` (numerical engine with --storage); raises HydrologyError on bad input."""
+    from .document import network_from_document, read_document, write_network
+    from .pollutants import Pollutant
+    from .validate import require_valid
+
+    try:
+        start = utc_time(args.start) if args.start else None
+    except ValueError as err:
+        raise CalibrationError(f"--start {args.start!r}: {err}") from err
+    amount = ({"mass_kg": args.mass_kg} if args.duration_s is None else
+              {"rate_kg_s": args.mass_kg / args.duration_s, "duration_s": args.duration_s})
+    release = Release(args.reach, args.chainage_m, Pollutant("tracer"), start=start, **amount)
+    groups = json.loads(Path(args.groups).read_text(encoding="utf-8")) if args.groups else None
+    if groups is not None and not (isinstance(groups, dict) and all(isinstance(v, list) for v in groups.values())):
+        raise CalibrationError(f"{args.groups}: expected a JSON object of group name -> list of reach ids")
+    doc = read_document(args.network)
+    params = ("velocity_factor", "dispersion") + (STORAGE_PARAMETERS if args.storage else ())
+    res = calibrate(require_valid(network_from_document(doc)), read_tracer_csv(args.tracer, start), release,
+                    groups=groups, parameters=params, engine="numerical" if args.storage else "analytic")
+    write_network(apply_calibration(doc, res), args.output)
+    for p in res.parameters:
+        print(f"{p.group:<12}{p.name:<18}{p.value:>11.4g} +- {p.standard_error:<9.3g} "
+              f"95%: {p.lower_95:.4g} - {p.upper_95:.4g} [{p.unit}]")
+    for st in res.stations:
+        print(f"station {st.station}: rms misfit {st.rmse('uncalibrated'):.4g} -> {st.rmse():.4g} mg/L")
+    print("\n".join([*(f"warning: {w}" for w in res.warnings), f"wrote {args.output}"]), file=sys.stderr)
+    return 0
