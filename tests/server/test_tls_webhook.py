@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import threading
+from typing import ClassVar
 
 import grpc
 import pytest
@@ -48,7 +49,7 @@ def test_tls_serves_secure_clients_only(tmp_path, certs, ruxi_doc):
 
 class _Hook(http.server.BaseHTTPRequestHandler):
     secret = b"hub-secret"
-    received: list = []
+    received: ClassVar[list] = []
     fail_first = 0
 
     def do_POST(self):
