@@ -1,0 +1,134 @@
+"""Source attribution on >= 500 seeded incidents (DESIGN.md section 6; issue 3's acceptance figures).
+
+200 incidents on the 100,000-reach budget network and 300 on smaller basins: the two demo basins, a
+2,000-reach synthetic network, and the NHDPlus new_hope and sample_natseamless imports with seeded
+dischargers and extra stations. Protocol and identifiability rule: tracer/benchmark.py. Targets on
+identifiable incidents: top-1 >= 90 %, top-3 >= 99 %; median attribution time on the 100,000-reach
+network <= 200 ms. A second, smaller run gives every reach its own flow error (no target).
+
+Run with `python -m pytest -m bench -s tests/bench/test_bench_attribution.py`; figures go to
+tests/bench/results/attribution.json, written before the targets are asserted.
+"""
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_util import write_results
+
+from hydrology.document import network_from_document
+from hydrology.nhdplus import import_nhdplus
+from hydrology.synthetic import DISCHARGER_PROFILES, MAX_FLOW_FACTOR, generate_network
+from tracer import benchmark as bm
+from tracer.scenarios import demo_network
+
+pytestmark = pytest.mark.bench
+NHD = Path(__file__).parents[1] / "data" / "nhdplus"
+TOP1, TOP3, BUDGET_MS = 0.90, 0.99, 200.0
+#: incidents on the 100,000-reach network, and the pool of networks with wrong flows they share
+N_BIG, N_FLOW_NETWORKS = 200, 20
+#: smaller basins: name -> incidents (300 in all)
+N_SMALL = {"ruxi": 40, "puhe": 40, "synthetic-2000": 100, "new_hope": 70, "sample_natseamless": 50}
+#: per-reach flow-error variant: basin -> incidents
+N_PER_REACH = {"ruxi": 20, "puhe": 20, "synthetic-2000": 40, "sample_natseamless": 20}
+#: NHDPlus imports: name -> (dischargers added, stations added, seed)
+NHD_FEATURES = {"new_hope": (150, 30, 14), "sample_natseamless": (60, 10, 15)}
+
+
+def with_synthetic_features(doc, *, n_dischargers, n_stations, seed):
+    """A copy of a network document with seeded dischargers and stations, placed as hydrology.synthetic does.
+
+    Discharger kind by the shares of DISCHARGER_PROFILES, reach with weight length x Q^p (the kind's
+    river preference), effluent lognormal and capped at the river's flow, maximum load MAX_FLOW_FACTOR
+    x effluent x raw concentration; stations with weight length x Q^0.3; chainage uniform.
+    """
+    net = network_from_document(doc)
+    rng = np.random.default_rng(seed)
+    rids = list(net.reaches)
+    length = np.array([net.reaches[r].length_m for r in rids])
+    q = np.array([net.steady_discharge[r] for r in rids])
+    names = list(DISCHARGER_PROFILES)
+    share = np.array([DISCHARGER_PROFILES[n].share for n in names])
+    dischargers = list(doc.get("dischargers") or [])
+    for j, name in enumerate(rng.choice(names, size=n_dischargers, p=share / share.sum())):
+        prof = DISCHARGER_PROFILES[str(name)]
+        w = length * q**prof.river_preference
+        i = int(rng.choice(len(rids), p=w / w.sum()))
+        eff = min(float(rng.lognormal(math.log(prof.effluent_median_m3s), prof.effluent_sigma_ln)), float(q[i]))
+        dischargers.append({"id": f"bench-d{j}", "name": f"{name} {j}", "reach": rids[i],
+                            "chainage_m": round(float(rng.random() * length[i]), 1), "kind": prof.kind,
+                            "pollutants": list(prof.raw_mg_l), "effluent_discharge_m3s": eff,
+                            "max_load_kg_s": {p: MAX_FLOW_FACTOR * eff * c / 1000.0 for p, c in prof.raw_mg_l.items()}})
+    stations = list(doc.get("stations") or [])
+    w = length * q**0.3
+    for j, i in enumerate(rng.choice(len(rids), size=n_stations, p=w / w.sum())):
+        stations.append({"id": f"bench-s{j}", "name": f"benchmark station {j}", "reach": rids[int(i)],
+                         "chainage_m": round(float(rng.random() * length[int(i)]), 1)})
+    return {**doc, "dischargers": dischargers, "stations": stations}
+
+
+def small_networks():
+    nets = {"ruxi": demo_network("ruxi"), "puhe": demo_network("puhe"),
+            "synthetic-2000": network_from_document(generate_network(2000, n_dischargers=400, n_stations=120, seed=7))}
+    for name, (nd, ns, seed) in NHD_FEATURES.items():
+        doc, _report = import_nhdplus(NHD / f"{name}.gpkg")
+        nets[name] = network_from_document(with_synthetic_features(doc, n_dischargers=nd, n_stations=ns, seed=seed))
+    return nets
+
+
+def run(basin, n, seed):
+    rng = np.random.default_rng(seed)
+    t = time.perf_counter()
+    outs = [bm.attribute_incident(bm.make_incident(basin, rng)) for _ in range(n)]
+    return outs, time.perf_counter() - t
+
+
+def compact(figures):
+    keep = ("incidents", "detected", "identifiable", "not_identifiable", "all_detected", "median_release_time_error_s",
+            "median_mass_error", "attribution_median_ms", "attribution_p90_ms", "candidates_median",
+            "not_identifiable_reasons", "redraws")
+    return {k: figures[k] for k in keep}
+
+
+def test_attribution_benchmark(big_network):
+    t_all = time.perf_counter()
+    net, timings = big_network
+    outcomes, wall = {}, {}
+    outcomes["synthetic-100k"], wall["synthetic-100k"] = run(
+        bm.Basin("synthetic-100k", net, n_flow_networks=N_FLOW_NETWORKS, seed=101), N_BIG, 1001)
+    nets = small_networks()
+    for i, (name, n) in enumerate(N_SMALL.items()):
+        outcomes[name], wall[name] = run(bm.Basin(name, nets[name], seed=200 + i), n, 2000 + i)
+    per_reach = []
+    for i, (name, n) in enumerate(N_PER_REACH.items()):
+        per_reach += run(bm.Basin(name, nets[name], flow_error="per_reach", seed=300 + i), n, 3000 + i)[0]
+
+    everything = [o for outs in outcomes.values() for o in outs]
+    small = [o for name in N_SMALL for o in outcomes[name]]
+    total = bm.summarize(everything)
+    big = bm.summarize(outcomes["synthetic-100k"])
+    ident = total["identifiable"]
+    met = {"top1_identifiable": ident["top1"] is not None and ident["top1"] >= TOP1,
+           "top3_identifiable": ident["top3"] is not None and ident["top3"] >= TOP3,
+           "median_ms_100k": big["attribution_median_ms"] <= BUDGET_MS}
+    figures = {
+        "protocol": {"sensor_noise": bm.SENSOR_NOISE, "flow_error": f"one factor per network, uniform in "
+                     f"1 +- {bm.FLOW_ERROR} (100k network: a pool of {N_FLOW_NETWORKS})",
+                     "mass_range_kg": bm.MASS_RANGE_KG, "pollutant_mix": bm.POLLUTANT_MIX,
+                     "background_g_m3": bm.BACKGROUND_G_M3, "record_every_s": bm.RECORD_EVERY_S,
+                     "detection_window_s": bm.DETECTION_WINDOW_S, "confusion_time_ratio": bm.CONFUSION_TIME_RATIO,
+                     "max_upstream_stations": bm.MAX_UPSTREAM_STATIONS},
+        "targets": {"top1": TOP1, "top3": TOP3, "median_ms_100k": BUDGET_MS, "met": met},
+        "all": total,
+        "synthetic_100k": compact(big),
+        "smaller_basins": compact(bm.summarize(small)),
+        "by_basin": {name: compact(bm.summarize(outs)) for name, outs in outcomes.items() if name != "synthetic-100k"},
+        "per_reach_flow_error_variant": compact(bm.summarize(per_reach)),
+        "wall_time_s": {**{k: round(v, 1) for k, v in wall.items()}, "fixture": round(sum(timings.values()), 1),
+                        "total": round(time.perf_counter() - t_all + sum(timings.values()), 1)},
+    }
+    write_results("attribution", figures)
+    assert total["incidents"] >= 500
+    assert all(met.values()), f"targets not met: {[k for k, v in met.items() if not v]}"
