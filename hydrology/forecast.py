@@ -161,6 +161,23 @@ def path_velocity(state: ReachState, pollutant: Pollutant, wind_ms: float = 0.0)
     return state.velocity_ms, state.storage_ratio
 
 
+def node_divisors(net: RiverNetwork, state: ReachState) -> dict[str, float]:
+    """:func:`node_outflow_divisor` of every node, computed once per network state (cached)."""
+    cache = net.__dict__.setdefault("_divisor_cache", {})
+    key = id(state)
+    if key not in cache:
+        q = state.discharge_m3s
+        arriving = dict(net.inflows)
+        leaving: dict[str, float] = {}
+        for rid, r in net.reaches.items():
+            qr = float(q[state.index[rid]])
+            arriving[r.to_node] = arriving.get(r.to_node, 0.0) + qr
+            leaving[r.from_node] = leaving.get(r.from_node, 0.0) + qr
+        cache.clear()  # one state at a time: a new state replaces the old one
+        cache[key] = (state, {n: max(arriving.get(n, 0.0), leaving.get(n, 0.0)) for n in net.nodes})
+    return cache[key][1]
+
+
 def node_outflow_divisor(net: RiverNetwork, state: ReachState, node: str) -> float:
     """Flow [m3/s] that the mass at a node is shared by: max(water arriving, water leaving).
 
@@ -204,6 +221,7 @@ def route_moments(net: RiverNetwork, state: ReachState, reach: str, chainage_m: 
     mean_r, var_r = reach_moments(state.length_m, u, state.dispersion_m2s, beta, state.storage_exchange_per_s)
     rec = _receptor_index(net, kinds)
     q = state.discharge_m3s
+    divisors = node_divisors(net, state)
     out: list[tuple[Feature, float, float, float, float]] = []
 
     # accumulators at reach starts: mass fraction, sum f*mean, sum f*(var+mean^2), sum f*distance
@@ -240,7 +258,7 @@ def route_moments(net: RiverNetwork, state: ReachState, reach: str, chainage_m: 
         downs = net.reaches_out_of(node)
         if not downs:
             continue
-        qdiv = node_outflow_divisor(net, state, node)
+        qdiv = divisors[node]
         for d in downs:
             k = state.index[d]
             share = f * q[k] / qdiv

@@ -48,12 +48,13 @@ class Networks:
         self._lock = threading.Lock()
 
     def get(self, name: str, version: int = 0) -> tuple[int, RiverNetwork]:
-        stored = self.store.get_network(name, version)
-        key = (name, stored.version)
+        v = self.store.network_version(name, version)  # cheap: the document is read only on a miss
+        key = (name, v)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
-                return stored.version, self._cache[key]
+                return v, self._cache[key]
+        stored = self.store.get_network(name, v)
         net = require_valid(network_from_document(stored.document))
         with self._lock:
             self._cache[key] = net

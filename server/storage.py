@@ -161,6 +161,18 @@ class Store:
             raise NotFoundError(f"{what} is not stored")
         return StoredNetwork(name, int(row[0]), json.loads(row[1]), int(row[2]))
 
+    def network_version(self, name: str, version: int = 0) -> int:
+        """The stored version number (0: the latest), without loading the document. Raises NotFoundError."""
+        con = self._reader()
+        if version:
+            row = con.execute("SELECT version FROM networks WHERE name = ? AND version = ?", (name, version)).fetchone()
+        else:
+            row = con.execute("SELECT MAX(version) FROM networks WHERE name = ?", (name,)).fetchone()
+        if row is None or row[0] is None:
+            what = f"version {version} of network {name!r}" if version else f"network {name!r}"
+            raise NotFoundError(f"{what} is not stored")
+        return int(row[0])
+
     def network_names(self) -> list[str]:
         return [r[0] for r in self._reader().execute("SELECT DISTINCT name FROM networks ORDER BY name")]
 

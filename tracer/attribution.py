@@ -36,6 +36,7 @@ from hydrology.transport import gaussian_puff
 
 from . import priors
 from .exceptions import TracerError
+from .readings import Readings
 from .signals import StationSignal, station_signals
 from .upstream import UpstreamMoments, upstream_moments
 
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from hydrology.network import Feature, RiverNetwork
     from hydrology.reach_state import ReachState
 
-    from .readings import Readings
 
 #: relative error of the modelled flows (DESIGN.md: attribution must tolerate +-20 %) [-]
 FLOW_ERROR = 0.2
@@ -215,10 +215,24 @@ def attribute_pulse(net: RiverNetwork, readings: Readings, station: str, paramet
     if frame.empty or station not in set(frame["station_id"]):
         raise AttributionError(f"no {parameter} readings at station {station!r}")
     t_ref = pd.Timestamp(frame["time"].min())
-    signals = station_signals(readings, parameter, sorted(set(frame["station_id"]) & set(net.stations)), t_ref)
-    if not signals[station].saw:
+    own = station_signals(readings, parameter, [station], t_ref)[station]
+    if not own.saw:
         raise AttributionError(f"station {station!r} shows no {parameter} excess above its noise: nothing to trace")
     um_anomaly = upstream_moments(net, st, anomaly, pol, horizon_s)
+    # only what can tell the hypotheses apart: stations on the river through the anomaly station (the
+    # others see none of their plumes), and readings within the horizon around the event there (other
+    # events in a long record are not this one)
+    a, b = event_run(own)
+    t_lo = t_ref + pd.Timedelta(seconds=float(own.t_s[a]) - horizon_s)
+    t_hi = t_ref + pd.Timedelta(seconds=float(own.t_s[b]) + horizon_s)
+    connected = {state_id for state_id in (st.ids[i] for i in um_anomaly.reach_index)} | net.all_downstream(anomaly.reach)
+    near = frame[(frame["time"] >= t_lo) & (frame["time"] <= t_hi)]
+    use = sorted(s_id for s_id in set(near["station_id"]) & set(net.stations) if net.stations[s_id].reach in connected)
+    readings = Readings(near[near["station_id"].isin(use)].reset_index(drop=True))
+    t_ref = pd.Timestamp(readings.frame["time"].min())
+    signals = station_signals(readings, parameter, use, t_ref)
+    if not signals[station].saw:  # the event is still there within its own window
+        raise AttributionError(f"station {station!r} shows no {parameter} excess near its event: nothing to trace")
     hyps = build_hypotheses(net, st, um_anomaly)
     H = len(hyps)
     r_idx = np.array([st.index[h.reach] for h in hyps])
@@ -229,8 +243,10 @@ def attribute_pulse(net: RiverNetwork, readings: Readings, station: str, paramet
     saw = [s for s in signals.values() if s.saw]
     silent = [s for s in signals.values() if not s.saw]
     geo: dict[str, tuple[np.ndarray, ...]] = {}
+    region = {int(i) for i in um_anomaly.reach_index} | {st.index[r] for r in net.all_downstream(anomaly.reach)}
     for s in signals.values():
-        um = um_anomaly if s.station == station else upstream_moments(net, st, net.feature(s.station), pol, horizon_s * 2)
+        um = um_anomaly if s.station == station else upstream_moments(net, st, net.feature(s.station), pol, horizon_s * 2,
+                                                                      within=region)
         geo[s.station] = um.at(r_idx, chain, length[r_idx])
 
     # per saw station: release time and mass each hypothesis needs

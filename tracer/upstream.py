@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hydrology.forecast import node_outflow_divisor, path_velocity
+from hydrology.forecast import node_divisors, path_velocity
 from hydrology.transport import reach_moments
 
 if TYPE_CHECKING:
@@ -74,11 +74,17 @@ class UpstreamMoments:
 
 
 def upstream_moments(net: RiverNetwork, state: ReachState, station: Feature, pollutant: Pollutant,
-                     horizon_s: float = np.inf, wind_ms: float = 0.0) -> UpstreamMoments:
-    """Reverse moment DP from ``station`` up to ``horizon_s`` of mean travel time [s]."""
+                     horizon_s: float = np.inf, wind_ms: float = 0.0, within: set[int] | None = None) -> UpstreamMoments:
+    """Reverse moment DP from ``station`` up to ``horizon_s`` of mean travel time [s].
+
+    ``within`` (reach indices) limits the search to reaches that matter to the caller, e.g. the
+    hypotheses of an attribution and the river below them; the moments of the reaches it visits are
+    unchanged by the limit (a reach's moments depend only on the reaches below it).
+    """
     u, beta = path_velocity(state, pollutant, wind_ms)
     mean_r, var_r = reach_moments(state.length_m, u, state.dispersion_m2s, beta, state.storage_exchange_per_s)
     q = state.discharge_m3s
+    divisors = node_divisors(net, state)
     s_idx = state.index[station.reach]
     # per reach: [fraction, sum f*mean, sum f*(var + mean^2), sum f*distance] at its downstream end
     acc: dict[int, list[float]] = {s_idx: [1.0, 0.0, 0.0, 0.0]}
@@ -101,9 +107,11 @@ def upstream_moments(net: RiverNetwork, state: ReachState, station: Feature, pol
         start_var = var + share_here * var_r[j]
         start_dist = dist + L_here
         node = net.reaches[state.ids[j]].from_node
-        split = q[j] / node_outflow_divisor(net, state, node)
+        split = q[j] / divisors[node]
         for up in net.reaches_into(node):
             k = state.index[up]
+            if within is not None and k not in within:
+                continue
             a = acc.setdefault(k, [0.0, 0.0, 0.0, 0.0])
             w = f * split
             a[0] += w

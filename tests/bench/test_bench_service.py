@@ -93,13 +93,15 @@ def test_trace_over_grpc_on_the_100k_network(tmp_path, big_network):
         start = pd.Timestamp("2025-07-01", tz="UTC")
         while len(incidents) < 15:
             d = net.dischargers[ids[rng.integers(len(ids))]]
-            down = [f.id for f in net.stations.values() if net.is_upstream(d, f)][:2]
+            below, above = net.all_downstream(d.reach), net.all_upstream(d.reach)  # once per draw, not per station
+            down = [f.id for f in net.stations.values()
+                    if f.reach in below or (f.reach == d.reach and f.chainage_m > d.chainage_m)][:2]
             if not down:
                 continue
             probe = forecast(net, Release(d.reach, d.chainage_m, Pollutant("tracer"), mass_kg=20.0), kinds=("station",))
             if probe.receptor(down[0]).peak_g_m3 < 2.0:  # keep incidents the first station clearly sees
                 continue
-            up = [f.id for f in net.stations.values() if f.reach in net.all_upstream(d.reach)][:3]
+            up = [f.id for f in net.stations.values() if f.reach in above][:3]
             t0 = start + pd.Timedelta(days=3 * len(incidents))
             running.store.add_readings("big", _pulse_readings(net, d, down + up, rng, t0))
             incidents.append((d.id, down[0]))
@@ -115,8 +117,8 @@ def test_trace_over_grpc_on_the_100k_network(tmp_path, big_network):
         running.stop(grace=5.0)
     med = float(np.median(lat)) * 1e3
     figures = {"traces": len(lat), "trace_grpc_median_ms": round(med, 1), "trace_grpc_p90_ms": round(float(np.percentile(lat, 90)) * 1e3, 1),
-               "budget_ms": 300, "median_over_budget": round(med / 300, 3), "top1_of_these": f"{top1}/{len(lat)}",
-               "note": "readings from the analytic engine with 10% noise (latency benchmark, not the accuracy one)"}
+               "budget_ms": 300, "median_over_budget": round(med / 300, 3), "top1_unscreened": f"{top1}/{len(lat)}",
+               "note": "latency benchmark: readings from the analytic engine with 10% noise; incidents not screened for identifiability (several share a 4-reach stretch with other dischargers), so top1_unscreened is not an accuracy figure: see attribution.json"}
     write_results("service_trace", figures)
     assert med <= 300
 
