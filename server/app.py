@@ -22,6 +22,8 @@ from grpc_reflection.v1alpha import reflection
 from server.generated.rivertrace.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
     incidents_pb2,
     incidents_pb2_grpc,
     monitoring_pb2,
@@ -33,7 +35,7 @@ from server.generated.rivertrace.v1 import (
 from .auth import AuthInterceptor
 from .config import Config
 from .delivery import Deliverer
-from .incident_service import AlertServicer, IncidentServicer
+from .incident_service import AlertServicer, AuditServicer, IncidentServicer
 from .outbox_store import Outbox
 from .pipeline import Broadcaster, Pipeline
 from .servicers import MonitoringServicer, Networks, NetworkServicer
@@ -46,6 +48,7 @@ SERVICE_NAMES = (
     monitoring_pb2.DESCRIPTOR.services_by_name["MonitoringService"].full_name,
     incidents_pb2.DESCRIPTOR.services_by_name["IncidentService"].full_name,
     alerts_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 
 
@@ -106,6 +109,7 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
     incidents_pb2_grpc.add_IncidentServiceServicer_to_server(
         IncidentServicer(config, store, networks, outbox, broadcaster), server)
     alerts_pb2_grpc.add_AlertServiceServicer_to_server(AlertServicer(config, store, outbox), server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(store), server)
     hs = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     names = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)

@@ -40,6 +40,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     "/rivertrace.v1.AlertService/RemoveTarget": frozenset({"admin", "hub"}),
     "/rivertrace.v1.AlertService/ListTargets": frozenset({"admin", "bureau", "hub"}),
     "/rivertrace.v1.AlertService/ListDeliveries": frozenset({"admin", "bureau", "hub"}),
+    "/rivertrace.v1.AuditService/ListAudit": frozenset({"admin"}),
 }
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 OPEN_CLIENT = Client("local", "admin")

@@ -14,7 +14,14 @@ from hydrology.forecast import Release, forecast
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
 from hydrology.standards import exceeds
-from server.generated.rivertrace.v1 import alerts_pb2, alerts_pb2_grpc, incidents_pb2, incidents_pb2_grpc
+from server.generated.rivertrace.v1 import (
+    alerts_pb2,
+    alerts_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    incidents_pb2,
+    incidents_pb2_grpc,
+)
 from tracer.readings import canonical_parameter
 from tracer.trace import trace
 
@@ -22,7 +29,7 @@ from . import convert
 from .config import Config
 from .errors import ServiceError, abort, bad_request
 from .outbox_store import Outbox, TargetRow
-from .pipeline import Broadcaster, readings_frame
+from .pipeline import Broadcaster, operations_evidence, readings_frame
 from .servicers import Networks, _who
 from .storage import Store, now_ns
 
@@ -70,7 +77,10 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             horizon = request.horizon.ToTimedelta().total_seconds() if request.HasField("horizon") else 72 * 3600.0
             net.feature(request.station_id, "station")  # NOT_FOUND before any work
             anchor = (request.station_id, canonical_parameter(request.parameter))
-            res = trace(net, readings_frame(self.store, request.network, anchor), request.station_id, request.parameter,
+            frame = readings_frame(self.store, request.network, anchor)
+            t_end = frame.frame["time"].max() if len(frame.frame) else pd.Timestamp.now(tz="UTC")
+            ops = operations_evidence(self.store, request.network, t_end - pd.Timedelta(seconds=horizon), t_end)
+            res = trace(net, frame, request.station_id, request.parameter, operations=ops,
                         horizon_s=horizon, do_conditions=DOConditions(temperature_c=request.temperature_c or 25.0))
             return incidents_pb2.TraceResponse(model=res.model, candidates=[convert.candidate(c) for c in res.candidates],
                                                stations_saw=list(res.stations_saw), stations_silent=list(res.stations_silent),
@@ -164,6 +174,17 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                     raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION,
                                        f"{sid} {par} is not back within class {cls} on its last {CLOSE_NORMAL_READINGS} "
                                        "readings; close with force=true to override")
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def ListAudit(self, request: Any, context: grpc.ServicerContext) -> Any:
+        rows = self.store.audit_log(request.limit or 1000)
+        return audit_pb2.ListAuditResponse(entries=[
+            audit_pb2.AuditEntry(time=convert.timestamp(t), client=c or "", role=r or "", method=m, detail=d or "")
+            for t, c, r, m, d in rows])
 
 
 class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):

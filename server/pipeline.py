@@ -25,6 +25,7 @@ from hydrology.oxygen_network import DOConditions
 from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.detection import detect
 from tracer.planner import plan
+from tracer.priors import OperationsEvidence
 from tracer.readings import Readings
 from tracer.trace import plan_input_from_trace, station_contexts, trace
 
@@ -80,8 +81,20 @@ def readings_frame(store: Store, network: str, anchor: tuple[str, str] | None = 
     return Readings(df[["station_id", "parameter", "time", "value", "flag"]].reset_index(drop=True))
 
 
+def operations_evidence(store: Store, network: str, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, OperationsEvidence]:
+    """Per discharger, what its power meters and effluent monitor said between ``start`` and ``end``:
+    production on while treatment is off at any time is the signature of illicit discharge."""
+    out: dict[str, OperationsEvidence] = {}
+    for d, _t, prod, treat, exceed in store.operations(network, int(start.value), int(end.value)):
+        old = out.get(d, OperationsEvidence())
+        out[d] = OperationsEvidence(old.production_on_treatment_off or (prod and not treat),
+                                    old.effluent_exceedance or exceed, old.violations)
+    return out
+
+
 def build_incident(net: Any, network: str, version: int, det_incident: Any, readings: Readings,
-                   do: DOConditions = DEFAULT_DO) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
+                   do: DOConditions = DEFAULT_DO,
+                   operations: dict[str, OperationsEvidence] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
     """Trace, forecast and plan one detected incident; returns the message, a summary and the departments."""
     msg = incidents_pb2.Incident(id=det_incident.id, network=network, network_version=version,
                                  state=convert.INCIDENT_STATE["open"], station_ids=list(det_incident.station_ids),
@@ -92,7 +105,7 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
     summary = (f"{station} {parameter} 异常（{det_incident.level}）", f"{station} {parameter} anomaly ({det_incident.level})")
     departments: set[str] = set()
     try:
-        res = trace(net, readings, station, parameter, do_conditions=do)
+        res = trace(net, readings, station, parameter, do_conditions=do, operations=operations)
     except Exception as exc:  # noqa: BLE001 - the incident stands without a trace; say why
         log.info("incident %s: not traced: %s", det_incident.id, exc)
         return msg, (summary[0] + f"；未溯源：{exc}", summary[1] + f"; not traced: {exc}"), departments
@@ -185,7 +198,8 @@ class Pipeline:
             if any(keys & k for k in open_sets):
                 continue  # the same event, already open under the id of its first detection
             open_sets.append(keys)
-            msg, summary, departments = build_incident(net, network, version, inc, readings)
+            ops = operations_evidence(self.store, network, inc.start - pd.Timedelta(days=3), inc.end)
+            msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops)
             alert_id = f"{inc.id}/opened"
             alert = convert.alert(alert_id, msg, 0, summary)
             self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],

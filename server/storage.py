@@ -224,6 +224,12 @@ class Store:
                             [(network, d, t, int(p), int(tr), int(e)) for d, t, p, tr, e in rows])
             return con.total_changes - before
 
+    def operations(self, network: str, start_ns: int, end_ns: int) -> list[tuple[str, int, bool, bool, bool]]:
+        """Power-meter and effluent-monitor states (discharger, time, production, treatment, exceedance)."""
+        return [(d, int(t), bool(p), bool(tr), bool(e)) for d, t, p, tr, e in self._reader().execute(
+            "SELECT discharger_id, time_ns, production_on, treatment_on, effluent_exceedance FROM operations "
+            "WHERE network = ? AND time_ns BETWEEN ? AND ? ORDER BY time_ns", (network, start_ns, end_ns))]
+
     # --------------------------------------------------------------------------------- audit
     def audit(self, client: str | None, role: str | None, method: str, detail: str = "") -> None:
         """Record a state-changing call (who, when, what)."""
