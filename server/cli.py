@@ -557,8 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_plot_parser(sub, load_network=load_valid_network, build_release=build_release)
 
     from hydrology.calibration import add_calibrate_parser
+    from hydrology.ensemble import add_ensemble_parser
+    from hydrology.sweep import add_sweep_parser
 
     add_calibrate_parser(sub)
+    add_sweep_parser(sub, load_network=load_valid_network)
+    add_ensemble_parser(sub, load_network=load_valid_network)
 
     sv = sub.add_parser("serve", help="run the gRPC service",
                         description="Run the rivertrace gRPC service (network, monitoring; health checking and "

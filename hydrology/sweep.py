@@ -1,0 +1,799 @@
+"""Vulnerability matrix: every source x every receptor, for a unit and a worst-case release, on Dask.
+
+Moments. Travel-time moments from every point upstream of a receptor to that receptor come from one
+reverse pass (as :mod:`tracer.upstream` does), written here as a linear system so that a block of
+receptors is solved at once. Number the nodes topologically; let w_k be the share of node n's water
+that leaves by reach k (:func:`hydrology.forecast.node_outflow_divisor`) and m_k, v_k the mean and
+variance of the travel time through reach k (:func:`hydrology.transport.reach_moments`). The sums
+over all paths from node n to receptor r of fraction, fraction x time, fraction x time^2 and
+fraction x distance obey
+
+    N0(n) = sum_k w_k N0(to_k)                                        + b0(n)
+    N1(n) = sum_k w_k [N1(to_k) + m_k N0(to_k)]                        + b1(n)
+    N2(n) = sum_k w_k [N2(to_k) + 2 m_k N1(to_k) + (v_k + m_k^2) N0(to_k)] + b2(n)
+    ND(n) = sum_k w_k [ND(to_k) + L_k N0(to_k)]                        + bD(n)
+
+where b holds the part of the receptor's own reach above it. ``I - W`` is unit upper triangular, so
+each line is one sparse triangular solve with a column per receptor. A source at chainage c on reach
+j adds the part of j below c. Mean = N1/N0, variance = N2/N0 - mean^2, distance = ND/N0: the
+mass-weighted mixture moments that :func:`hydrology.forecast.route_moments` accumulates forwards.
+
+Curves. Each pair is replaced by the equivalent channel of :mod:`hydrology.forecast` and summarised
+in closed form (:func:`puff_response`, :func:`pulse_response`): the puff's peak time is exact, the
+pulse's peak and every threshold crossing come from a bracketed Newton iteration, so no time grid
+is needed.
+
+Releases. The unit release is 1 kg, instantaneous; its arrival and end are where it reaches 1 % of
+its own peak (mass-independent: how fast, not how much). The worst case is a release at the rate of
+:data:`WORST_CASES` (default: the discharger's ``max_load_kg_s`` for the pollutant) for
+:data:`WORST_RELEASE_S`; its arrival, end and duration are those above the receptor's standard.
+
+Work is split into blocks of receptors with similar catchments, one Dask task each, with the
+problem scattered once; results fill the matrix as the tasks finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import spsolve_triangular
+
+from .exceptions import HydrologyError, UnknownModelError
+from .forecast import EDGE_FRACTION_OF_PEAK, node_outflow_divisor, path_velocity, receptor_thresholds
+from .pollutants import Pollutant
+from .pollutants import pollutant as make_pollutant
+from .transport import GRAMS_PER_KG, ogata_banks, reach_moments
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from .network import Feature, FeatureKind, RiverNetwork
+    from .reach_state import ReachState
+
+SourceSet = Literal["dischargers", "reaches"]
+ReceptorSet = Literal["intakes", "stations", "all"]
+WorstCase = Literal["max_load", "permit"]
+
+#: receptor sets by name -> feature kinds
+RECEPTOR_SETS: dict[str, tuple[FeatureKind, ...]] = {
+    "intakes": ("intake",), "stations": ("station",), "all": ("station", "intake")}
+#: mass of the unit release [kg]
+UNIT_MASS_KG = 1.0
+#: duration of the worst-case release [s]: an hour of treatment bypass at the discharger's maximum load
+WORST_RELEASE_S = 3600.0
+#: receptors per Dask task [-]: memory per task ~ 4 x 8 B x nodes x chunk (160 MB at 100,000 nodes)
+DEFAULT_CHUNK = 50
+#: pairs summarised at a time [-]: 48 kB arrays stay below glibc's 128 kB mmap threshold
+CURVE_BATCH = 6000
+#: the work (sum of receptor catchment sizes) is cut into at least this many tasks [-], so that
+#: a few workers finish together
+MIN_TASKS = 16
+
+
+class SweepError(HydrologyError, ValueError):
+    """Bad sweep arguments (unknown source or receptor set, non-positive chunk size, bad scheduler)."""
+
+
+def _load_from_feature(feature: Feature, item: str, field: str) -> float | None:
+    table = feature.get(field) or {}
+    value = table.get(item)
+    return None if value is None else float(value)
+
+
+def _max_load(feature: Feature, item: str) -> float | None:
+    """``max_load_kg_s[item]`` [kg/s]: the most the discharger can emit (e.g. untreated at peak flow)."""
+    return _load_from_feature(feature, item, "max_load_kg_s")
+
+
+def _permit_load(feature: Feature, item: str) -> float | None:
+    """``effluent_discharge_m3s`` x ``permit_limits_mg_l[item]`` / 1000 [kg/s]: discharging at the permit limit."""
+    limit = _load_from_feature(feature, item, "permit_limits_mg_l")
+    flow = feature.get("effluent_discharge_m3s")
+    return None if limit is None or flow is None else float(flow) * limit / 1000.0
+
+
+#: worst-case release rate [kg/s] of a discharger for a pollutant, by name; None where it gives nothing
+WORST_CASES: dict[str, Callable[[Feature, str], float | None]] = {"max_load": _max_load, "permit": _permit_load}
+
+
+# --------------------------------------------------------------------------------------------- curves
+def equivalent_channel(distance_m: np.ndarray, mean_s: np.ndarray, var_s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity [m/s] and dispersion [m2/s] of the uniform channel with the same travel-time moments.
+
+    U_e = x / mean, D_e = variance U_e^3 / (2 x): the large-Peclet moments of the 1-D
+    advection-dispersion equation (Levenspiel & Smith 1957), as :func:`hydrology.forecast.forecast`
+    uses them (Nordin, C.F. and Troutman, B.M. 1980, Water Resour. Res. 16(1), 123-128).
+    """
+    x = np.asarray(distance_m, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = x / np.asarray(mean_s, float)
+        return u, np.asarray(var_s2, float) * u**3 / (2.0 * x)
+
+
+Fun = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _newton(fun: Fun, lo: np.ndarray, hi: np.ndarray, guess: np.ndarray, rising: bool,
+            tol: float = 1e-12, max_iter: int = 200) -> np.ndarray:
+    """Root in [lo, hi] of each row of ``fun(s, rows) -> (value, slope)``: safeguarded Newton.
+
+    ``rising``: value < 0 left of the root (else > 0). A Newton step that leaves the bracket or is
+    not finite is replaced by bisection, so every row converges (Press, W.H. et al. 2007, Numerical
+    Recipes, 3rd ed., sec. 9.4, ``rtsafe``), vectorised over rows with an active set.
+    """
+    out = guess.astype(float)
+    idx, s, lo, hi = np.arange(out.size), out.copy(), lo.astype(float), hi.astype(float)
+    for _ in range(max_iter):
+        if not idx.size:
+            break
+        val, slope = fun(s, idx)
+        left = (val < 0) if rising else (val > 0)
+        lo, hi = np.where(left, s, lo), np.where(left, hi, s)
+        with np.errstate(all="ignore"):
+            step = val / slope
+        new = s - step
+        newton = np.isfinite(new) & (new >= lo) & (new <= hi)
+        new = np.where(newton, new, 0.5 * (lo + hi))
+        scale = tol * (1.0 + np.abs(s))
+        done = (val == 0) | (newton & (np.abs(step) <= scale)) | (hi - lo <= scale)
+        out[idx] = np.where(val == 0, s, new)
+        keep = ~done
+        idx, s, lo, hi = idx[keep], new[keep], lo[keep], hi[keep]
+    return out
+
+
+def _crossings(fun: Fun, t_peak: np.ndarray, spread: np.ndarray, ln_thr: np.ndarray,
+               rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Times [s] before and after ``t_peak`` where ln C = ``ln_thr``, for ``rows`` (NaN elsewhere).
+
+    ``fun(s, rows)`` gives ln C and d ln C / d ln t at t = exp(s); C rises to its peak and then falls.
+    """
+    arrival, end = np.full(t_peak.size, np.nan), np.full(t_peak.size, np.nan)
+    if not rows.size:
+        return arrival, end
+    target = ln_thr[rows]
+
+    def sub(s: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        val, slope = fun(s, rows[idx])
+        return val - target[idx], slope
+
+    tp, sp = t_peak[rows], spread[rows]
+    s_pk = np.log(tp)
+    guess = np.log(np.maximum(tp - 2.0 * sp, 0.5 * tp))
+    arrival[rows] = np.exp(_newton(sub, s_pk - 40.0, s_pk, guess, rising=True))
+    hi = np.log(tp + 4.0 * sp)
+    grow = np.arange(rows.size)
+    for _ in range(100):  # push the upper bracket out (e-folds) until C is below the threshold
+        grow = grow[sub(hi[grow], grow)[0] >= 0]
+        if not grow.size:
+            break
+        hi[grow] += 1.0
+    ok = np.ones(rows.size, bool)
+    ok[grow] = False
+    s_end = _newton(sub, s_pk, hi, np.minimum(np.log(tp + 2.0 * sp), 0.5 * (s_pk + hi)), rising=False)
+    end[rows] = np.where(ok, np.exp(s_end), np.nan)
+    return arrival, end
+
+
+def _thresholds(threshold: np.ndarray | float | None, peak: np.ndarray, edge_fraction: float | None) -> np.ndarray:
+    thr = np.full(peak.shape, np.nan) if threshold is None else np.broadcast_to(np.asarray(threshold, float), peak.shape)
+    if edge_fraction is not None:
+        thr = np.where(np.isnan(thr), edge_fraction * peak, thr)
+    return thr
+
+
+def puff_response(distance_m: np.ndarray, velocity_ms: np.ndarray, dispersion_m2s: np.ndarray,
+                  decay_per_s: float | np.ndarray, mass_kg: np.ndarray, discharge_m3s: np.ndarray,
+                  threshold_g_m3: np.ndarray | float | None = None,
+                  edge_fraction: float | None = EDGE_FRACTION_OF_PEAK) -> dict[str, np.ndarray]:
+    """Peak and threshold crossings of an instantaneous release in a uniform channel, in closed form.
+
+    C(t) = M U / (Q sqrt(4 pi D t)) exp(-(x - U t)^2 / (4 D t) - k t) (the Gaussian puff of
+    :func:`hydrology.transport.gaussian_puff` with A = Q / U; Fischer et al. 1979, eq. 2.17) peaks
+    where d ln C / dt = 0, at t* = (sqrt(D^2 + (U^2 + 4 D k) x^2) - D) / (U^2 + 4 D k).
+    Crossings of the threshold are solved in ln t (:func:`_newton`).
+
+    Parameters
+    ----------
+    distance_m, velocity_ms, dispersion_m2s : ndarray
+        Distance [m], equivalent velocity [m/s] and dispersion [m2/s].
+    decay_per_s : float or ndarray
+        First-order decay rate [1/s].
+    mass_kg : ndarray
+        Mass that reaches the receptor (release x mass fraction) [kg].
+    discharge_m3s : ndarray
+        Discharge at the receptor [m3/s].
+    threshold_g_m3 : ndarray or float, optional
+        Concentration defining arrival and end [g/m3]; NaN where none applies.
+    edge_fraction : float or None
+        Where no threshold applies, edges at this share of the peak [-]; None leaves them NaN.
+
+    Returns
+    -------
+    dict of ndarray
+        ``arrival_s`` [s], ``peak_s`` [s], ``peak_g_m3`` [g/m3], ``end_s`` [s]; arrival and end are
+        NaN where the peak stays below the threshold.
+    """
+    x, u, d, m, q = np.broadcast_arrays(*(np.asarray(a, float) for a in (
+        distance_m, velocity_ms, dispersion_m2s, mass_kg, discharge_m3s)))
+    k = np.broadcast_to(np.asarray(decay_per_s, float), x.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a2 = u * u + 4.0 * d * k
+        t_pk = (np.sqrt(d * d + a2 * x * x) - d) / a2
+        ln_amp = np.log(GRAMS_PER_KG * m * u / (q * np.sqrt(4.0 * np.pi * d)))
+        peak = np.exp(ln_amp - 0.5 * np.log(t_pk) - (x - u * t_pk) ** 2 / (4.0 * d * t_pk) - k * t_pk)
+
+    def fun(s: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = np.exp(s)
+        val = ln_amp[i] - 0.5 * s - (x[i] - u[i] * t) ** 2 / (4.0 * d[i] * t) - k[i] * t
+        return val, -0.5 + x[i] ** 2 / (4.0 * d[i] * t) - u[i] ** 2 * t / (4.0 * d[i]) - k[i] * t
+
+    thr = _thresholds(threshold_g_m3, peak, edge_fraction)
+    rows = np.flatnonzero((thr > 0) & (peak >= thr))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arrival, end = _crossings(fun, t_pk, np.sqrt(2.0 * d * x / u**3), np.log(thr), rows)
+    return {"arrival_s": arrival, "peak_s": t_pk, "peak_g_m3": peak, "end_s": end}
+
+
+def _ln_first_passage(t: np.ndarray, x: np.ndarray, u: np.ndarray, d: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ln g and d ln g / dt of g(t) = x / sqrt(4 pi D t^3) exp(-(x - U t)^2 / (4 D t) - k t) (-inf for t <= 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tp = np.where(t > 0, t, np.nan)
+        ln_g = np.log(x / np.sqrt(4.0 * np.pi * d * tp**3)) - (x - u * tp) ** 2 / (4.0 * d * tp) - k * tp
+        slope = -1.5 / tp + x * x / (4.0 * d * tp * tp) - u * u / (4.0 * d) - k
+    return np.where(t > 0, ln_g, -np.inf), slope
+
+
+def pulse_response(distance_m: np.ndarray, velocity_ms: np.ndarray, dispersion_m2s: np.ndarray,
+                   decay_per_s: float | np.ndarray, rate_kg_s: np.ndarray, duration_s: float,
+                   discharge_m3s: np.ndarray, threshold_g_m3: np.ndarray | float | None = None,
+                   edge_fraction: float | None = EDGE_FRACTION_OF_PEAK) -> dict[str, np.ndarray]:
+    """Peak and threshold crossings of a release of constant rate R lasting T, in a uniform channel.
+
+    C(t) = c0 [F(t) - F(t - T)], c0 = R / Q, F the Ogata-Banks step response with decay
+    (:func:`hydrology.transport.ogata_banks`, c0 = 1), as :func:`hydrology.transport.finite_release`.
+    dF/dt = g(t) = x / sqrt(4 pi D t^3) exp(-(x - U t)^2 / (4 D t) - k t), the flux-averaged pulse
+    response (Kreft, A. and Zuber, A. 1978, Chem. Eng. Sci. 33, 1471-1480, eq. 13). C peaks where
+    g(t) = g(t - T); g rises up to its mode t_g = (sqrt(9 D^2 + (U^2 + 4 D k) x^2) - 3 D) /
+    (U^2 + 4 D k) and falls after it, so the root is unique in [t_g, t_g + T].
+
+    Parameters and returns as :func:`puff_response`, with ``rate_kg_s`` the rate that reaches the
+    receptor (release rate x mass fraction) [kg/s] and ``duration_s`` the release duration T [s].
+    """
+    x, u, d, r, q = np.broadcast_arrays(*(np.asarray(a, float) for a in (
+        distance_m, velocity_ms, dispersion_m2s, rate_kg_s, discharge_m3s)))
+    k = np.broadcast_to(np.asarray(decay_per_s, float), x.shape)
+    T = float(duration_s)
+    c0 = GRAMS_PER_KG * r / q
+    a2 = u * u + 4.0 * d * k
+    t_g = (np.sqrt(9.0 * d * d + a2 * x * x) - 3.0 * d) / a2
+
+    def balance(s: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = np.exp(s)
+        a, da = _ln_first_passage(t, x[i], u[i], d[i], k[i])
+        b, db = _ln_first_passage(t - T, x[i], u[i], d[i], k[i])
+        return a - b, t * (da - db)
+
+    lo, hi = np.log(np.maximum(t_g, T)), np.log(t_g + T)  # C rises while t < T: the peak is later
+    t_pk = np.exp(_newton(balance, lo, hi, 0.5 * (lo + hi), rising=False))
+
+    def step(t: np.ndarray, i: np.ndarray) -> np.ndarray:
+        return ogata_banks(x[i], t, 1.0, u[i], d[i], k[i]) - ogata_banks(x[i], t - T, 1.0, u[i], d[i], k[i])
+
+    every = np.arange(x.size)
+    peak = c0 * step(t_pk, every)
+
+    def fun(s: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = np.exp(s)
+        df = step(t, i)
+        g = np.exp(_ln_first_passage(t, x[i], u[i], d[i], k[i])[0]) - np.exp(_ln_first_passage(t - T, x[i], u[i], d[i], k[i])[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(df > 0, np.log(c0[i] * df), -np.inf), t * g / df
+
+    thr = _thresholds(threshold_g_m3, peak, edge_fraction)
+    rows = np.flatnonzero((thr > 0) & (peak >= thr))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arrival, end = _crossings(fun, t_pk, np.sqrt(2.0 * d * x / u**3) + T, np.log(thr), rows)
+    return {"arrival_s": arrival, "peak_s": t_pk, "peak_g_m3": peak, "end_s": end}
+
+
+# --------------------------------------------------------------------------------------------- graph
+@dataclass(frozen=True, slots=True)
+class ReachGraph:
+    """Reaches (``reaches``: indices into :class:`~hydrology.reach_state.ReachState`, ascending) as
+    edges between nodes numbered topologically (every reach goes from a lower to a higher number).
+
+    ``share`` is w_k = Q_k / max(water arriving at, water leaving) its from-node [-].
+    """
+
+    n_nodes: int
+    from_node: np.ndarray
+    to_node: np.ndarray
+    share: np.ndarray
+    reaches: np.ndarray
+
+
+def reach_graph(net: RiverNetwork, state: ReachState, reaches: np.ndarray | None = None) -> ReachGraph:
+    """Topological node numbering and split shares of ``net``, or of the ``reaches`` (state indices) given.
+
+    Shares always count all the water of the full network (a tributary outside ``reaches`` dilutes).
+    """
+    idx = np.arange(len(state.ids)) if reaches is None else np.sort(np.asarray(reaches, dtype=np.int64))
+    n = idx.size
+    frm = [net.reaches[state.ids[i]].from_node for i in idx]
+    to = [net.reaches[state.ids[i]].to_node for i in idx]
+    first_out: dict[str, int] = {}
+    for i, node in enumerate(frm):  # a node's first leaving reach precedes every reach below it
+        first_out.setdefault(node, i)
+    outlets = [node for node in dict.fromkeys(to) if node not in first_out]
+    rank = {**first_out, **{node: n + j for j, node in enumerate(outlets)}}
+    number = {node: i for i, node in enumerate(sorted(rank, key=rank.__getitem__))}
+    f = np.fromiter((number[x] for x in frm), dtype=np.int64, count=n)
+    t = np.fromiter((number[x] for x in to), dtype=np.int64, count=n)
+    q = state.discharge_m3s[idx]
+    if reaches is None:
+        inflow = np.zeros(len(number))
+        for node, value in net.inflows.items():
+            if node in number:
+                inflow[number[node]] += value
+        arriving = inflow + np.bincount(t, weights=q, minlength=len(number))
+        divisor = np.maximum(arriving, np.bincount(f, weights=q, minlength=len(number)))[f]
+    else:
+        by_node = {node: node_outflow_divisor(net, state, node) for node in first_out}
+        divisor = np.array([by_node[x] for x in frm])
+    return ReachGraph(len(number), f, t, q / divisor, idx)
+
+
+def _edge_matrix(g: ReachGraph, values: np.ndarray) -> sparse.csr_array:
+    """W[from_k, to_k] = w_k x values_k (duplicates, i.e. parallel reaches, add up)."""
+    return sparse.csr_array((g.share * values, (g.from_node, g.to_node)), shape=(g.n_nodes, g.n_nodes))
+
+
+# --------------------------------------------------------------------------------------------- problem
+@dataclass(frozen=True, slots=True)
+class SweepProblem:
+    """Everything a sweep task needs, as arrays (scattered once to the Dask workers). SI units."""
+
+    system: sparse.csc_array
+    w_mean: sparse.csr_array
+    w_second: sparse.csr_array
+    w_length: sparse.csr_array
+    graph: ReachGraph
+    reach_mean_s: np.ndarray
+    reach_var_s2: np.ndarray
+    length_m: np.ndarray
+    src_reach: np.ndarray
+    src_chainage_m: np.ndarray
+    src_rate_kg_s: np.ndarray
+    rec_reach: np.ndarray
+    rec_chainage_m: np.ndarray
+    rec_discharge_m3s: np.ndarray
+    rec_threshold_g_m3: np.ndarray
+    decay_per_s: float
+    worst_release_s: float
+
+
+def _receptor_moments(p: SweepProblem, rec: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Row of each node (-1 where not upstream of any receptor in ``rec``) and (N0, N1, N2, ND) on
+    those rows, each of shape (rows, len(rec)).
+
+    Only nodes that drain to a receptor of the block have N != 0, and their equations involve only
+    each other, so the system is solved on that set alone (one single-column solve finds it).
+    """
+    g = p.graph
+    rr = p.rec_reach[rec]
+    c = p.rec_chainage_m[rec]
+    frac = c / p.length_m[rr]
+    m, v, w = frac * p.reach_mean_s[rr], frac * p.reach_var_s2[rr], g.share[rr]
+    hit = np.zeros(g.n_nodes)
+    hit[g.from_node[rr]] = 1.0
+    nodes = np.flatnonzero(spsolve_triangular(p.system, hit, lower=False, unit_diagonal=True) > 0)
+    at = np.full(g.n_nodes, -1)
+    at[nodes] = np.arange(nodes.size)
+    system = p.system[nodes][:, nodes]
+    w_mean, w_second, w_length = (a[nodes][:, nodes] for a in (p.w_mean, p.w_second, p.w_length))
+    own = (at[g.from_node[rr]], np.arange(rec.size))  # one entry per column: the receptor's own reach
+
+    def solve(b: np.ndarray, values: np.ndarray) -> np.ndarray:
+        b[own] += w * values
+        return spsolve_triangular(system, b, lower=False, unit_diagonal=True, overwrite_b=True)
+
+    n0 = solve(np.zeros((nodes.size, rec.size)), np.ones_like(c))
+    n1 = solve(w_mean @ n0, m)
+    b = w_mean @ n1
+    b *= 2.0
+    b += w_second @ n0
+    n2 = solve(b, v + m * m)
+    nd = solve(w_length @ n0, c)
+    return at, n0, n1, n2, nd
+
+
+def pair_moments(p: SweepProblem, rec: np.ndarray) -> dict[str, np.ndarray]:
+    """Moments for every (source, receptor in ``rec``) pair with mass passing.
+
+    Returns arrays over those pairs: ``source``, ``receptor`` (indices), ``mass_fraction`` [-],
+    ``distance_m`` [m], ``mean_s`` [s], ``var_s2`` [s2].
+    """
+    at, n0, n1, n2, nd = _receptor_moments(p, rec)
+    sr, cs = p.src_reach, p.src_chainage_m
+    row = at[p.graph.to_node[sr]]
+    up = np.flatnonzero(row >= 0)  # sources whose reach ends above a receptor of the block
+    r, L = row[up], p.length_m[sr[up]]
+    rest = L - cs[up]
+    m, v = (rest / L * p.reach_mean_s[sr[up]])[:, None], (rest / L * p.reach_var_s2[sr[up]])[:, None]
+    s0 = n0[r]
+    i, j = np.nonzero(s0 > 0.0)
+    f, mi, vi = s0[i, j], m[i, 0], v[i, 0]
+    n1ij = n1[r[i], j]
+    s1 = n1ij + mi * f
+    s2 = n2[r[i], j] + 2.0 * mi * n1ij + (vi + mi * mi) * f
+    sd = nd[r[i], j] + rest[i] * f
+    i = up[i]
+    # a receptor lower on the source's own reach: the direct path (N there is 0: the DAG has no other)
+    rr, rc = p.rec_reach[rec], p.rec_chainage_m[rec]
+    di, dj = np.nonzero((sr[:, None] == rr[None, :]) & (cs[:, None] < rc[None, :]))
+    dx = rc[dj] - cs[di]
+    share = dx / p.length_m[sr[di]]
+    dm = share * p.reach_mean_s[sr[di]]
+    i, j = np.r_[i, di], np.r_[j, dj]
+    f = np.r_[f, np.ones(di.size)]
+    mean = np.r_[s1, dm] / f
+    var = np.r_[s2, share * p.reach_var_s2[sr[di]] + dm * dm] / f - mean * mean
+    return {"source": i.astype(np.int32), "receptor": rec[j].astype(np.int32), "mass_fraction": f,
+            "distance_m": np.r_[sd, dx] / f, "mean_s": mean, "var_s2": np.maximum(var, 0.0)}
+
+
+def _summaries(p: SweepProblem, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Unit-release and worst-case curve summaries of the pairs in ``out`` (see :func:`sweep_block`)."""
+    x, f = out["distance_m"], out["mass_fraction"]
+    u, d = equivalent_channel(x, out["mean_s"], out["var_s2"])
+    q = p.rec_discharge_m3s[out["receptor"]]
+    res = puff_response(x, u, d, p.decay_per_s, UNIT_MASS_KG * f, q, edge_fraction=EDGE_FRACTION_OF_PEAK)
+    rate = p.src_rate_kg_s[out["source"]]
+    ok = np.isfinite(rate)
+    worst = pulse_response(x[ok], u[ok], d[ok], p.decay_per_s, rate[ok] * f[ok], p.worst_release_s, q[ok],
+                           threshold_g_m3=p.rec_threshold_g_m3[out["receptor"][ok]], edge_fraction=None)
+    for key, values in worst.items():
+        res[f"worst_{key}"] = np.full(x.size, np.nan)
+        res[f"worst_{key}"][ok] = values
+    return res
+
+
+def sweep_block(p: SweepProblem, rec: np.ndarray) -> dict[str, np.ndarray]:
+    """One Dask task: moments and closed-form summaries for every pair with receptors ``rec``.
+
+    Pairs are summarised :data:`CURVE_BATCH` at a time: small arrays come from the heap even where
+    ``MALLOC_TRIM_THRESHOLD_`` is set (Dask workers), instead of being mapped and faulted in afresh.
+    """
+    out = pair_moments(p, rec)
+    parts = [_summaries(p, {k: v[a:a + CURVE_BATCH] for k, v in out.items()})
+             for a in range(0, max(out["source"].size, 1), CURVE_BATCH)]  # one (empty) part if no pairs
+    for key in parts[0]:
+        out[key] = np.concatenate([part[key] for part in parts])
+    del out["var_s2"]  # not reported: less to send back from the workers
+    return out
+
+
+# --------------------------------------------------------------------------------------------- driver
+#: output variables over (source, receptor): block key -> (name, units, long name)
+VARIABLES: dict[str, tuple[str, str, str]] = {
+    "mass_fraction": ("mass_fraction", "1", "share of the released mass that passes the receptor"),
+    "distance_m": ("distance_m", "m", "distance along the river, source to receptor (mass-weighted mean)"),
+    "mean_s": ("mean_travel_time_s", "s", "mean travel time, source to receptor"),
+    "arrival_s": ("arrival_s", "s", "unit release: leading edge (1% of its peak) after the release"),
+    "peak_s": ("peak_s", "s", "unit release: time of the peak concentration after the release"),
+    "peak_g_m3": ("peak_g_m3", "g m-3", "unit release: peak concentration"),
+    "end_s": ("end_s", "s", "unit release: trailing edge (1% of its peak) after the release"),
+    "worst_arrival_s": ("worst_arrival_s", "s", "worst-case release: first time above the receptor threshold"),
+    "worst_peak_s": ("worst_peak_s", "s", "worst-case release: time of the peak concentration"),
+    "worst_peak_g_m3": ("worst_peak_g_m3", "g m-3", "worst-case release: peak concentration"),
+    "worst_end_s": ("worst_end_s", "s", "worst-case release: last time above the receptor threshold"),
+    "worst_duration_s": ("worst_duration_s", "s", "worst-case release: time above the receptor threshold"),
+}
+LOCAL_SCHEDULERS = ("threads", "synchronous")
+
+
+def _sources(net: RiverNetwork, which: str, item: str, worst: Callable[[Feature, str], float | None]
+             ) -> tuple[list[tuple[str, str, str, float]], np.ndarray]:
+    if which == "reaches":
+        return [(rid, "reach", rid, 0.0) for rid in net.reach_order], np.full(len(net.reaches), np.nan)
+    feats = list(net.dischargers.values())
+    rates = [worst(f, item) for f in feats]
+    return ([(f.id, str(f.get("kind", "discharger")), f.reach, f.chainage_m) for f in feats],
+            np.array([np.nan if r is None else r for r in rates], float))
+
+
+def build_problem(net: RiverNetwork, *, sources: SourceSet = "dischargers", receptors: ReceptorSet = "intakes",
+                  pollutant: Pollutant, worst_case: WorstCase = "max_load", worst_release_s: float = WORST_RELEASE_S,
+                  threshold_g_m3: float | None = None, wind_ms: float = 0.0, state: ReachState | None = None
+                  ) -> tuple[SweepProblem, list[tuple[str, str, str, float]], list[Feature], list[tuple[float | None, str]]]:
+    """The arrays of a sweep (see :func:`vulnerability_matrix`), with source rows and receptor features."""
+    if sources not in ("dischargers", "reaches"):
+        raise SweepError(f"unknown source set {sources!r}; choose 'dischargers' or 'reaches'")
+    if receptors not in RECEPTOR_SETS:
+        raise SweepError(f"unknown receptor set {receptors!r}; choose one of {sorted(RECEPTOR_SETS)}")
+    if worst_case not in WORST_CASES:
+        raise UnknownModelError(f"unknown worst case {worst_case!r}; known: {sorted(WORST_CASES)}")
+    if not (worst_release_s > 0 and np.isfinite(worst_release_s)):
+        raise SweepError(f"worst-case release duration {worst_release_s} s must be positive and finite")
+    st = state if state is not None else net.reach_state()
+    rows, rates = _sources(net, sources, pollutant.name, WORST_CASES[worst_case])
+    feats = list(net.iter_features(RECEPTOR_SETS[receptors]))
+    if not rows or not feats:
+        raise SweepError(f"network {net.name!r} has {len(rows)} {sources} and {len(feats)} {receptors}: nothing to sweep")
+    u, beta = path_velocity(st, pollutant, wind_ms)
+    mean, var = reach_moments(st.length_m, u, st.dispersion_m2s, beta, st.storage_exchange_per_s)
+    g = reach_graph(net, st)
+    thr = receptor_thresholds(net, feats, pollutant, threshold_g_m3)
+    ri = np.array([st.index[f.reach] for f in feats])
+    system = (sparse.eye_array(g.n_nodes, format="csr") - _edge_matrix(g, np.ones_like(mean))).tocsc()
+    problem = SweepProblem(
+        system=system, w_mean=_edge_matrix(g, mean), w_second=_edge_matrix(g, var + mean * mean),
+        w_length=_edge_matrix(g, st.length_m), graph=g, reach_mean_s=mean, reach_var_s2=var,
+        length_m=st.length_m, src_reach=np.array([st.index[r[2]] for r in rows]),
+        src_chainage_m=np.array([r[3] for r in rows], float), src_rate_kg_s=rates, rec_reach=ri,
+        rec_chainage_m=np.array([f.chainage_m for f in feats], float), rec_discharge_m3s=st.discharge_m3s[ri],
+        rec_threshold_g_m3=np.array([np.nan if v is None else v for v, _ in thr], float),
+        decay_per_s=pollutant.decay_per_s, worst_release_s=float(worst_release_s))
+    return problem, rows, feats, thr
+
+
+def _catchment_size(p: SweepProblem) -> np.ndarray:
+    """Reaches above each receptor's reach (counted once per path: an ordering heuristic) [-]."""
+    g = p.graph
+    into = sparse.csr_array((np.ones(g.to_node.size), (g.to_node, g.from_node)), shape=(g.n_nodes, g.n_nodes))
+    count = spsolve_triangular((sparse.eye_array(g.n_nodes, format="csr") - into).tocsc(),
+                               np.bincount(g.to_node, minlength=g.n_nodes).astype(float), lower=True, unit_diagonal=True)
+    return count[g.from_node[p.rec_reach]]
+
+
+def _blocks(size: np.ndarray, chunk_size: int) -> list[np.ndarray]:
+    """Receptors grouped by catchment size (similar catchments share the nodes solved on), at most
+    ``chunk_size`` and about 1/:data:`MIN_TASKS` of the total work per block; biggest first."""
+    order = np.argsort(size, kind="stable")
+    cap = max(float(np.sum(size + 1.0)) / MIN_TASKS, float(np.max(size + 1.0)))
+    blocks: list[list[int]] = [[]]
+    work = 0.0
+    for r in order:
+        if blocks[-1] and (len(blocks[-1]) == chunk_size or work + size[r] + 1.0 > cap):
+            blocks.append([])
+            work = 0.0
+        blocks[-1].append(int(r))
+        work += size[r] + 1.0
+    return [np.array(b) for b in blocks[::-1]]
+
+
+Collect = Callable[[dict[str, np.ndarray]], None]
+
+
+def _run_local(problem: SweepProblem, blocks: list[np.ndarray], name: str, collect: Collect) -> None:
+    import dask
+    from dask.callbacks import Callback
+
+    data = dask.delayed(problem, traverse=False)  # one graph node: the problem is shared, not copied
+    keys = [f"sweep-block-{uuid.uuid4().hex}-{i}" for i in range(len(blocks))]
+    tasks = [dask.delayed(sweep_block, pure=False)(data, b, dask_key_name=k) for b, k in zip(blocks, keys)]
+    wanted = set(keys)
+
+    class _Collect(Callback):  # type: ignore[misc]
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            if key in wanted:  # runs in the scheduling thread while the workers go on
+                collect(result)
+
+    with _Collect():
+        dask.compute(*tasks, scheduler=name)
+
+
+def _run_distributed(problem: SweepProblem, blocks: list[np.ndarray], scheduler: Any, collect: Collect) -> None:
+    from distributed import Client, as_completed
+
+    own = not isinstance(scheduler, Client)
+    if own:
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError, TypeError) as err:
+            raise SweepError(f"cannot use Dask scheduler {scheduler!r}: {err}") from err
+    else:
+        client = scheduler
+    try:
+        data = client.scatter(problem, broadcast=True, hash=False)  # a fresh key: no race with an earlier release
+        futures = [client.submit(sweep_block, data, b, pure=False) for b in blocks]
+        for fut in as_completed(futures):  # fill the matrix while the other blocks are computed
+            collect(fut.result())
+            fut.release()
+    finally:
+        if own:
+            client.close()
+
+
+def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers", receptors: ReceptorSet = "intakes",
+                         pollutant: str | Pollutant = "tracer", scheduler: Any = None, chunk_size: int = DEFAULT_CHUNK,
+                         progress: bool = True, worst_case: WorstCase = "max_load",
+                         worst_release_s: float = WORST_RELEASE_S, threshold_g_m3: float | None = None,
+                         wind_ms: float = 0.0, state: ReachState | None = None) -> xr.Dataset:
+    """Every source x every receptor: arrival, peak, duration for a unit and a worst-case release.
+
+    Parameters
+    ----------
+    net : RiverNetwork
+        A valid network.
+    sources : {"dischargers", "reaches"}
+        Registered dischargers, or the upstream end (chainage 0) of every reach.
+    receptors : {"intakes", "stations", "all"}
+        Drinking-water intakes, monitoring stations, or both.
+    pollutant : str or Pollutant
+        GB 3838 item or ``tracer``; sets the behaviour (floating oil moves at the surface), the
+        decay and each receptor's threshold (its standard).
+    scheduler : None, str or distributed.Client
+        None or ``"threads"``: Dask's in-process threaded scheduler; ``"synchronous"``: one thread;
+        an address (``tcp://host:8786``) or a ``Client``: a Dask cluster (its workers must be able to
+        import :mod:`hydrology`).
+    chunk_size : int
+        Receptors per task [-].
+    progress : bool
+        Show a tqdm progress bar (stderr), one tick per task, for either scheduler.
+    worst_case : {"max_load", "permit"}
+        Worst-case release rate: ``max_load_kg_s[pollutant]`` (what the discharger can emit, e.g.
+        untreated at peak flow) or ``effluent_discharge_m3s`` x ``permit_limits_mg_l[pollutant]``
+        (discharging at the permit limit), for ``worst_release_s``; NaN where the discharger states
+        neither (and for reach sources).
+    worst_release_s : float
+        Duration of the worst-case release [s].
+    threshold_g_m3 : float, optional
+        Threshold for every receptor [g/m3]; default each receptor's standard for the pollutant.
+    wind_ms : float
+        Along-stream 10 m wind [m/s] (floating pollutants).
+    state : ReachState, optional
+        Precomputed reach state.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (source, receptor); the variables of :data:`VARIABLES`, NaN where the receptor is not
+        downstream of the source (and worst-case edges NaN where the peak stays below the threshold
+        or no threshold applies); per receptor ``threshold_g_m3``; per source ``worst_rate_kg_s``.
+        Times are seconds after the release starts.
+
+    Notes
+    -----
+    Dask workers started with distributed's default ``MALLOC_TRIM_THRESHOLD_=65536`` map and fault in
+    every large temporary afresh; on the 100,000-reach benchmark they ran the sweep up to 1.5 x slower
+    and gained nothing from a second worker. Unset it for sweeps
+    (``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_: null``).
+    """
+    import xarray as xr
+    from tqdm.auto import tqdm
+
+    if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
+        raise SweepError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if not (scheduler is None or isinstance(scheduler, str) or hasattr(scheduler, "submit")):
+        raise SweepError(f"scheduler must be None, a name, an address or a distributed.Client, got {scheduler!r}")
+    pol = make_pollutant(pollutant) if isinstance(pollutant, str) else pollutant
+    t0 = time.perf_counter()
+    problem, rows, feats, thr = build_problem(
+        net, sources=sources, receptors=receptors, pollutant=pol, worst_case=worst_case,
+        worst_release_s=worst_release_s, threshold_g_m3=threshold_g_m3, wind_ms=wind_ms, state=state)
+    blocks = _blocks(_catchment_size(problem), chunk_size)
+    shape = (len(rows), len(feats))
+    matrix = {key: np.full(shape, np.nan) for key in VARIABLES}
+
+    def collect(block: dict[str, np.ndarray]) -> None:
+        at = (block["source"], block["receptor"])
+        block["worst_duration_s"] = block["worst_end_s"] - block["worst_arrival_s"]
+        for key in VARIABLES:
+            matrix[key][at] = block[key]
+        bar.update()
+
+    bar = tqdm(total=len(blocks), desc="sweep", unit="block", disable=not progress, file=sys.stderr)
+    try:
+        if scheduler is None or scheduler in LOCAL_SCHEDULERS:
+            _run_local(problem, blocks, scheduler or "threads", collect)
+        else:
+            _run_distributed(problem, blocks, scheduler, collect)
+    finally:
+        bar.close()
+    data: dict[str, Any] = {name: (("source", "receptor"), matrix[key], {"units": units, "long_name": long_name})
+                            for key, (name, units, long_name) in VARIABLES.items()}
+    data["threshold_g_m3"] = ("receptor", problem.rec_threshold_g_m3,
+                              {"units": "g m-3", "long_name": "receptor threshold (worst-case edges)"})
+    data["threshold_basis"] = ("receptor", np.array([b for _, b in thr], dtype=object), {"long_name": "source of the threshold"})
+    data["worst_rate_kg_s"] = ("source", problem.src_rate_kg_s, {"units": "kg s-1", "long_name": f"worst-case release rate ({worst_case})"})
+    coords = {
+        "source": ("source", np.array([r[0] for r in rows], dtype=object), {"long_name": "source id"}),
+        "source_kind": ("source", np.array([r[1] for r in rows], dtype=object), {"long_name": "discharger kind or 'reach'"}),
+        "source_reach": ("source", np.array([r[2] for r in rows], dtype=object), {"long_name": "reach of the source"}),
+        "source_chainage_m": ("source", problem.src_chainage_m, {"units": "m", "long_name": "chainage from the reach's upstream end"}),
+        "receptor": ("receptor", np.array([f.id for f in feats], dtype=object), {"long_name": "receptor id"}),
+        "receptor_kind": ("receptor", np.array([f.kind for f in feats], dtype=object), {"long_name": "feature kind"}),
+        "receptor_reach": ("receptor", np.array([f.reach for f in feats], dtype=object), {"long_name": "reach of the receptor"}),
+        "receptor_chainage_m": ("receptor", problem.rec_chainage_m, {"units": "m", "long_name": "chainage from the reach's upstream end"}),
+    }
+    attrs = {
+        "Conventions": "CF-1.10", "title": f"vulnerability matrix of {net.name or 'network'}: {sources} x {receptors}",
+        "source": "rivertrace hydrology.sweep (analytic moment routing, equivalent-channel closed forms)",
+        "history": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} computed in {time.perf_counter() - t0:.1f} s",
+        "pollutant": pol.name, "behaviour": pol.behaviour, "decay_per_s": pol.decay_per_s, "wind_ms": float(wind_ms),
+        "unit_release_kg": UNIT_MASS_KG, "edge_fraction_of_peak": EDGE_FRACTION_OF_PEAK, "worst_case": worst_case,
+        "worst_case_definition": (WORST_CASES[worst_case].__doc__ or "").strip(), "worst_release_s": float(worst_release_s),
+        "time_reference": "seconds after the release starts",
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+# --------------------------------------------------------------------------------------------- output
+def matrix_frame(ds: xr.Dataset) -> Any:
+    """Long table (pandas DataFrame) of the pairs with mass passing: one row per (source, receptor)."""
+    import pandas as pd
+
+    i, j = np.nonzero(ds["mass_fraction"].values > 0)
+    cols: dict[str, Any] = {"source": ds["source"].values[i], "source_kind": ds["source_kind"].values[i],
+                            "receptor": ds["receptor"].values[j], "receptor_kind": ds["receptor_kind"].values[j]}
+    for name, _units, _ in VARIABLES.values():
+        cols[name] = ds[name].values[i, j]
+    return pd.DataFrame(cols)
+
+
+def write_matrix(ds: xr.Dataset, path: str, *, csv: str | None = None) -> None:
+    """Write the matrix as netCDF-4 (h5netcdf, gzip level 1) and, with ``csv``, the long table."""
+    enc = {v: {"zlib": True, "complevel": 1} for v in ds.data_vars if ds[v].dtype.kind == "f"}
+    ds.to_netcdf(path, engine="h5netcdf", encoding=enc)
+    if csv:
+        matrix_frame(ds).to_csv(csv, index=False, float_format="%.6g")
+
+
+def _load_valid(path: str) -> RiverNetwork:
+    from .document import load_network
+    from .validate import require_valid
+
+    return require_valid(load_network(path))
+
+
+def add_sweep_parser(sub: Any, load_network: Callable[[str], RiverNetwork] | None = None) -> argparse.ArgumentParser:
+    """Add ``rivertrace sweep``; ``load_network(path)`` parses and validates NETWORK (default: JSON only)."""
+    p = sub.add_parser("sweep", help="vulnerability matrix: every source x every receptor (Dask)",
+                       description="Arrival, peak and duration above the standard at every receptor for a 1 kg "
+                                   "release at every source and a worst-case release from each discharger's permit "
+                                   "data; netCDF with dims (source, receptor).")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("--sources", choices=("dischargers", "reaches"), default="dischargers")
+    p.add_argument("--receptors", choices=tuple(RECEPTOR_SETS), default="intakes")
+    p.add_argument("--pollutant", default="tracer", help="GB 3838 item or 'tracer' (default)")
+    p.add_argument("--decay-per-day", type=float, default=0.0, metavar="K", help="first-order decay [1/day]")
+    p.add_argument("--worst-case", choices=sorted(WORST_CASES), default="max_load")
+    p.add_argument("--worst-release-s", type=float, default=WORST_RELEASE_S, metavar="T",
+                   help=f"worst-case release duration [s] (default {WORST_RELEASE_S:g})")
+    p.add_argument("--threshold-mg-l", type=float, metavar="C", help="threshold for every receptor [mg/L]")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address; default in-process threads")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="N", help="receptors per task")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, metavar="MATRIX.nc")
+    p.add_argument("--csv", metavar="PATH", help="also write the long table (one row per downstream pair)")
+    p.set_defaults(func=cmd_sweep, load_network=load_network or _load_valid)
+    return p
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run ``rivertrace sweep``; returns the exit code."""
+    from .units import per_day_to_per_s
+
+    if not args.decay_per_day >= 0:
+        raise SweepError(f"--decay-per-day must not be negative, got {args.decay_per_day}")
+    net = args.load_network(args.network)
+    pol = make_pollutant(args.pollutant, per_day_to_per_s(args.decay_per_day))
+    ds = vulnerability_matrix(net, sources=args.sources, receptors=args.receptors, pollutant=pol,
+                              scheduler=args.scheduler, chunk_size=args.chunk_size, progress=not args.no_progress,
+                              worst_case=args.worst_case, worst_release_s=args.worst_release_s,
+                              threshold_g_m3=args.threshold_mg_l)  # mg/L = g/m3
+    write_matrix(ds, args.output, csv=args.csv)
+    n = int((ds["mass_fraction"].values > 0).sum())
+    print(f"wrote {args.output}: {ds.sizes['source']} sources x {ds.sizes['receptor']} receptors, "
+          f"{n} downstream pairs" + (f"; {args.csv}" if args.csv else ""), file=sys.stderr)
+    return 0
