@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from . import gis_output as gis
+from . import units
 from .exceptions import HydrologyError
 from .forecast import EDGE_FRACTION_OF_PEAK, Forecast
 from .units import HOUR
@@ -49,7 +50,7 @@ __all__ = ["CJK_FONTS", "DISPLAY_TZ", "PlottingError", "cjk_font", "display_text
            "plot_isochrones"]
 
 #: local display time (DESIGN.md section 3: display in Asia/Shanghai, UTC+8 all year)
-DISPLAY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+DISPLAY_TZ = units.DISPLAY_TZ
 #: CJK-capable font families tried in order as a fallback after DejaVu Sans
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
              "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "AR PL UMing CN", "Droid Sans Fallback")

@@ -29,3 +29,10 @@ def per_day_to_per_s(rate_per_day: float) -> float:
 def per_s_to_per_day(rate_per_s: float) -> float:
     """Convert a first-order rate from [1/s] to [1/day]."""
     return rate_per_s * DAY
+
+from datetime import timedelta as _timedelta
+from datetime import timezone as _timezone
+
+#: the zone times are displayed in (stored times are UTC): Asia/Shanghai is UTC+8 all year, with no
+#: daylight saving since 1991, so a fixed offset is exact and needs no tz database
+DISPLAY_TZ = _timezone(_timedelta(hours=8), "Asia/Shanghai")

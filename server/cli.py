@@ -12,15 +12,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hydrology.exceptions import HydrologyError, NetworkFormatError, NetworkValidationError
+from hydrology.units import DISPLAY_TZ
 
-#: display time zone: Asia/Shanghai is UTC+8 all year (no daylight saving since 1991)
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+CHINA_TZ = DISPLAY_TZ
 DEMO_BASINS = ("ruxi", "puhe")
 
 

@@ -7,13 +7,15 @@ Machine form (:meth:`Checklist.as_dict`, JSON-ready, ISO 8601 times) and human f
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
+
+from hydrology.units import DISPLAY_TZ
 
 ActionKind = Literal["halt_discharge", "interception", "dilution_release", "intake_suspension", "monitoring", "notify"]
 Status = Literal["pending", "acknowledged", "done", "not_feasible"]
 Priority = Literal["critical", "high", "medium", "low"]
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+CHINA = DISPLAY_TZ
 
 KIND_NAMES = {
     "halt_discharge": ("停产/排查令", "halt / inspect order"),

@@ -17,7 +17,7 @@ Times are UTC inside; the incident dates are assumptions (the reports give the m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,11 @@ from hydrology.forecast import Release
 from hydrology.network import RiverNetwork
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import pollutant
+from hydrology.units import DISPLAY_TZ
 
 from .readings import Readings, readings_from_frame
 
-CHINA = timezone(timedelta(hours=8))
+CHINA = DISPLAY_TZ
 RUXI_RELEASE_START = datetime(2025, 7, 15, 9, 0, tzinfo=CHINA)
 RUXI_MASS_KG = 80.0
 RUXI_BACKGROUND_MG_L = 0.01
