@@ -161,6 +161,20 @@ def path_velocity(state: ReachState, pollutant: Pollutant, wind_ms: float = 0.0)
     return state.velocity_ms, state.storage_ratio
 
 
+def reach_moment_arrays(net: RiverNetwork, state: ReachState, pollutant: Pollutant,
+                        wind_ms: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [s] and variance [s2] of the travel time through every reach for this pollutant's
+    behaviour (cached per network state, behaviour and wind: they do not depend on the release)."""
+    cache = net.__dict__.setdefault("_moment_cache", {})
+    key = (id(state), pollutant.behaviour, wind_ms)
+    if key not in cache:
+        if any(k[0] != id(state) for k in cache):
+            cache.clear()  # one state at a time
+        u, beta = path_velocity(state, pollutant, wind_ms)
+        cache[key] = (state, *reach_moments(state.length_m, u, state.dispersion_m2s, beta, state.storage_exchange_per_s))
+    return cache[key][1], cache[key][2]
+
+
 def node_divisors(net: RiverNetwork, state: ReachState) -> dict[str, float]:
     """:func:`node_outflow_divisor` of every node, computed once per network state (cached)."""
     cache = net.__dict__.setdefault("_divisor_cache", {})
@@ -193,6 +207,14 @@ def node_outflow_divisor(net: RiverNetwork, state: ReachState, node: str) -> flo
 
 
 def _receptor_index(net: RiverNetwork, kinds: tuple[FeatureKind, ...]) -> dict[str, list[Feature]]:
+    """Features of ``kinds`` per reach, by chainage (cached per network: its features are fixed)."""
+    cache = net.__dict__.setdefault("_receptor_cache", {})
+    if kinds not in cache:
+        cache[kinds] = _build_receptor_index(net, kinds)
+    return cache[kinds]
+
+
+def _build_receptor_index(net: RiverNetwork, kinds: tuple[FeatureKind, ...]) -> dict[str, list[Feature]]:
     by_reach: dict[str, list[Feature]] = {}
     for f in net.iter_features(kinds):
         by_reach.setdefault(f.reach, []).append(f)
@@ -217,8 +239,7 @@ def route_moments(net: RiverNetwork, state: ReachState, reach: str, chainage_m: 
     L0 = state.length_m[i0]
     if not (0.0 <= chainage_m <= L0):
         raise ForecastError(f"chainage {chainage_m} m lies outside reach {reach!r} (0 to {L0} m)")
-    u, beta = path_velocity(state, pollutant, wind_ms)
-    mean_r, var_r = reach_moments(state.length_m, u, state.dispersion_m2s, beta, state.storage_exchange_per_s)
+    mean_r, var_r = reach_moment_arrays(net, state, pollutant, wind_ms)
     rec = _receptor_index(net, kinds)
     q = state.discharge_m3s
     divisors = node_divisors(net, state)

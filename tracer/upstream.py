@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hydrology.forecast import node_divisors, path_velocity
-from hydrology.transport import reach_moments
+from hydrology.forecast import node_divisors, reach_moment_arrays
 
 if TYPE_CHECKING:
     from hydrology.network import Feature, RiverNetwork
@@ -81,8 +80,7 @@ def upstream_moments(net: RiverNetwork, state: ReachState, station: Feature, pol
     hypotheses of an attribution and the river below them; the moments of the reaches it visits are
     unchanged by the limit (a reach's moments depend only on the reaches below it).
     """
-    u, beta = path_velocity(state, pollutant, wind_ms)
-    mean_r, var_r = reach_moments(state.length_m, u, state.dispersion_m2s, beta, state.storage_exchange_per_s)
+    mean_r, var_r = reach_moment_arrays(net, state, pollutant, wind_ms)
     q = state.discharge_m3s
     divisors = node_divisors(net, state)
     s_idx = state.index[station.reach]
