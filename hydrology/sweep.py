@@ -470,6 +470,9 @@ def _summaries(p: SweepProblem, out: dict[str, np.ndarray]) -> dict[str, np.ndar
 def sweep_block(p: SweepProblem, rec: np.ndarray) -> dict[str, np.ndarray]:
     """One Dask task: moments and closed-form summaries for every pair with receptors ``rec``.
 
+    Returns the arrays of :func:`pair_moments` (less ``var_s2``), the curve summaries over the same
+    pairs, and ``columns``: ``rec`` itself (the receptors whose matrix columns this block fills).
+
     Pairs are summarised :data:`CURVE_BATCH` at a time: small arrays come from the heap even where
     ``MALLOC_TRIM_THRESHOLD_`` is set (Dask workers), instead of being mapped and faulted in afresh.
     """
@@ -479,6 +482,7 @@ def sweep_block(p: SweepProblem, rec: np.ndarray) -> dict[str, np.ndarray]:
     for key in parts[0]:
         out[key] = np.concatenate([part[key] for part in parts])
     del out["var_s2"]  # not reported: less to send back from the workers
+    out["columns"] = rec
     return out
 
 
@@ -682,14 +686,20 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
         net, sources=sources, receptors=receptors, pollutant=pol, worst_case=worst_case,
         worst_release_s=worst_release_s, threshold_g_m3=threshold_g_m3, wind_ms=wind_ms, state=state)
     blocks = _blocks(_catchment_size(problem), chunk_size)
-    shape = (len(rows), len(feats))
-    matrix = {key: np.full(shape, np.nan) for key in VARIABLES}
+    n_src = len(rows)
+    # receptor-major (Fortran order): a block's receptors are whole, contiguous columns, so its pairs
+    # land close together; pages are touched (NaN-filled) block by block while the workers go on
+    matrix = {key: np.empty((n_src, len(feats)), order="F") for key in VARIABLES}
+    columns = {key: m.T for key, m in matrix.items()}  # (receptor, source) C-contiguous views
 
     def collect(block: dict[str, np.ndarray]) -> None:
-        at = (block["source"], block["receptor"])
+        rec = block["columns"]
+        flat = block["receptor"].astype(np.int64) * n_src + block["source"]
         block["worst_duration_s"] = block["worst_end_s"] - block["worst_arrival_s"]
         for key in VARIABLES:
-            matrix[key][at] = block[key]
+            col = columns[key]
+            col[rec] = np.nan
+            col.reshape(-1)[flat] = block[key]  # a view: C-contiguous
         bar.update()
 
     bar = tqdm(total=len(blocks), desc="sweep", unit="block", disable=not progress, file=sys.stderr)
