@@ -669,8 +669,8 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
     Notes
     -----
     Dask workers started with distributed's default ``MALLOC_TRIM_THRESHOLD_=65536`` map and fault in
-    every large temporary afresh; on the 100,000-reach benchmark they ran the sweep up to 1.5 x slower
-    and gained nothing from a second worker. Unset it for sweeps
+    every large temporary afresh; on the 100,000-reach benchmark they ran the sweep up to 1.4 x slower
+    (8.7 s against 6.3 s with one worker). Unset it for sweeps
     (``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_: null``).
     """
     import xarray as xr
