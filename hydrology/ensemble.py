@@ -23,7 +23,7 @@ factors spanning the sample and interpolated linearly in (ln phi, ln U) and (ln 
 member (exact for power-law hydraulic geometry); moments are routed for all members at once as the
 columns of one sparse triangular solve on the reaches below the release (the forward form of the
 system in :mod:`hydrology.sweep`); each member's curve is then summarised in closed form
-(:func:`hydrology.sweep.puff_response`, :func:`hydrology.sweep.pulse_response`).
+(:func:`hydrology.response.puff_response`, :func:`hydrology.response.pulse_response`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from .exceptions import HydrologyError, UnknownElementError
 from .forecast import EDGE_FRACTION_OF_PEAK, Release, path_velocity, receptor_thresholds
 from .network import Node, RiverNetwork
 from .reach_state import ReachState, compute_reach_state
-from .sweep import equivalent_channel, puff_response, pulse_response, reach_graph
+from .response import equivalent_channel, puff_response, pulse_response
+from .sweep import reach_graph
 from .transport import reach_moments
 
 if TYPE_CHECKING:

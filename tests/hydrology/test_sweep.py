@@ -1,9 +1,9 @@
-"""Vulnerability sweep: every pair equals a single forecast; closed forms equal brute-force curves.
+"""Vulnerability sweep: every pair equals a single forecast (closed forms: test_response.py).
 
 References are independent of the code under test: :func:`hydrology.forecast.forecast` routes moments
 forwards with a Python walk and reads peaks and edges off a 400-point time grid, while the sweep solves
-sparse triangular systems backwards and summarises curves in closed form; the closed forms are checked
-against a fine-grid evaluation of :mod:`hydrology.transport`; split fractions come from the documents.
+sparse triangular systems backwards and summarises curves in closed form; split fractions come from
+the documents.
 """
 
 import argparse
@@ -25,13 +25,10 @@ from hydrology.sweep import (
     SweepError,
     add_sweep_parser,
     matrix_frame,
-    puff_response,
-    pulse_response,
     vulnerability_matrix,
     write_matrix,
 )
 from hydrology.synthetic import generate_network
-from hydrology.transport import finite_release, gaussian_puff
 
 N_PAIRS = 30
 # forecast() finds the peak on a 400-point grid refined by a parabola (~1e-4 of sigma) and the edges by
@@ -163,41 +160,6 @@ def test_uniform_channel_is_the_gaussian_puff():
     # the moments reproduce U and D of the reach; only round-off separates the two evaluations
     assert_allclose(ds["peak_s"].values[0], t_star, rtol=1e-9)
     assert_allclose(ds["peak_g_m3"].values[0], c_star, rtol=1e-9)
-
-
-CASES = [  # x [m], U [m/s], D [m2/s], k [1/s], T [s]: high and low Peclet, decay, short and long pulses
-    (5000.0, 0.5, 20.0, 0.0, 3600.0),
-    (20000.0, 0.3, 80.0, 5e-6, 600.0),
-    (800.0, 0.2, 40.0, 0.0, 36000.0),
-    (3000.0, 0.05, 60.0, 1e-5, 7200.0),
-]
-
-
-@pytest.mark.parametrize("x,u,d,k,T", CASES)
-def test_closed_forms_match_a_fine_grid(x, u, d, k, T):
-    """Peaks and threshold crossings against transport's curves on a 400,000-point grid."""
-    t = np.linspace(1.0, 30 * x / u + 2 * T, 400_001)
-    dt = t[1] - t[0]
-    q, mass, rate = 10.0, 5.0, 0.01
-    ref = {"puff": gaussian_puff(x, t, mass, q / u, u, d, k), "pulse": finite_release(x, t, rate * 1000.0 / q, T, u, d, k)}
-    got = {"puff": puff_response(np.array([x]), np.array([u]), np.array([d]), k, np.array([mass]), np.array([q])),
-           "pulse": pulse_response(np.array([x]), np.array([u]), np.array([d]), k, np.array([rate]), T, np.array([q]))}
-    for kind, c in ref.items():
-        res = got[kind]
-        i = int(np.argmax(c))
-        # grid peak: the true peak lies within one step; C is flat there to second order
-        assert abs(res["peak_s"][0] - t[i]) <= dt
-        assert_allclose(res["peak_g_m3"][0], c[i], rtol=1e-6)
-        above = np.flatnonzero(c >= 0.01 * c.max())
-        # edges at 1 % of the peak: within one grid step of the first and last samples above it
-        assert abs(res["arrival_s"][0] - t[above[0]]) <= dt
-        assert abs(res["end_s"][0] - t[above[-1]]) <= dt
-
-
-def test_threshold_above_the_peak_gives_no_edges():
-    res = puff_response(np.array([5000.0]), np.array([0.5]), np.array([20.0]), 0.0, np.array([1.0]), np.array([10.0]),
-                        threshold_g_m3=1e6, edge_fraction=None)
-    assert np.isnan(res["arrival_s"][0]) and np.isnan(res["end_s"][0]) and res["peak_g_m3"][0] > 0
 
 
 def test_worst_case_definitions_read_the_discharger():
