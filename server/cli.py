@@ -344,7 +344,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     net = load_valid_network(args.network)
     res = _load_readings(net, args.readings)
     out = trace(net, res.readings, args.station, args.parameter, operations=_operations(args.operations),
-                horizon_s=args.horizon_h * 3600.0, do_conditions=DOConditions(temperature_c=args.temperature_c))
+                horizon_s=args.horizon_h * 3600.0, do_conditions=DOConditions(temperature_c=args.temperature_c),
+                release=None if args.release == "auto" else args.release)
     doc = trace_json(out)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=1))
@@ -504,14 +505,18 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("trace", help="rank the upstream sources of an anomaly",
                        description="Rank every registered discharger upstream of the station and an unregistered "
                                    "source on every upstream reach, with posterior probability, distance [m], travel "
-                                   "time [s], fitted release start and mass [kg] (pulse) or rate [kg/s] (steady DO), "
-                                   "and the evidence terms.")
+                                   "time [s], fitted release start and mass [kg] (pulse) or rate [kg/s] (a continuous "
+                                   "release still going on, or the steady DO model), and the evidence terms.")
     r.add_argument("network", metavar="NETWORK")
     r.add_argument("readings", metavar="READINGS.csv")
     r.add_argument("--station", required=True, help="station where the anomaly is seen")
     r.add_argument("--parameter", required=True, help="the anomalous item (petroleum, NH3-N, DO, ...)")
     r.add_argument("--horizon-h", type=float, default=72.0, help="travel-time horizon of the search [h] (default 72)")
     r.add_argument("--temperature-c", type=float, default=25.0, help="water temperature for the DO model [degC]")
+    r.add_argument("--release", choices=("auto", "pulse", "continuous"), default="auto",
+                   help="release model (not DO): a pulse (fit start and mass), a continuous release (start and "
+                        "rate), or auto (default): continuous when the excess at the station rises to a plateau "
+                        "that lasts to the end of the record")
     r.add_argument("--operations", metavar="JSON", help="power-meter / effluent-monitor evidence per discharger")
     r.add_argument("--top", type=int, default=10, help="candidates to print (text output)")
     r.add_argument("--json", action="store_true", help="print one JSON object (candidates in rank order)")

@@ -9,6 +9,11 @@ An incident (:func:`make_incident`) is drawn as follows; every number is a modul
    at a random second of 2025. A draw whose frozen-cloud peak f M / (Q sqrt(2 pi var_t)) (Fischer et
    al. 1979, sec. 5.1) is below the detection level at every such station is redrawn (nobody traces
    what no station sees); ``Incident.redraws`` counts redraws by cause.
+   Continuous incidents (``release="continuous"``): a rate log-uniform in :data:`RATE_RANGE_KG_S`
+   capped at the discharger's continuous capacity, still going on when the record ends; the plateau
+   f R / Q must reach the detection level; the record ends once the plateau has reached the farthest
+   station in the window, and starts more than that long before the release (a station's baseline
+   is its median: the record must be mostly background, as a bureau's days of history are).
 2. Readings: the numerical engine (:func:`hydrology.numerical.simulate`, not the analytic moments
    attribution uses) runs on the part of the network the plume reaches (:func:`downstream_document`),
    every :data:`RECORD_EVERY_S` from a random lead before the release until the plume has passed
@@ -64,7 +69,7 @@ from hydrology.pollutants import pollutant as make_pollutant
 from hydrology.reach_state import ReachState
 
 from . import priors
-from .attribution import DEFAULT_HORIZON_S, attribute_pulse, build_hypotheses
+from .attribution import DEFAULT_HORIZON_S, ReleaseKind, attribute_release, build_hypotheses
 from .exceptions import TracerError
 from .readings import Readings, readings_from_frame
 from .signals import NOISE_FLOOR_ABSOLUTE, NOISE_FLOOR_RELATIVE, SAW_SIGMAS, station_signals
@@ -80,6 +85,8 @@ RECORD_EVERY_S = 300.0
 DETECTION_WINDOW_S = 86400.0
 #: released mass, log-uniform [kg]
 MASS_RANGE_KG = (5.0, 500.0)
+#: continuous incidents: release rate, log-uniform [kg/s]
+RATE_RANGE_KG_S = (0.002, 0.2)
 #: readings start this many reading intervals before the release (uniform, inclusive) [-]
 LEAD_STEPS = (24, 72)
 #: the record ends when the plume is this many standard deviations past the farthest station [-]
@@ -183,13 +190,14 @@ class Basin:
                 self.cache.setdefault("stations", {}).setdefault(f.reach, []).append(f)
         return self.cache.get("stations", {}).get(reach, [])
 
-    def eligible(self, parameter: str, min_mass_kg: float) -> list[tuple[Feature, float]]:
-        """Dischargers that emit ``parameter`` and can release ``min_mass_kg``, with their capacity [kg]."""
-        key = f"eligible:{parameter}:{min_mass_kg}"
+    def eligible(self, parameter: str, minimum: float, pulse: bool = True) -> list[tuple[Feature, float]]:
+        """Dischargers that emit ``parameter`` and can release ``minimum`` (a mass [kg] for a pulse, a
+        rate [kg/s] otherwise), with their capacity in the same unit."""
+        key = f"eligible:{parameter}:{minimum}:{pulse}"
         if key not in self.cache:
-            caps = [(d, priors.capacity(d, parameter, pulse=True)) for d in self.net.dischargers.values()
+            caps = [(d, priors.capacity(d, parameter, pulse=pulse)) for d in self.net.dischargers.values()
                     if parameter == "tracer" or not d.get("pollutants") or parameter in d.get("pollutants")]
-            self.cache[key] = [(d, math.inf if c is None else c) for d, c in caps if c is None or c >= min_mass_kg]
+            self.cache[key] = [(d, math.inf if c is None else c) for d, c in caps if c is None or c >= minimum]
         return self.cache[key]
 
 
@@ -267,7 +275,10 @@ def _readings(values: Mapping[str, np.ndarray], times: pd.DatetimeIndex, paramet
 # ------------------------------------------------------------------------------------ incidents
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """One seeded pulse release, the readings it produced, and what attribution will be told."""
+    """One seeded release, the readings it produced, and what attribution will be told.
+
+    ``mass_kg`` is NaN for a continuous release, ``rate_kg_s`` None for a pulse.
+    """
 
     basin: str
     discharger: str
@@ -288,19 +299,25 @@ class Incident:
     attribution_net: RiverNetwork = field(repr=False, compare=False)
     attribution_state: ReachState = field(repr=False, compare=False)
     warm_up: bool = False
+    release: ReleaseKind = "pulse"
+    rate_kg_s: float | None = None
 
 
 def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tuple[float, float] = MASS_RANGE_KG,
-                  pollutant_mix: Mapping[str, float] = POLLUTANT_MIX,
-                  window_s: float = DETECTION_WINDOW_S) -> Incident:
+                  pollutant_mix: Mapping[str, float] = POLLUTANT_MIX, window_s: float = DETECTION_WINDOW_S,
+                  release: ReleaseKind = "pulse", rate_range_kg_s: tuple[float, float] = RATE_RANGE_KG_S) -> Incident:
     """Draw one incident on ``basin`` (see the module docstring for the protocol)."""
+    pulse = release == "pulse"
+    if release not in ("pulse", "continuous"):
+        raise BenchmarkError(f"unknown release kind {release!r}; choose 'pulse' or 'continuous'")
+    size_range = mass_range_kg if pulse else rate_range_kg_s
     t_start = time.perf_counter()
     net, st = basin.net, basin.state
     params, p = list(pollutant_mix), np.array(list(pollutant_mix.values()), float)
     redraws: Counter[str] = Counter()
     for _ in range(MAX_DRAWS):
         parameter = params[int(rng.choice(len(params), p=p / p.sum()))]
-        if not (pool := basin.eligible(parameter, mass_range_kg[0])):
+        if not (pool := basin.eligible(parameter, size_range[0], pulse)):
             redraws["no discharger emits it"] += 1
             continue
         d, cap = pool[int(rng.integers(len(pool)))]
@@ -310,8 +327,8 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
         if not routed:
             redraws["no station within the window"] += 1
             continue
-        mass = float(np.exp(rng.uniform(math.log(mass_range_kg[0]), math.log(min(mass_range_kg[1], cap)))))
-        peak = max(f * mass * 1000.0 / (st.discharge_m3s[st.index[s.reach]] * math.sqrt(2 * math.pi * v))
+        size = float(np.exp(rng.uniform(math.log(size_range[0]), math.log(min(size_range[1], cap)))))
+        peak = max(f * size * 1000.0 / (st.discharge_m3s[st.index[s.reach]] * (math.sqrt(2 * math.pi * v) if pulse else 1.0))
                    for s, f, _x, _m, v in routed)
         if peak >= SAW_SIGMAS * _noise_scale(parameter):
             break
@@ -322,11 +339,14 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
     start = _YEAR + timedelta(seconds=int(rng.integers(0, 365 * 86400)))
     t_end = max(m + PLUME_SIGMAS * math.sqrt(v) for _s, _f, _x, m, v in routed) + 3600.0
     n_after = math.ceil(t_end / RECORD_EVERY_S)
-    t_rel = np.arange(-int(rng.integers(LEAD_STEPS[0], LEAD_STEPS[1] + 1)), n_after + 1) * RECORD_EVERY_S
+    lead = int(rng.integers(LEAD_STEPS[0], LEAD_STEPS[1] + 1)) + (0 if pulse else n_after)
+    t_rel = np.arange(-lead, n_after + 1) * RECORD_EVERY_S
     times = pd.DatetimeIndex(pd.Timestamp(start) + pd.to_timedelta(t_rel, unit="s"))
     down = [r[0] for r in routed]
     sub = network_from_document(downstream_document(net, st, d.reach, d.chainage_m, t_end, pol, down))
-    ds = simulate(sub, Release(d.reach, d.chainage_m, pol, mass_kg=mass, start=start),
+    rel = (Release(d.reach, d.chainage_m, pol, mass_kg=size, start=start) if pulse else  # still going on at the end
+           Release(d.reach, d.chainage_m, pol, rate_kg_s=size, duration_s=(n_after + 1) * RECORD_EVERY_S, start=start))
+    ds = simulate(sub, rel,
                   t_end_s=n_after * RECORD_EVERY_S, kinds=("station",), record_every_s=RECORD_EVERY_S)
     t_sim, bg = np.asarray(ds["time"].values, float), BACKGROUND_G_M3[parameter]
 
@@ -352,9 +372,10 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
             ups = [ups[i] for i in np.argsort(m, kind="stable") if f[i] > 0][:MAX_UPSTREAM_STATIONS]
             readings = readings.concat(_readings({s.id: noisy(np.zeros(t_rel.size)) for s in ups}, times, parameter))
         ident, reason, gap, confusers = identifiability(net, st, anomaly, d.id, pol, [*down, *ups])
-    return Incident(basin.name, d.id, parameter, mass, start, factor, readings, anomaly.id if anomaly else None,
-                    tuple(values), tuple(s.id for s in ups), ident, reason, gap, confusers, dict(redraws),
-                    time.perf_counter() - t_start, anet, astate, new)
+    return Incident(basin.name, d.id, parameter, size if pulse else math.nan, start, factor, readings,
+                    anomaly.id if anomaly else None, tuple(values), tuple(s.id for s in ups), ident, reason, gap,
+                    confusers, dict(redraws), time.perf_counter() - t_start, anet, astate, new, release,
+                    None if pulse else size)
 
 
 def identifiability(net: RiverNetwork, state: ReachState, anomaly: Feature, truth: str, pollutant: Pollutant,
@@ -398,11 +419,12 @@ class Outcome:
     top_id: str | None
     baseline_id: str | None
     release_error_s: float
-    mass_error: float
+    mass_error: float  # relative error of the fitted size: the mass of a pulse, the rate of a continuous release
     elapsed_ms: float
     n_candidates: int
     stations_saw: int
     evidence: Mapping[str, Mapping[str, float]]
+    model: str | None = None  # the release model attribution chose
 
     @property
     def top1(self) -> bool:
@@ -414,7 +436,7 @@ class Outcome:
 
 
 def attribute_incident(incident: Incident) -> Outcome:
-    """Run :func:`tracer.attribution.attribute_pulse` on an incident, timing that call only.
+    """Run :func:`tracer.attribution.attribute_release` on an incident, timing that call only.
 
     The attribution network's state is precomputed; when the network is new to this process an
     untimed call first warms its caches, as in a running service.
@@ -424,17 +446,18 @@ def attribute_incident(incident: Incident) -> Outcome:
         return Outcome(inc, None, None, None, math.nan, math.nan, math.nan, 0, 0, {})
     for _ in range(2 if inc.warm_up else 1):
         t = time.perf_counter()
-        res = attribute_pulse(inc.attribution_net, inc.readings, station, inc.parameter, state=inc.attribution_state)
+        res = attribute_release(inc.attribution_net, inc.readings, station, inc.parameter, state=inc.attribution_state)
         elapsed = (time.perf_counter() - t) * 1e3
     rank = res.rank_of(inc.discharger)
     top = res.candidates[0]
     t_err = m_err = math.nan
-    if rank == 1 and top.release_start is not None and top.mass_kg is not None:
+    fitted, true = (top.mass_kg, inc.mass_kg) if inc.release == "pulse" else (top.rate_kg_s, inc.rate_kg_s)
+    if rank == 1 and top.release_start is not None and fitted is not None and true is not None:
         t_err = abs((top.release_start - inc.release_start).total_seconds())
-        m_err = abs(top.mass_kg / inc.mass_kg - 1.0)
+        m_err = abs(fitted / true - 1.0)
     evidence = {"top": top.evidence, **({"truth": res.candidates[rank - 1].evidence} if rank else {})}
     return Outcome(inc, rank, top.id, res.nearest_upstream_discharger, t_err, m_err, elapsed, len(res.candidates),
-                   len(res.stations_saw), evidence)
+                   len(res.stations_saw), evidence, res.model)
 
 
 def _group(outs: Sequence[Outcome]) -> dict[str, Any]:
@@ -473,6 +496,7 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         "not_identifiable": _group([o for o in det if not o.incident.identifiable]), "all_detected": _group(det),
         "median_release_time_error_s": t_err[0], "p90_release_time_error_s": t_err[1],
         "median_mass_error": m_err[0], "p90_mass_error": m_err[1],
+        "model_chosen": dict(Counter(f"{o.incident.release} -> {o.model}" for o in det)),
         "attribution_median_ms": ms[0], "attribution_p90_ms": ms[1],
         "candidates_median": float(np.median([o.n_candidates for o in det])) if det else None,
         "identifiable_by_parameter": {p: _group([o for o in ident if o.incident.parameter == p])
@@ -492,8 +516,10 @@ def evaluate(incidents: Iterable[Incident]) -> dict[str, Any]:
     dict
         ``identifiable`` / ``not_identifiable`` / ``all_detected``: count, top-1 and top-3 accuracy
         [-] and the nearest-upstream-discharger baseline's top-1 [-]; median and p90 |release-time
-        error| [s] and |mass error| relative [-] of the top-1 candidate when it is right; median and
-        p90 time of :func:`~tracer.attribution.attribute_pulse` [ms]; accuracy by parameter and by
+        error| [s] and relative |size error| [-] (``mass_error``: the mass of a pulse, the rate of a
+        continuous release) of the top-1 candidate when it is right; ``model_chosen`` (true release
+        -> the model attribution chose: counts); median and
+        p90 time of :func:`~tracer.attribution.attribute_release` [ms]; accuracy by parameter and by
         competitor travel-time gap; redraw counts; the failures on identifiable incidents.
     """
     return summarize(attribute_incident(i) for i in incidents)

@@ -20,7 +20,7 @@ from hydrology.forecast import Release, route_moments
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import Pollutant, pollutant
 
-from .attribution import DEFAULT_HORIZON_S, AttributionError, AttributionResult, attribute_pulse
+from .attribution import DEFAULT_HORIZON_S, AttributionError, AttributionResult, ReleaseKind, attribute_release
 from .attribution_do import attribute_do
 from .detection import StationContext
 from .planner import DOEvent, PlanInput, Suspect
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from hydrology.network import RiverNetwork
 
     from .readings import Readings
+
+#: a release that is still going on is planned as lasting this long beyond the moment of planning,
+#: unless the halt order stops it [s]
+ONGOING_RELEASE_S = 24 * 3600.0
 
 
 def station_contexts(net: RiverNetwork) -> dict[str, StationContext]:
@@ -65,13 +69,17 @@ def station_contexts(net: RiverNetwork) -> dict[str, StationContext]:
 
 def trace(net: RiverNetwork, readings: Readings, station: str, parameter: str, *,
           operations: Mapping[str, OperationsEvidence] | None = None, horizon_s: float = DEFAULT_HORIZON_S,
-          do_conditions: DOConditions | None = None) -> AttributionResult:
-    """Rank the upstream sources of an anomaly of ``parameter`` at ``station``."""
+          do_conditions: DOConditions | None = None, release: ReleaseKind | None = None) -> AttributionResult:
+    """Rank the upstream sources of an anomaly of ``parameter`` at ``station``.
+
+    DO uses the steady model; other parameters a pulse or continuous release (``release``; default
+    decided from the record, :func:`tracer.attribution.release_kind`).
+    """
     p = canonical_parameter(parameter)
     net.feature(station, "station")
     if p == "DO":
         return attribute_do(net, readings, station, conditions=do_conditions, horizon_s=horizon_s, operations=operations)
-    return attribute_pulse(net, readings, station, p, horizon_s=horizon_s, operations=operations)
+    return attribute_release(net, readings, station, p, kind=release, horizon_s=horizon_s, operations=operations)
 
 
 def detection_time(readings: Readings, station: str, parameter: str) -> pd.Timestamp:
@@ -109,5 +117,11 @@ def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: Attributio
         return PlanInput(incident, t_now, suspects, None, ev)
     f = net.feature(top.id) if top.kind != "unregistered" else None
     reach, chainage = (f.reach, f.chainage_m) if f is not None else (top.id.split(":", 1)[1], 0.0)
-    rel = Release(reach, chainage, pollutant(res.parameter), mass_kg=top.mass_kg, start=top.release_start)
+    if res.model == "continuous" and top.rate_kg_s is not None and top.release_start is not None:
+        # still going on: planned as lasting ONGOING_RELEASE_S beyond now unless the halt order stops it
+        lasted = max((pd.Timestamp(t_now) - pd.Timestamp(top.release_start)).total_seconds(), 0.0)
+        rel = Release(reach, chainage, pollutant(res.parameter), rate_kg_s=top.rate_kg_s,
+                      duration_s=lasted + ONGOING_RELEASE_S, start=top.release_start)
+    else:
+        rel = Release(reach, chainage, pollutant(res.parameter), mass_kg=top.mass_kg, start=top.release_start)
     return PlanInput(incident, t_now, suspects, rel, None)

@@ -4,7 +4,8 @@
 2,000-reach synthetic network, and the NHDPlus new_hope and sample_natseamless imports with seeded
 dischargers and extra stations. Protocol and identifiability rule: tracer/benchmark.py. Targets on
 identifiable incidents: top-1 >= 90 %, top-3 >= 99 %; median attribution time on the 100,000-reach
-network <= 200 ms. A second, smaller run gives every reach its own flow error (no target).
+network <= 200 ms. A second, smaller run gives every reach its own flow error, and a third draws
+100 continuous releases still going on when the record ends (start and rate fitted; no target).
 
 Run with `python -m pytest -m bench -s tests/bench/test_bench_attribution.py`; figures go to
 tests/bench/results/attribution.json, written before the targets are asserted.
@@ -33,6 +34,8 @@ N_BIG, N_FLOW_NETWORKS = 200, 20
 N_SMALL = {"ruxi": 40, "puhe": 40, "synthetic-2000": 100, "new_hope": 70, "sample_natseamless": 50}
 #: per-reach flow-error variant: basin -> incidents
 N_PER_REACH = {"ruxi": 20, "puhe": 20, "synthetic-2000": 40, "sample_natseamless": 20}
+#: continuous releases still going on when the record ends (start and rate fitted): basin -> incidents
+N_CONTINUOUS = {"ruxi": 15, "puhe": 15, "synthetic-2000": 40, "new_hope": 20, "sample_natseamless": 10}
 #: NHDPlus imports: name -> (dischargers added, stations added, seed)
 NHD_FEATURES = {"new_hope": (150, 30, 14), "sample_natseamless": (60, 10, 15)}
 
@@ -78,16 +81,16 @@ def small_networks():
     return nets
 
 
-def run(basin, n, seed):
+def run(basin, n, seed, release="pulse"):
     rng = np.random.default_rng(seed)
     t = time.perf_counter()
-    outs = [bm.attribute_incident(bm.make_incident(basin, rng)) for _ in range(n)]
+    outs = [bm.attribute_incident(bm.make_incident(basin, rng, release=release)) for _ in range(n)]
     return outs, time.perf_counter() - t
 
 
 def compact(figures):
     keep = ("incidents", "detected", "identifiable", "not_identifiable", "all_detected", "median_release_time_error_s",
-            "median_mass_error", "attribution_median_ms", "attribution_p90_ms", "candidates_median",
+            "median_mass_error", "model_chosen", "attribution_median_ms", "attribution_p90_ms", "candidates_median",
             "not_identifiable_reasons", "redraws")
     return {k: figures[k] for k in keep}
 
@@ -104,6 +107,9 @@ def test_attribution_benchmark(big_network):
     per_reach = []
     for i, (name, n) in enumerate(N_PER_REACH.items()):
         per_reach += run(bm.Basin(name, nets[name], flow_error="per_reach", seed=300 + i), n, 3000 + i)[0]
+    continuous = []
+    for i, (name, n) in enumerate(N_CONTINUOUS.items()):
+        continuous += run(bm.Basin(name, nets[name], seed=400 + i), n, 4000 + i, "continuous")[0]
 
     everything = [o for outs in outcomes.values() for o in outs]
     small = [o for name in N_SMALL for o in outcomes[name]]
@@ -116,7 +122,8 @@ def test_attribution_benchmark(big_network):
     figures = {
         "protocol": {"sensor_noise": bm.SENSOR_NOISE, "flow_error": f"one factor per network, uniform in "
                      f"1 +- {bm.FLOW_ERROR} (100k network: a pool of {N_FLOW_NETWORKS})",
-                     "mass_range_kg": bm.MASS_RANGE_KG, "pollutant_mix": bm.POLLUTANT_MIX,
+                     "mass_range_kg": bm.MASS_RANGE_KG, "continuous_rate_range_kg_s": bm.RATE_RANGE_KG_S,
+                     "pollutant_mix": bm.POLLUTANT_MIX,
                      "background_g_m3": bm.BACKGROUND_G_M3, "record_every_s": bm.RECORD_EVERY_S,
                      "detection_window_s": bm.DETECTION_WINDOW_S, "confusion_time_ratio": bm.CONFUSION_TIME_RATIO,
                      "max_upstream_stations": bm.MAX_UPSTREAM_STATIONS},
@@ -126,6 +133,7 @@ def test_attribution_benchmark(big_network):
         "smaller_basins": compact(bm.summarize(small)),
         "by_basin": {name: compact(bm.summarize(outs)) for name, outs in outcomes.items() if name != "synthetic-100k"},
         "per_reach_flow_error_variant": compact(bm.summarize(per_reach)),
+        "continuous_releases": {k: v for k, v in bm.summarize(continuous).items() if k != "by_competitor_gap"},
         "wall_time_s": {**{k: round(v, 1) for k, v in wall.items()}, "fixture": round(sum(timings.values()), 1),
                         "total": round(time.perf_counter() - t_all + sum(timings.values()), 1)},
     }

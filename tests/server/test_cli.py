@@ -174,6 +174,20 @@ def test_trace_json_contract(capsys, ruxi_csv):
         assert {"id", "probability", "distance_m", "travel_time_s", "release_start", "mass_kg", "evidence"} <= set(c)
     assert any(c["id"].startswith("reach:") for c in cands)
     assert [c["probability"] for c in cands] == sorted((c["probability"] for c in cands), reverse=True)
+    assert json.loads(out)["model"] == "pulse"  # decided from the record: the oil came and went
+
+
+def test_trace_release_model_flag(capsys, ruxi_csv):
+    code, out, _ = run(capsys, "trace", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum",
+                       "--release", "pulse", "--json")
+    assert code == 0 and json.loads(out)["notes"] == []  # forced: no note on how the model was chosen
+    # the oil came and went: no plateau to date a continuous release from
+    code, _, err = run(capsys, "trace", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum",
+                       "--release", "continuous")
+    assert code == 2 and "plateau" in err and "pulse model" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["trace", "demo:ruxi", str(ruxi_csv), "--station", "RX-OILSPOT", "--parameter", "petroleum", "--release", "steady"])
+    assert exc.value.code == 2 and "--release" in capsys.readouterr().err
 
 
 def test_detect_json_and_rejected_rows(capsys, ruxi_csv, tmp_path):

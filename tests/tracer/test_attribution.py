@@ -1,20 +1,23 @@
 """Attribution: the two reference incidents, each evidence term, and the reverse moment DP."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
 from hydrology.exceptions import UnknownElementError
-from hydrology.forecast import route_moments
+from hydrology.forecast import Release, route_moments
+from hydrology.numerical import simulate
 from hydrology.oxygen_network import DOConditions
-from hydrology.pollutants import Pollutant
-from tracer.attribution import AttributionError, attribute_pulse
+from hydrology.pollutants import Pollutant, pollutant
+from tracer.attribution import AttributionError, attribute_release, release_kind
 from tracer.priors import OperationsEvidence
-from tracer.readings import Readings
-from tracer.scenarios import RUXI_MASS_KG, RUXI_RELEASE_START, puhe_replay, ruxi_replay
-from tracer.trace import trace
+from tracer.readings import Readings, readings_from_frame
+from tracer.scenarios import RUXI_MASS_KG, RUXI_RELEASE_START, demo_network, puhe_replay, ruxi_replay
+from tracer.signals import station_signals
+from tracer.trace import ONGOING_RELEASE_S, plan_input_from_trace, trace
 from tracer.upstream import upstream_moments
 
 
@@ -26,6 +29,65 @@ def ruxi():
 @pytest.fixture(scope="module")
 def puhe():
     return puhe_replay(seed=3)
+
+
+CONTINUOUS_START = datetime(2025, 7, 15, 1, 0, tzinfo=UTC)
+CONTINUOUS_RATE_KG_S = 0.03  # COD; RX-FOOD-1 can emit 0.036 kg/s
+
+
+@pytest.fixture(scope="module")
+def continuous():
+    """COD from RX-FOOD-1 at a constant rate from 01:00 UTC, still going on 14 h later, from the numerical
+    engine; a day of background before it; (6 mg/L + plume) x (1 + 0.05 N(0, 1))."""
+    net = demo_network("ruxi")
+    d = net.dischargers["RX-FOOD-1"]
+    rel = Release(d.reach, d.chainage_m, pollutant("COD"), rate_kg_s=CONTINUOUS_RATE_KG_S, duration_s=3 * 86400.0,
+                  start=CONTINUOUS_START)
+    ds = simulate(net, rel, t_end_s=14 * 3600.0, kinds=("station",), record_every_s=300.0)
+    t = np.arange(-288, 14 * 12 + 1) * 300.0
+    rng = np.random.default_rng(5)
+    rows = []
+    for sid in net.stations:
+        plume = (np.interp(t, ds["time"].values.astype(float), ds["concentration"].sel(receptor=sid).values, left=0.0)
+                 if sid in ds["receptor"].values else np.zeros(t.size))
+        value = np.clip((6.0 + plume) * (1 + 0.05 * rng.standard_normal(t.size)), 0.0, None)
+        rows += [(sid, "COD", (CONTINUOUS_START + timedelta(seconds=float(x))).isoformat(), v, "mg/L") for x, v in zip(t, value)]
+    res = readings_from_frame(pd.DataFrame(rows, columns=["station_id", "parameter", "time", "value", "unit"]))
+    assert not res.rejected
+    return net, res.readings
+
+
+def test_continuous_release_start_and_rate(continuous):
+    net, readings = continuous
+    res = trace(net, readings, "RX-OILSPOT", "COD")
+    assert res.model == "continuous" and "plateau" in res.notes[0]
+    top = res.candidates[0]
+    assert top.id == "RX-FOOD-1" and top.mass_kg is None
+    # start: rise centroid - x/U; the 5-minute record and the numerical engine's dispersion allow ~15 min
+    assert abs(top.release_start - CONTINUOUS_START) < timedelta(minutes=15)
+    lo, hi = top.release_start_interval
+    assert lo <= CONTINUOUS_START <= hi
+    # rate from the plateau: 5 % noise on ~100 plateau samples, and the numerical/analytic difference
+    assert top.rate_kg_s == pytest.approx(CONTINUOUS_RATE_KG_S, rel=0.1)
+    lo, hi = top.rate_kg_s_interval
+    assert lo <= CONTINUOUS_RATE_KG_S <= hi
+    assert "kg/s" in top.explanation["feasibility"]
+    # the planner gets a release at that rate that goes on past the moment of planning
+    rel = plan_input_from_trace(net, readings, res).release
+    assert rel.rate_kg_s == top.rate_kg_s and rel.duration_s > ONGOING_RELEASE_S and rel.mass_kg is None
+
+
+def test_release_kind_of_a_pulse_and_of_a_plateau(continuous, ruxi):
+    net, readings = continuous
+    t0 = readings.frame["time"].min()
+    assert release_kind(station_signals(readings, "COD", ["RX-OILSPOT"], t0)["RX-OILSPOT"]) == "continuous"
+    t0 = ruxi.readings.frame["time"].min()
+    assert release_kind(station_signals(ruxi.readings, "petroleum", ["RX-OILSPOT"], t0)["RX-OILSPOT"]) == "pulse"
+    # the model can be forced: the pulse model on the plateau gives a mass, not a rate
+    forced = attribute_release(net, readings, "RX-OILSPOT", "COD", kind="pulse")
+    assert forced.model == "pulse" and forced.candidates[0].mass_kg is not None and forced.notes == ()
+    with pytest.raises(AttributionError, match="unknown release kind"):
+        attribute_release(net, readings, "RX-OILSPOT", "COD", kind="steady")
 
 
 def test_ruxi_food_plant_ranks_first_with_its_release(ruxi):
@@ -57,13 +119,13 @@ def test_puhe_sewage_plants_rank_first_and_second(puhe):
 
 
 def test_silent_station_counts_against_sources_above_it(ruxi):
-    res = attribute_pulse(ruxi.network, ruxi.readings, "RX-OILSPOT", "petroleum")
+    res = attribute_release(ruxi.network, ruxi.readings, "RX-OILSPOT", "petroleum")
     up = ruxi.network.feature("RX-UP")
     for c in res.candidates:
         if c.kind != "unregistered" and ruxi.network.is_upstream(ruxi.network.feature(c.id), up):
             assert c.evidence["silence"] < -1.0, c.id  # RX-UP saw nothing of a release above it
     without = Readings(ruxi.readings.frame[ruxi.readings.frame["station_id"] != "RX-UP"].reset_index(drop=True))
-    res2 = attribute_pulse(ruxi.network, without, "RX-OILSPOT", "petroleum")
+    res2 = attribute_release(ruxi.network, without, "RX-OILSPOT", "petroleum")
     assert res2.stations_silent == () and all(c.evidence["silence"] == 0.0 for c in res2.candidates)
 
 
@@ -84,7 +146,7 @@ def test_infeasible_load_is_penalised(puhe):
 
 
 def test_probabilities_sum_to_one_and_every_upstream_reach_is_a_hypothesis(ruxi):
-    res = attribute_pulse(ruxi.network, ruxi.readings, "RX-OILSPOT", "petroleum")
+    res = attribute_release(ruxi.network, ruxi.readings, "RX-OILSPOT", "petroleum")
     assert sum(c.probability for c in res.candidates) == pytest.approx(1.0)
     net = ruxi.network
     spot = net.feature("RX-OILSPOT")
@@ -96,9 +158,9 @@ def test_probabilities_sum_to_one_and_every_upstream_reach_is_a_hypothesis(ruxi)
 def test_nothing_to_trace_and_bad_requests(ruxi):
     quiet = Readings(ruxi.readings.frame[ruxi.readings.frame["station_id"] == "RX-UP"].reset_index(drop=True))
     with pytest.raises(AttributionError, match="no petroleum readings at station 'RX-OILSPOT'"):
-        attribute_pulse(ruxi.network, quiet, "RX-OILSPOT", "petroleum")
+        attribute_release(ruxi.network, quiet, "RX-OILSPOT", "petroleum")
     with pytest.raises(AttributionError, match="nothing to trace"):
-        attribute_pulse(ruxi.network, ruxi.readings, "RX-UP", "petroleum")
+        attribute_release(ruxi.network, ruxi.readings, "RX-UP", "petroleum")
     with pytest.raises(UnknownElementError):
         trace(ruxi.network, ruxi.readings, "RX-NOPE", "petroleum")
 

@@ -164,3 +164,28 @@ def test_small_benchmark_accuracy(outcomes):
     assert ident["n"] >= 5
     assert ident["top3"] >= 0.9
     assert figures["attribution_median_ms"] < 200.0
+
+
+@pytest.fixture(scope="module")
+def continuous_outcomes():
+    basin = bm.Basin("ruxi", demo_network("ruxi"), seed=3)
+    rng = np.random.default_rng(2026)
+    return [bm.attribute_incident(bm.make_incident(basin, rng, release="continuous")) for _ in range(6)]
+
+
+def test_continuous_incidents(continuous_outcomes):
+    """Still going on at the end of a mostly-background record; attribution picks the continuous model."""
+    for o in continuous_outcomes:
+        inc = o.incident
+        assert inc.release == "continuous" and np.isnan(inc.mass_kg)
+        assert bm.RATE_RANGE_KG_S[0] <= inc.rate_kg_s <= bm.RATE_RANGE_KG_S[1]
+        frame = inc.readings.frame
+        before = (frame["time"] < inc.release_start).mean()
+        assert before > 0.5  # each station's median is its background
+        if inc.anomaly_station is not None:
+            assert o.model == "continuous"
+    figures = bm.summarize(continuous_outcomes)
+    assert figures["detected"] >= 5
+    assert figures["all_detected"]["top3"] >= 0.8
+    assert set(figures["model_chosen"]) == {"continuous -> continuous"}
+    assert figures["median_mass_error"] < 0.25  # the rate, within its 10 % noise and 20 % flow error
