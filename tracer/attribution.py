@@ -406,7 +406,7 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
 
     _fa, xa, ma, _va = geo[station]
     order = np.argsort(-logpost, kind="stable")
-    n_saw = max(1, len(saw))
+    n_fit = (W > 0).sum(axis=0)  # stations whose record dates each hypothesis's release
     cands = []
     for i in order:
         h = hyps[i]
@@ -416,10 +416,10 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
         size_iv: tuple[float, float] | None = None
         if seen_by[i]:
             start = (t_ref + pd.Timedelta(seconds=round(float(t0_hat[i])))).floor("s").to_pydatetime()
-            half = Z90 * math.sqrt(float(np.nanmean(VT[:, i][W[:, i] > 0])) / n_saw)
+            half = Z90 * math.sqrt(float(np.nanmean(VT[:, i][W[:, i] > 0])) / n_fit[i])
             start_iv = (start - timedelta(seconds=half), start + timedelta(seconds=half))
             size = float(np.exp(lm_hat[i]))
-            k = math.exp(Z90 * MASS_SIGMA_LN / math.sqrt(n_saw))
+            k = math.exp(Z90 * MASS_SIGMA_LN / math.sqrt(n_fit[i]))
             size_iv = (size / k, size * k)
         cands.append(Candidate(
             id=h.id, kind=h.feature.get("kind", "discharger") if h.feature is not None else "unregistered",

@@ -183,3 +183,19 @@ def test_reverse_moments_equal_forward_routing():
             else:
                 assert got[0][0] == 0.0
     assert checked >= 2 * (len(net.reaches) - 1)
+
+
+def test_a_curve_tail_counts_relative_to_the_concentration_not_the_noise_floor():
+    """A modelled curve 100x below the record in its tail is penalised like a 4-sigma miss of the 25 %
+    model error, not like 100 g/m3 over a 0.001 g/m3 noise floor (which made the widest curve win)."""
+    from tracer.attribution import CURVE_RELATIVE_ERROR, _station_term
+    from tracer.signals import StationSignal
+
+    y = np.array([100.0])
+    sig = StationSignal("S", np.array([0.0]), y, noise=0.001, baseline=0.0, saw=True)
+    idx = np.array([0])
+    exact, low, high = (_station_term(sig, np.array([[v]]), idx)[0] for v in (100.0, 1.0, 1e4))
+    assert exact > low and exact > high
+    s2 = 0.001**2 + (CURVE_RELATIVE_ERROR * 100.0) ** 2  # the observation sets the scale of the miss
+    assert low == pytest.approx(-0.5 * (99.0**2 / s2 + np.log(s2 / 0.001**2)))
+    assert low > -30.0
