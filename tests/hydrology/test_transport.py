@@ -114,3 +114,13 @@ def test_reach_moments_storage():
     assert_allclose(v, 2 * d * L * 1.44 / u**3 + 2 * 0.04 * L / (alpha * u), rtol=1e-15)
     m0, v0 = reach_moments(L, u, d)
     assert m0 == L / u and v0 == 2 * d * L / u**3
+
+
+@pytest.mark.parametrize("x,u,d", [(1025.0, 0.261, 3.5), (2216.0, 0.229, 1.67), (800.0, 0.2, 40.0)])
+def test_step_rising_edge_has_mean_x_over_u(x, u, d):
+    """The time derivative of the Ogata-Banks step response is the first-passage distribution, whose
+    mean is x/U (Kreft and Zuber 1978): what tracer.attribution dates a continuous release by. Peclet
+    numbers 4 to 304; reference by quadrature of t dC/dt = C(inf) - C(t) integrated (no differencing)."""
+    # int_0^inf t dC/dt dt = int_0^inf (1 - C(t)) dt for C rising from 0 to 1
+    mean, _err = quad(lambda t: 1.0 - float(ogata_banks(x, t, 1.0, u, d)), 0.0, 50 * x / u, limit=500)
+    assert mean == pytest.approx(x / u, rel=1e-6)
