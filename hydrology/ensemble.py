@@ -48,6 +48,7 @@ from .reach_state import ReachState, compute_reach_state
 from .response import equivalent_channel, puff_response, pulse_response
 from .sweep import reach_graph
 from .transport import reach_moments
+from .validate import load_valid
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -307,13 +308,6 @@ def ensemble_forecast(net: RiverNetwork, release: Release, *, members: int = 100
 
 
 # --------------------------------------------------------------------------------------------- CLI
-def _load_valid(path: str) -> RiverNetwork:
-    from .document import load_network
-    from .validate import require_valid
-
-    return require_valid(load_network(path))
-
-
 def _factor_range(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(","))
@@ -345,7 +339,7 @@ def add_ensemble_parser(sub: Any, load_network: Callable[[str], RiverNetwork] | 
     p.add_argument("--threshold-mg-l", type=float, metavar="C", help="threshold for every receptor [mg/L]")
     p.add_argument("--wind-ms", type=float, default=0.0, help="along-stream 10 m wind [m/s] (floating pollutants)")
     p.add_argument("-o", "--output", required=True, metavar="ENS.nc")
-    p.set_defaults(func=cmd_ensemble, load_network=load_network or _load_valid)
+    p.set_defaults(func=cmd_ensemble, load_network=load_network or load_valid)
     return p
 
 

@@ -50,6 +50,7 @@ from .pollutants import Pollutant
 from .pollutants import pollutant as make_pollutant
 from .response import equivalent_channel, puff_response, pulse_response
 from .transport import reach_moments
+from .validate import load_valid
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -557,13 +558,6 @@ def write_matrix(ds: xr.Dataset, path: str, *, csv: str | None = None) -> None:
         matrix_frame(ds).to_csv(csv, index=False, float_format="%.6g")
 
 
-def _load_valid(path: str) -> RiverNetwork:
-    from .document import load_network
-    from .validate import require_valid
-
-    return require_valid(load_network(path))
-
-
 def add_sweep_parser(sub: Any, load_network: Callable[[str], RiverNetwork] | None = None) -> argparse.ArgumentParser:
     """Add ``rivertrace sweep``; ``load_network(path)`` parses and validates NETWORK (default: JSON only)."""
     p = sub.add_parser("sweep", help="vulnerability matrix: every source x every receptor (Dask)",
@@ -584,7 +578,7 @@ def add_sweep_parser(sub: Any, load_network: Callable[[str], RiverNetwork] | Non
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, metavar="MATRIX.nc")
     p.add_argument("--csv", metavar="PATH", help="also write the long table (one row per downstream pair)")
-    p.set_defaults(func=cmd_sweep, load_network=load_network or _load_valid)
+    p.set_defaults(func=cmd_sweep, load_network=load_network or load_valid)
     return p
 
 

@@ -170,3 +170,11 @@ def require_valid(net: RiverNetwork) -> RiverNetwork:
         raise NetworkValidationError(
             f"network {net.name!r} has {len(problems)} error(s); first: {problems[0]}", problems)
     return net
+
+
+def load_valid(path: str) -> RiverNetwork:
+    """Read a JSON network document from ``path`` and :func:`require_valid` it (the batch commands'
+    default loader; the CLI passes one that also reads GeoPackages and the bundled basins)."""
+    from .document import load_network
+
+    return require_valid(load_network(path))
