@@ -35,6 +35,7 @@ _REACH_NUM = (
 _REACH = {
     "id": ("str", True), "from_node": ("str", True), "to_node": ("str", True),
     "length_m": ("num", True), "geometry": ("geom", False), "name": ("str", False),
+    "fully_mixed": ("bool", False),
     **{k: ("num", False) for k in _REACH_NUM},
 }
 _FEATURE_COMMON = {"id": ("str", True), "name": ("str", False), "reach": ("str", True),
@@ -64,6 +65,8 @@ def _check(value: Any, kind: str) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, got {value!r}"
         return None if math.isfinite(value) else f"must be finite, got {value!r}"
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
     if kind == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok else f"must be an integer, got {value!r}"
@@ -147,7 +150,8 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         kwargs = {k: (float(r[k]) if r.get(k) is not None else None) for k in _REACH_NUM}
         reaches[r["id"]] = Reach(
             id=r["id"], from_node=r["from_node"], to_node=r["to_node"], length_m=float(r["length_m"]),
-            geometry=geom, name=r.get("name"), extra=_extra(r, _REACH), **kwargs,
+            geometry=geom, name=r.get("name"), fully_mixed=bool(r.get("fully_mixed", False)),
+            extra=_extra(r, _REACH), **kwargs,
         )
     inflows: dict[str, float] = {}
     for f in _parse_items(doc, "inflows", _INFLOW, problems):
@@ -203,7 +207,7 @@ def network_to_document(net: RiverNetwork) -> dict[str, Any]:
     reaches = []
     for r in net.reaches.values():
         d = {"id": r.id, "from_node": r.from_node, "to_node": r.to_node, "length_m": r.length_m,
-             **{k: getattr(r, k) for k in _REACH_NUM}, "name": r.name,
+             **{k: getattr(r, k) for k in _REACH_NUM}, "name": r.name, "fully_mixed": r.fully_mixed or None,
              "geometry": [list(p) for p in r.geometry] if r.geometry else None, **r.extra}
         reaches.append(clean(d))
     doc["reaches"] = reaches

@@ -75,6 +75,8 @@ class Reach:
     storage_ratio: float | None = None
     storage_exchange_per_s: float | None = None
     flow_fraction: float | None = None
+    #: a lake or pool that mixes fully: a stirred tank of residence time length / velocity
+    fully_mixed: bool = False
     geometry: tuple[tuple[float, float], ...] | None = None
     name: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)

@@ -47,6 +47,12 @@ class ReachState:
     storage_exchange_per_s: np.ndarray
     velocity_method: np.ndarray
     dispersion_method: np.ndarray
+    #: True where the reach is a fully mixed lake or pool (a stirred tank, residence time L/U)
+    fully_mixed: np.ndarray | None = None
+
+    def lake_mask(self) -> np.ndarray:
+        """Boolean mask of fully mixed reaches (all False when none is)."""
+        return np.zeros(len(self.ids), bool) if self.fully_mixed is None else self.fully_mixed
 
     def travel_time_s(self) -> np.ndarray:
         """Advective travel time through each reach, L/U [s] (main channel, no storage)."""
@@ -142,4 +148,5 @@ def compute_reach_state(net: RiverNetwork, *, estimator: str | None = None) -> R
         ids=tuple(ids), index={rid: i for i, rid in enumerate(ids)}, length_m=a["length_m"],
         discharge_m3s=q, velocity_ms=u, depth_m=h, width_m=b, area_m2=area, dispersion_m2s=d,
         storage_ratio=beta, storage_exchange_per_s=alpha, velocity_method=vmethod, dispersion_method=dmethod,
+        fully_mixed=np.array([net.reaches[i].fully_mixed for i in ids], dtype=bool),
     )

@@ -1,36 +1,41 @@
-"""Fast analytic plume forecast: from one release to every downstream receptor.
+"""The analytic forecast engine: from one release to every downstream receptor, exactly.
 
-Method (the "moment chaining" used by the Rhine Alarm Model and ICWater time-of-travel tools):
-travel-time moments add along the path, reach by reach (:func:`hydrology.transport.reach_moments`,
-with transient storage); at a split the mass divides in proportion to flow; where two branches
-from the same source meet again, moments combine as a mass-weighted mixture; dilution follows from
-the receptor's discharge (full mixing at confluences). At each receptor the path is replaced by the
-equivalent uniform channel with the same mean and variance of travel time,
+Each receptor's curve comes from the transport kernel (:mod:`hydrology.transport.kernel`):
+per-reach Laplace-domain transfer functions (advection, dispersion, decay, transient storage,
+lakes), multiplied along the network from a point injection, mixed at confluences and divided at
+splits, inverted numerically (de Hoog et al. 1982) and convolved with the release history (a pulse,
+a box, a measured rate curve, or an observed inflow concentration curve). It is exact for the linear
+problem up to the inversion's ~1e-9 and the junction assumption stated in the kernel.
 
-    U_e = x / mean,  D_e = variance U_e^3 / (2 x),  A_e = Q_receptor / U_e,
-
-and the concentration curve is the closed form (:func:`~hydrology.transport.gaussian_puff` for an
-instantaneous release, :func:`~hydrology.transport.finite_release` for a release of constant rate
-and finite duration). On a single uniform reach this is the exact solution; on a network it keeps
-the first two moments exact (Nordin & Troutman 1980). Curves are evaluated for all receptors at
-once on per-receptor time grids; peaks are refined by a parabola through the three highest points.
+Arrival, peak and end are read from each curve on :data:`N_TIMES` samples spanning the receptor's
+window (mean - 6 sd to mean + 10 sd of the travel time, plus the release's duration); the peak is
+refined on a local grid of :data:`PEAK_REFINE` exact samples and a parabola; each crossing of the
+threshold is bracketed by two samples and refined on the exact curve (regula falsi).
 
 Times are seconds after the release start. Concentrations [g/m3] = [mg/L].
 """
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..exceptions import HydrologyError, UnknownElementError
+from ..exceptions import UnknownElementError
 from ..network import Feature, FeatureKind
-from ..pollutants import SURFACE_VELOCITY_INDEX, WIND_DRIFT_FACTOR, Pollutant
-from .closed_form import finite_release, gaussian_puff, reach_moments
+from ..pollutants import Pollutant
+from .kernel import Responses, SourceHistory, point_source_responses
+from .routing import (  # noqa: F401  (re-exported: the routing helpers were part of this module)
+    ForecastError,
+    _receptor_index,
+    node_divisors,
+    node_outflow_divisor,
+    path_velocity,
+    reach_moment_arrays,
+    route_moments,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -38,24 +43,30 @@ if TYPE_CHECKING:
     from ..network import RiverNetwork
     from ..reach_state import ReachState
 
-#: time samples per receptor curve [-]: with the peak refined by a parabola, 400 samples over
-#: +-6 standard deviations put the peak time within ~0.1 % of sigma (checked in the tests)
-N_TIMES = 400
+#: coarse time samples per receptor curve [-] (sd / 10 apart over a 16 sd window)
+N_TIMES = 160
+#: exact samples across the two coarse intervals around the highest sample [-]; a parabola through
+#: the best three then puts the peak time within ~1e-4 sd (checked against the closed-form puff)
+PEAK_REFINE = 17
+#: regula-falsi steps that refine each threshold crossing on the exact curve [-] (from a bracket of
+#: sd / 10, three Illinois steps reach ~1e-6 of the bracket)
+CROSSING_ITERATIONS = 3
 #: when no standard applies (tracer) the leading/trailing edges are where C = this share of the
 #: receptor's own peak [-]; the output says so (threshold_basis = "1% of peak")
 EDGE_FRACTION_OF_PEAK = 0.01
 
-
-class ForecastError(HydrologyError, ValueError):
-    """A release that cannot be forecast (off its reach, no mass, bad duration)."""
+Curve = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Release:
     """A pollutant release at a point on a reach.
 
-    Give ``mass_kg`` for an instantaneous release, or ``rate_kg_s`` and ``duration_s`` for a release
-    of constant rate. ``start`` (UTC) only labels absolute times; all results are relative to it.
+    Give exactly one of: ``mass_kg`` (instantaneous); ``rate_kg_s`` with ``duration_s`` (constant
+    rate); ``rate_curve`` ((time [s], rate [kg/s]) samples, linear between them, 0 outside); or
+    ``inflow_curve`` ((time [s], concentration [g/m3]) observed at the point: an upstream boundary
+    curve, as at x = 0 of a tracer study). ``start`` (UTC) only labels absolute times; all results
+    are relative to it.
     """
 
     reach: str
@@ -65,21 +76,55 @@ class Release:
     rate_kg_s: float | None = None
     duration_s: float | None = None
     start: datetime | None = None
+    rate_curve: Curve | None = None
+    inflow_curve: Curve | None = None
 
     def __post_init__(self) -> None:
         instantaneous = self.mass_kg is not None and self.rate_kg_s is None
         continuous = self.rate_kg_s is not None and self.duration_s is not None and self.mass_kg is None
-        if not (instantaneous or continuous):
-            raise ForecastError("a release needs either mass_kg, or rate_kg_s with duration_s")
+        given = [instantaneous, continuous, self.rate_curve is not None, self.inflow_curve is not None]
+        if sum(given) != 1 or (self.duration_s is not None and not continuous):
+            raise ForecastError("a release needs exactly one of: mass_kg; rate_kg_s with duration_s; a rate curve; "
+                                "an inflow curve")
         for name in ("mass_kg", "rate_kg_s", "duration_s"):
             v = getattr(self, name)
             if v is not None and not (v > 0 and np.isfinite(v)):
                 raise ForecastError(f"release {name} must be positive and finite, got {v}")
+        for name in ("rate_curve", "inflow_curve"):
+            curve = getattr(self, name)
+            if curve is not None:
+                arr = np.asarray(curve, float)
+                if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < 2:
+                    raise ForecastError(f"{name}: give at least two (time [s], value) samples")
+                if np.any(arr[:, 1] < 0) or not np.any(arr[:, 1] > 0):
+                    raise ForecastError(f"{name}: values must not be negative and at least one must be positive")
+                SourceHistory.from_samples(arr[:, 0], arr[:, 1])  # checks order and finiteness
+
+    @property
+    def is_boundary(self) -> bool:
+        """True for an observed inflow concentration curve (a Dirichlet boundary at the point)."""
+        return self.inflow_curve is not None
+
+    def source_history(self) -> SourceHistory:
+        """The release as a source history (kg, kg/s, kg/s2; g/m3 for an inflow curve)."""
+        if self.mass_kg is not None:
+            return SourceHistory.pulse(self.mass_kg)
+        if self.rate_kg_s is not None:
+            return SourceHistory.box(self.rate_kg_s, self.duration_s)
+        curve = np.asarray(self.rate_curve if self.rate_curve is not None else self.inflow_curve, float)
+        return SourceHistory.from_samples(curve[:, 0], curve[:, 1])
 
     @property
     def total_mass_kg(self) -> float:
-        """Mass released [kg]."""
-        return self.mass_kg if self.mass_kg is not None else self.rate_kg_s * self.duration_s  # type: ignore[operator]
+        """Mass released [kg] (NaN for an inflow curve: its mass depends on the flow there)."""
+        if self.is_boundary:
+            return float("nan")
+        return float(self.source_history().total)
+
+    @property
+    def active_s(self) -> float:
+        """Time from the start of the release to its last change [s] (0 for a pulse)."""
+        return self.source_history().end_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +161,7 @@ class Forecast:
     release: Release
     receptors: tuple[ReceptorForecast, ...]
     engine: str = "analytic"
-    # equivalent-channel parameters per receptor, kept to draw curves on demand
+    # the kernel's responses and each receptor's time span [s] ("t_hi"), kept to draw curves on demand
     _params: dict = field(default_factory=dict, compare=False, repr=False)
 
     def receptor(self, rid: str) -> ReceptorForecast:
@@ -133,7 +178,10 @@ class Forecast:
         if times_s is None:
             t_end = float(np.max(p["t_hi"])) if len(self.receptors) else 1.0
             times_s = np.linspace(0.0, t_end, n_times)
-        c = _concentration(self.release, p, np.asarray(times_s, float)[None, :]).T
+        if len(self.receptors):
+            c = p["responses"].concentration(self.release.source_history(), np.asarray(times_s, float)[None, :]).T
+        else:
+            c = np.zeros((len(times_s), 0))
         ds = xr.Dataset(
             {"concentration": (("time", "receptor"), c, {"units": "g m-3", "long_name": f"{self.release.pollutant.name} concentration"}),
              "distance": ("receptor", [r.distance_m for r in self.receptors], {"units": "m"}),
@@ -145,151 +193,6 @@ class Forecast:
                    "source_reach": self.release.reach, "source_chainage_m": self.release.chainage_m},
         )
         return ds
-
-
-def path_velocity(state: ReachState, pollutant: Pollutant, wind_ms: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Velocity [m/s] and storage ratio [-] at which a pollutant travels in each reach.
-
-    Floating material moves at the surface velocity, U / :data:`SURFACE_VELOCITY_INDEX`, plus
-    :data:`WIND_DRIFT_FACTOR` x the along-stream 10 m wind [m/s], and does not enter storage zones.
-    """
-    if pollutant.behaviour == "floating":
-        u = state.velocity_ms / SURFACE_VELOCITY_INDEX + WIND_DRIFT_FACTOR * wind_ms
-        if np.any(u <= 0):
-            raise ForecastError(f"an upstream wind of {wind_ms} m/s stops the floating plume")
-        return u, np.zeros_like(u)
-    return state.velocity_ms, state.storage_ratio
-
-
-def reach_moment_arrays(net: RiverNetwork, state: ReachState, pollutant: Pollutant,
-                        wind_ms: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean [s] and variance [s2] of the travel time through every reach for this pollutant's
-    behaviour (cached per network state, behaviour and wind: they do not depend on the release)."""
-    cache = net.__dict__.setdefault("_moment_cache", {})
-    key = (id(state), pollutant.behaviour, wind_ms)
-    if key not in cache:
-        if any(k[0] != id(state) for k in cache):
-            cache.clear()  # one state at a time
-        u, beta = path_velocity(state, pollutant, wind_ms)
-        cache[key] = (state, *reach_moments(state.length_m, u, state.dispersion_m2s, beta, state.storage_exchange_per_s))
-    return cache[key][1], cache[key][2]
-
-
-def node_divisors(net: RiverNetwork, state: ReachState) -> dict[str, float]:
-    """:func:`node_outflow_divisor` of every node, computed once per network state (cached)."""
-    cache = net.__dict__.setdefault("_divisor_cache", {})
-    key = id(state)
-    if key not in cache:
-        q = state.discharge_m3s
-        arriving = dict(net.inflows)
-        leaving: dict[str, float] = {}
-        for rid, r in net.reaches.items():
-            qr = float(q[state.index[rid]])
-            arriving[r.to_node] = arriving.get(r.to_node, 0.0) + qr
-            leaving[r.from_node] = leaving.get(r.from_node, 0.0) + qr
-        cache.clear()  # one state at a time: a new state replaces the old one
-        cache[key] = (state, {n: max(arriving.get(n, 0.0), leaving.get(n, 0.0)) for n in net.nodes})
-    return cache[key][1]
-
-
-def node_outflow_divisor(net: RiverNetwork, state: ReachState, node: str) -> float:
-    """Flow [m3/s] that the mass at a node is shared by: max(water arriving, water leaving).
-
-    A reach leaving the node carries Q_k / divisor of the arriving mass. Where water leaves the river
-    at the node (a withdrawal: less flow leaves than arrives) the divisor is the arriving flow, so
-    the withdrawn share takes its mass with it; where water joins (inflows, gauged gains) it is the
-    leaving flow, so the mass is diluted in it.
-    """
-    q = state.discharge_m3s
-    arriving = net.inflows.get(node, 0.0) + sum(q[state.index[u]] for u in net.reaches_into(node))
-    leaving = sum(q[state.index[d]] for d in net.reaches_out_of(node))
-    return max(arriving, leaving)
-
-
-def _receptor_index(net: RiverNetwork, kinds: tuple[FeatureKind, ...]) -> dict[str, list[Feature]]:
-    """Features of ``kinds`` per reach, by chainage (cached per network: its features are fixed)."""
-    cache = net.__dict__.setdefault("_receptor_cache", {})
-    if kinds not in cache:
-        cache[kinds] = _build_receptor_index(net, kinds)
-    return cache[kinds]
-
-
-def _build_receptor_index(net: RiverNetwork, kinds: tuple[FeatureKind, ...]) -> dict[str, list[Feature]]:
-    by_reach: dict[str, list[Feature]] = {}
-    for f in net.iter_features(kinds):
-        by_reach.setdefault(f.reach, []).append(f)
-    for lst in by_reach.values():
-        lst.sort(key=lambda f: f.chainage_m)
-    return by_reach
-
-
-def route_moments(net: RiverNetwork, state: ReachState, reach: str, chainage_m: float, pollutant: Pollutant,
-                  kinds: tuple[FeatureKind, ...], wind_ms: float = 0.0) -> list[tuple[Feature, float, float, float, float]]:
-    """Travel-time moments from a point to every feature of ``kinds`` downstream of it.
-
-    Returns
-    -------
-    list of (feature, mass fraction [-], distance [m], mean travel time [s], variance [s2])
-        Mass fraction < 1 below splits. Distance and moments at a point reached by two branches are
-        mass-weighted means (the mixture of the two arrivals).
-    """
-    if reach not in state.index:
-        raise UnknownElementError(f"unknown reach {reach!r}")
-    i0 = state.index[reach]
-    L0 = state.length_m[i0]
-    if not (0.0 <= chainage_m <= L0):
-        raise ForecastError(f"chainage {chainage_m} m lies outside reach {reach!r} (0 to {L0} m)")
-    mean_r, var_r = reach_moment_arrays(net, state, pollutant, wind_ms)
-    rec = _receptor_index(net, kinds)
-    q = state.discharge_m3s
-    divisors = node_divisors(net, state)
-    out: list[tuple[Feature, float, float, float, float]] = []
-
-    # accumulators at reach starts: mass fraction, sum f*mean, sum f*(var+mean^2), sum f*distance
-    acc: dict[int, list[float]] = {}
-    # the source reach: start "virtually" at chainage 0 with moments that put the release at c0
-    frac0 = chainage_m / L0
-    acc[i0] = [1.0, 0.0, 0.0, 0.0]
-    pending = [i0]
-    done: set[int] = set()
-    while pending:
-        j = heapq.heappop(pending)  # topological order = ids order, so a heap on index is safe
-        if j in done:
-            continue
-        done.add(j)
-        f, sm, sm2, sd = acc.pop(j)
-        mean0, dist0 = sm / f, sd / f
-        var0 = 0.0 if j == i0 else max(sm2 / f - mean0**2, 0.0)
-        rid = state.ids[j]
-        for feat in rec.get(rid, ()):
-            if j == i0 and feat.chainage_m <= chainage_m:
-                continue
-            fr = feat.chainage_m / state.length_m[j]
-            if j == i0:
-                fr_rel = (feat.chainage_m - chainage_m) / state.length_m[j]
-                m, v = fr_rel * mean_r[j], fr_rel * var_r[j]
-                out.append((feat, f, feat.chainage_m - chainage_m, m, v))
-            else:
-                out.append((feat, f, dist0 + feat.chainage_m, mean0 + fr * mean_r[j], var0 + fr * var_r[j]))
-        if j == i0:
-            end_mean, end_var, end_dist = (1 - frac0) * mean_r[j], (1 - frac0) * var_r[j], L0 - chainage_m
-        else:
-            end_mean, end_var, end_dist = mean0 + mean_r[j], var0 + var_r[j], dist0 + state.length_m[j]
-        node = net.reaches[rid].to_node
-        downs = net.reaches_out_of(node)
-        if not downs:
-            continue
-        qdiv = divisors[node]
-        for d in downs:
-            k = state.index[d]
-            share = f * q[k] / qdiv
-            a = acc.setdefault(k, [0.0, 0.0, 0.0, 0.0])
-            a[0] += share
-            a[1] += share * end_mean
-            a[2] += share * (end_var + end_mean**2)
-            a[3] += share * end_dist
-            heapq.heappush(pending, k)
-    return out
 
 
 def receptor_thresholds(net: RiverNetwork, feats: list[Feature], pollutant: Pollutant, override: float | None) -> list[tuple[float | None, str]]:
@@ -314,14 +217,61 @@ def receptor_thresholds(net: RiverNetwork, feats: list[Feature], pollutant: Poll
     return res
 
 
-def _concentration(release: Release, p: dict, t: np.ndarray) -> np.ndarray:
-    k = release.pollutant.decay_per_s
-    x = p["x"][:, None]
-    if release.mass_kg is not None:
-        return gaussian_puff(x, t, p["f"][:, None] * release.mass_kg, p["A"][:, None], p["U"][:, None], p["D"][:, None], k)
-    assert release.rate_kg_s is not None and release.duration_s is not None  # Release checks this
-    c0 = p["f"][:, None] * release.rate_kg_s * 1000.0 / p["Q"][:, None]
-    return finite_release(x, t, c0, release.duration_s, p["U"][:, None], p["D"][:, None], k)
+def _peaks(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Peak time [s] and concentration [g/m3] of each row: the highest coarse sample, then
+    :data:`PEAK_REFINE` exact samples across its two neighbouring intervals and a parabola."""
+    n = t.shape[1]
+    rows = np.arange(t.shape[0])
+    i = np.clip(np.argmax(c, axis=1), 1, n - 2)
+    lo, hi = t[rows, i - 1], t[rows, i + 1]
+    fine_t = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, PEAK_REFINE)[None, :]
+    fine_c = resp.concentration(src, fine_t)
+    j = np.clip(np.argmax(fine_c, axis=1), 1, PEAK_REFINE - 2)
+    y0, y1, y2 = fine_c[rows, j - 1], fine_c[rows, j], fine_c[rows, j + 1]
+    denom = y0 - 2 * y1 + y2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.clip(np.where(denom < 0, 0.5 * (y0 - y2) / denom, 0.0), -1.0, 1.0)
+    h = (hi - lo) / (PEAK_REFINE - 1)
+    peak_t = fine_t[rows, j] + off * h
+    peak_c = np.where(denom < 0, y1 - 0.25 * (y0 - y2) * off, y1)
+    coarse_best = np.max(c, axis=1)
+    better = coarse_best > peak_c  # a plateau or a peak at the window's edge: keep the sample
+    peak_t = np.where(better, t[rows, np.argmax(c, axis=1)], peak_t)
+    return peak_t, np.maximum(peak_c, coarse_best)
+
+
+def _crossings(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray, cut: np.ndarray,
+               peak_c: np.ndarray, iterations: int = CROSSING_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+    """First and last time [s] each row is at or above ``cut`` [g/m3] (NaN: never), bracketed by
+    the coarse samples and refined on the exact curve by the Illinois variant of regula falsi."""
+    n_rows, n = c.shape
+    rows = np.arange(n_rows)
+    above = c >= cut[:, None]
+    has = above.any(axis=1) & (peak_c >= cut)
+    first = np.argmax(above, axis=1)
+    last = n - 1 - np.argmax(above[:, ::-1], axis=1)
+    out = []
+    for idx, rising in ((first, True), (last, False)):
+        inner = idx  # at or above the cut
+        outer = np.clip(idx - 1 if rising else idx + 1, 0, n - 1)
+        edge = outer == inner  # the crossing lies at the first or last sample: keep that sample
+        ta, tb = t[rows, outer], t[rows, inner]
+        fa, fb = c[rows, outer] - cut, c[rows, inner] - cut
+        for _ in range(iterations):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tm = np.where(fb != fa, tb - fb * (tb - ta) / (fb - fa), 0.5 * (ta + tb))
+            tm = np.where(np.isfinite(tm), tm, 0.5 * (ta + tb))
+            fm = resp.concentration(src, tm[:, None])[:, 0] - cut
+            same_as_b = np.sign(fm) == np.sign(fb)
+            # Illinois: halve the retained end's value so that the bracket shrinks from both sides
+            fa = np.where(same_as_b, fa * 0.5, fb)
+            ta = np.where(same_as_b, ta, tb)
+            tb, fb = tm, fm
+        with np.errstate(divide="ignore", invalid="ignore"):
+            final = np.where(fb != fa, tb - fb * (tb - ta) / (fb - fa), tb)
+        final = np.where(edge, t[rows, inner], final)
+        out.append(np.where(has, final, np.nan))
+    return out[0], out[1]
 
 
 def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, ...] = ("station", "intake"),
@@ -344,58 +294,37 @@ def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, .
         Along-stream 10 m wind [m/s] (floating pollutants only).
     state : ReachState, optional
         Precomputed reach state (default: the network's cached one).
+    n_times : int
+        Coarse samples per receptor curve [-].
 
     Returns
     -------
     Forecast
     """
     st = state if state is not None else net.reach_state()
-    routed = route_moments(net, st, release.reach, release.chainage_m, release.pollutant, kinds, wind_ms)
-    routed.sort(key=lambda r: (r[3], r[2]))
-    if not routed:
-        return Forecast(release, (), _params={k: np.zeros(0) for k in ("x", "f", "U", "D", "A", "Q", "t_hi")})
-    feats = [r[0] for r in routed]
-    f = np.array([r[1] for r in routed])
-    x = np.array([r[2] for r in routed])
-    mean = np.array([r[3] for r in routed])
-    var = np.array([r[4] for r in routed])
-    qrec = np.array([st.discharge_m3s[st.index[ft.reach]] for ft in feats])
-    U = x / mean
-    D = var * U**3 / (2.0 * x)
-    sigma = np.sqrt(var)
-    dur = release.duration_s or 0.0
-    t_lo = np.maximum(mean - 6.0 * sigma, 0.0)
-    t_hi = mean + dur + 10.0 * sigma
-    p = {"x": x, "f": f, "U": U, "D": D, "A": qrec / U, "Q": qrec, "t_hi": t_hi}
-    frac = np.linspace(0.0, 1.0, n_times)[None, :]
-    t = t_lo[:, None] + (t_hi - t_lo)[:, None] * frac
-    c = _concentration(release, p, t)
-    rows = np.arange(len(feats))
-    ipk = np.argmax(c, axis=1)
-    # parabolic refinement of the peak through the three samples around the maximum
-    im = np.clip(ipk, 1, n_times - 2)
-    y0, y1, y2 = c[rows, im - 1], c[rows, im], c[rows, im + 1]
-    denom = y0 - 2 * y1 + y2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.where(denom < 0, 0.5 * (y0 - y2) / denom, 0.0)
-    off = np.clip(off, -1.0, 1.0)
-    dt = (t_hi - t_lo) / (n_times - 1)
-    peak_t = t[rows, im] + off * dt
-    peak_c = np.where(denom < 0, y1 - 0.25 * (y0 - y2) * off, c[rows, ipk])
+    resp = point_source_responses(net, st, release.reach, release.chainage_m, release.pollutant, kinds,
+                                  wind_ms=wind_ms, boundary=release.is_boundary)
+    if not len(resp):
+        return Forecast(release, (), _params={"responses": resp, "t_hi": np.zeros(0)})
+    src = release.source_history()
+    sd = resp.sd_s
+    t_lo = np.maximum(resp.mean_s - 6.0 * sd, 0.0) + src.start_s
+    t_hi = resp.mean_s + 10.0 * sd + src.end_s
+    t = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, n_times)[None, :]
+    c = resp.concentration(src, t)
+    peak_t, peak_c = _peaks(resp, src, t, c)
+    feats = list(resp.features)
     thr = receptor_thresholds(net, feats, release.pollutant, threshold_g_m3)
+    cut = np.array([lv if lv is not None else EDGE_FRACTION_OF_PEAK * pk for (lv, _b), pk in zip(thr, peak_c)])
+    arrival, end = _crossings(resp, src, t, c, cut, peak_c)
     receptors = []
     for i, ft in enumerate(feats):
         level, basis = thr[i]
-        cut = level if level is not None else EDGE_FRACTION_OF_PEAK * peak_c[i]
-        above = np.flatnonzero(c[i] >= cut)
-        arrival = end = None
-        if above.size and peak_c[i] >= cut:
-            a, b = above[0], above[-1]
-            arrival = float(t[i, a] if a == 0 else np.interp(cut, [c[i, a - 1], c[i, a]], [t[i, a - 1], t[i, a]]))
-            end = float(t[i, b] if b == n_times - 1 else np.interp(cut, [c[i, b + 1], c[i, b]], [t[i, b + 1], t[i, b]]))
+        a_i = None if np.isnan(arrival[i]) else float(arrival[i])
+        e_i = None if np.isnan(end[i]) or (src.ongoing and end[i] >= t[i, -1]) else float(end[i])
         receptors.append(ReceptorForecast(
-            id=ft.id, kind=ft.kind, reach=ft.reach, chainage_m=ft.chainage_m, distance_m=float(x[i]),
-            mean_travel_time_s=float(mean[i]), mass_fraction=float(f[i]), discharge_m3s=float(qrec[i]),
-            threshold_g_m3=level, threshold_basis=basis, arrival_s=arrival, peak_s=float(peak_t[i]),
-            peak_g_m3=float(peak_c[i]), end_s=end))
-    return Forecast(release, tuple(receptors), "analytic", p)
+            id=ft.id, kind=ft.kind, reach=ft.reach, chainage_m=ft.chainage_m, distance_m=float(resp.distance_m[i]),
+            mean_travel_time_s=float(resp.mean_s[i]), mass_fraction=float(resp.mass_fraction[i]),
+            discharge_m3s=float(resp.discharge_m3s[i]), threshold_g_m3=level, threshold_basis=basis,
+            arrival_s=a_i, peak_s=float(peak_t[i]), peak_g_m3=float(peak_c[i]), end_s=e_i))
+    return Forecast(release, tuple(receptors), "analytic", {"responses": resp, "t_hi": t_hi})

