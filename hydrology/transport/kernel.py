@@ -57,6 +57,7 @@ Runkel, R.L. (1998) OTIS, USGS WRIR 98-4018.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,7 +67,7 @@ import numpy as np
 from ..exceptions import UnknownElementError
 from . import laplace
 from .closed_form import GRAMS_PER_KG
-from .routing import ForecastError, node_divisors, path_velocity, route_moments
+from .routing import ForecastError, node_divisors, path_velocity
 
 if TYPE_CHECKING:
     from ..network import Feature, FeatureKind, RiverNetwork
@@ -79,6 +80,10 @@ WINDOW_BEFORE_SD = 6.0
 WINDOW_AFTER_SD = 10.0
 #: window lengths are rounded up to powers of this ratio so that receptors share Laplace nodes [-]
 WINDOW_CLASS_RATIO = 2.0 ** 0.5
+#: windows that start at the release get this many times the de Hoog terms [-]: with 3 x 16 the
+#: puff at Peclet U x / D = 3 is within 3e-4 of its peak, at Pe = 10 within 2e-7 (tests); the 1-D
+#: model itself does not hold that close to an outfall (cross-sectional mixing takes longer)
+NEAR_FIELD_TERMS_FACTOR = 3
 #: shortest window [s]
 MIN_WINDOW_S = 1.0
 
@@ -204,50 +209,82 @@ class SourceHistory:
                 + sum(k * (te - t) ** 2 / 2.0 for t, k in self.kinks))
 
 
-@dataclass(frozen=True, slots=True)
 class Responses:
     """Unit responses of a point source at every receptor it reaches (one row per receptor).
 
     Curves are resident concentrations [g/m3] per unit source: per kg (impulse), per kg/s (step),
     per kg/s2 (ramp); for an inflow boundary, per g/m3, g/m3 and g/m3/s. Times [s] after the
-    release start.
+    release start. ``mean_s`` and ``variance_s2`` are the exact temporal moments of each impulse
+    response (decay included), from the derivatives of its transform at s = 0.
     """
 
-    features: tuple[Feature, ...]
-    mass_fraction: np.ndarray
-    distance_m: np.ndarray
-    mean_s: np.ndarray
-    variance_s2: np.ndarray
-    discharge_m3s: np.ndarray
-    t0_s: np.ndarray
-    period_s: np.ndarray
-    gamma: np.ndarray
-    impulse_cf: np.ndarray
-    step_cf: np.ndarray
-    ramp_cf: np.ndarray
-    step_final: np.ndarray
-    ramp_end: np.ndarray
+    def __init__(self, features: tuple[Feature, ...], mass_fraction: np.ndarray, distance_m: np.ndarray,
+                 discharge_m3s: np.ndarray, mean_s: np.ndarray, variance_s2: np.ndarray, final: np.ndarray,
+                 t0_s: np.ndarray, period_s: np.ndarray, gamma: np.ndarray, samples: np.ndarray,
+                 nodes: np.ndarray, groups: list[np.ndarray]) -> None:
+        self.features = features
+        self.mass_fraction, self.distance_m, self.discharge_m3s = mass_fraction, distance_m, discharge_m3s
+        self.mean_s, self.variance_s2 = mean_s, variance_s2
+        #: S(inf): the step response's final value [g/m3 per kg/s] (per g/m3 for a boundary)
+        self.step_final = final
+        self.t0_s, self.period_s, self.gamma = t0_s, period_s, gamma
+        self._samples, self._nodes, self._groups = samples, nodes, groups
+        self._cf: dict[str, list[np.ndarray]] = {}
+        self._ramp_end: np.ndarray | None = None
+        #: rows in the source's own lake: h = a exp(-b t) exactly (a [g/m3 per kg/s... per kg], b [1/s]);
+        #: NaN elsewhere. Set by point_source_responses: a jump at t = 0 defeats Fourier inversion.
+        self.tank_a = np.full(len(features), np.nan)
+        self.tank_b = np.full(len(features), np.nan)
 
     def __len__(self) -> int:
         return len(self.features)
 
     @property
     def sd_s(self) -> np.ndarray:
-        """Standard deviation of the travel time [s]."""
+        """Standard deviation of the impulse response [s]."""
         return np.sqrt(self.variance_s2)
 
+    def _coefficients(self, which: str) -> list[np.ndarray]:
+        if which not in self._cf:
+            power = {"impulse": 0, "step": 1, "ramp": 2}[which]
+            self._cf[which] = [laplace.continued_fraction(self._samples[g][:, :self._width(g)]
+                                                          / self._nodes[g][:, :self._width(g)] ** power)
+                               for g in self._groups]
+        return self._cf[which]
+
+    def _width(self, g: np.ndarray) -> int:
+        return int(np.count_nonzero(self._nodes[g[0]]))
+
+    def _invert(self, which: str, tau: np.ndarray) -> np.ndarray:
+        out = np.zeros(tau.shape)
+        for g, cf in zip(self._groups, self._coefficients(which)):
+            out[g] = laplace.evaluate(cf, self.gamma[g], self.period_s[g], tau[g])
+        return out
+
+    def ramp_end(self) -> np.ndarray:
+        """R at the end of each window [g/m3 per kg/s2]."""
+        if self._ramp_end is None:
+            self._ramp_end = self._invert("ramp", self.period_s[:, None])[:, 0]
+        return self._ramp_end
+
     def _curve(self, which: str, t_s: np.ndarray) -> np.ndarray:
-        t = np.broadcast_to(np.asarray(t_s, float), (len(self), np.shape(t_s)[-1]) if np.ndim(t_s) else (len(self), 1))
+        t = np.asarray(t_s, float)
+        t = np.broadcast_to(t if t.ndim == 2 else np.atleast_1d(t)[None, :], (len(self), np.atleast_1d(t).shape[-1]))
         tau = t - self.t0_s[:, None]
         T = self.period_s[:, None]
-        inside = (tau >= 0) & (tau <= T)
-        cf = {"impulse": self.impulse_cf, "step": self.step_cf, "ramp": self.ramp_cf}[which]
-        val = laplace.evaluate(cf, self.gamma, self.period_s, np.clip(tau, 0.0, T))
-        out = np.where(inside, val, 0.0)
+        val = self._invert(which, np.clip(tau, 0.0, T))
+        out = np.where((tau >= 0) & (tau <= T), val, 0.0)
         if which == "step":
             out = np.where(tau > T, self.step_final[:, None], out)
         elif which == "ramp":
-            out = np.where(tau > T, self.ramp_end[:, None] + self.step_final[:, None] * (tau - T), out)
+            out = np.where(tau > T, self.ramp_end()[:, None] + self.step_final[:, None] * (tau - T), out)
+        tank = np.flatnonzero(np.isfinite(self.tank_a))
+        if tank.size:
+            a, b = self.tank_a[tank][:, None], self.tank_b[tank][:, None]
+            tt = np.maximum(t[tank], 0.0)
+            e = np.exp(-b * tt)
+            closed = {"impulse": a * e, "step": a * (1 - e) / b, "ramp": a * (tt / b - (1 - e) / b**2)}[which]
+            out[tank] = np.where(t[tank] >= 0, closed, 0.0)
         return out
 
     def impulse(self, t_s: np.ndarray) -> np.ndarray:
@@ -265,8 +302,7 @@ class Responses:
     def concentration(self, source: SourceHistory, t_s: np.ndarray) -> np.ndarray:
         """Concentration [g/m3] at every receptor for a source history (superposition)."""
         t = np.asarray(t_s, float)
-        shape = (len(self), t.shape[-1]) if t.ndim else (len(self), 1)
-        c = np.zeros(shape)
+        c = np.zeros((len(self), np.atleast_1d(t).shape[-1]))
         for at, m in source.impulses:
             c += m * self.impulse(t - at)
         for at, j in source.jumps:
@@ -275,16 +311,8 @@ class Responses:
             c += k * self.ramp(t - at)
         return c
 
-    def take(self, rows: np.ndarray) -> Responses:
-        """The responses of a subset of receptors."""
-        rows = np.asarray(rows, int)
-        pick = {name: getattr(self, name)[rows] for name in (
-            "mass_fraction", "distance_m", "mean_s", "variance_s2", "discharge_m3s", "t0_s", "period_s", "gamma",
-            "impulse_cf", "step_cf", "ramp_cf", "step_final", "ramp_end")}
-        return Responses(features=tuple(self.features[i] for i in rows), **pick)
 
-
-def _window(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _windows(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Window start [s] and class length [s] of each receptor (see the module doc)."""
     t0 = np.maximum(mean - WINDOW_BEFORE_SD * sd, 0.0)
     need = np.maximum(mean + WINDOW_AFTER_SD * sd - t0, MIN_WINDOW_S)
@@ -300,6 +328,12 @@ def _logsum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return hi + np.log1p(np.exp(lo - hi))
 
 
+#: complex steps i eps [1/s] at which the moments are read from the transform: log H(i eps) =
+#: log H(0) - i mean eps - var eps^2 / 2 + O(eps^3); the step with eps sd closest to 1e-2 is used
+#: (truncation ~1e-5 relative, round-off ~1e-9)
+MOMENT_STEPS = 10.0 ** -np.arange(0, 10)
+
+
 def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, chainage_m: float, pollutant: Pollutant,
                            kinds: tuple[FeatureKind, ...] = ("station", "intake"), *, wind_ms: float = 0.0,
                            boundary: bool = False, terms: int = laplace.DEFAULT_TERMS) -> Responses:
@@ -312,7 +346,8 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
     reach : str
         Reach of the source.
     chainage_m : float
-        Position of the source from the reach's upstream end [m].
+        Position of the source from the reach's upstream end [m]. Receptors at or above it on its
+        reach are not reported.
     pollutant : Pollutant
         Its decay rate [1/s] and behaviour (floating material travels at the surface and does not
         enter storage zones; see :func:`~hydrology.transport.routing.path_velocity`).
@@ -324,118 +359,189 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
         False: a point injection (units per kg); True: an inflow boundary, a concentration held at
         the point (units per g/m3; see the module doc).
     terms : int
-        de Hoog terms M [-].
+        de Hoog terms M [-] for windows that start after the release; windows that start at the
+        release (near field, lakes, low Peclet numbers: curves that rise fast and tail long) use
+        :data:`NEAR_FIELD_TERMS_FACTOR` times as many.
 
     Returns
     -------
     Responses
         Receptors ordered by mean travel time, then distance.
     """
-    routed = route_moments(net, state, reach, chainage_m, pollutant, kinds, wind_ms)
-    routed.sort(key=lambda r: (r[3], r[2]))
-    n = len(routed)
-    feats = tuple(r[0] for r in routed)
-    frac = np.array([r[1] for r in routed], float)
-    dist = np.array([r[2] for r in routed], float)
-    mean = np.array([r[3] for r in routed], float)
-    var = np.array([r[4] for r in routed], float)
-    qrec = np.array([state.discharge_m3s[state.index[f.reach]] for f in feats], float)
-    empty = np.zeros((0, 2 * terms + 1), complex)
-    if n == 0:
-        z = np.zeros(0)
-        return Responses(feats, z, z, z, z, z, z, z, z, empty, empty, empty, z, z)
-    t0, period = _window(mean, np.sqrt(var))
-    classes, cls_of = np.unique(period, return_inverse=True)
-    gamma_c, s_c = laplace.bromwich_nodes(classes, terms)
-    # every class's nodes, plus s = 0 for the final values, in one vector per reach
-    s_all = np.concatenate([s_c.ravel(), [0.0]])
-    log_h = _route_log_transfer(net, state, reach, chainage_m, pollutant, wind_ms, boundary, s_all,
-                                {id(f): i for i, f in enumerate(feats)}, kinds)
-    width = 2 * terms + 1
-    rows = np.arange(n)
-    idx = cls_of[:, None] * width + np.arange(width)[None, :]
-    s_rec = s_all[idx]
-    lg = log_h[rows[:, None], idx] + s_rec * t0[:, None]
-    scale = 1.0 if boundary else GRAMS_PER_KG
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        g = scale * np.exp(lg)
-    g = np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
-    gamma = gamma_c[cls_of]
-    final = scale * np.exp(log_h[:, -1].real)
-    impulse_cf = laplace.continued_fraction(g)
-    step_cf = laplace.continued_fraction(g / s_rec)
-    ramp_cf = laplace.continued_fraction(g / s_rec**2)
-    ramp_end = laplace.evaluate(ramp_cf, gamma, period, period[:, None])[:, 0]
-    return Responses(feats, frac, dist, mean, var, qrec, t0, period, gamma, impulse_cf, step_cf, ramp_cf,
-                     final, ramp_end)
-
-
-def _route_log_transfer(net: RiverNetwork, state: ReachState, reach: str, chainage_m: float, pollutant: Pollutant,
-                        wind_ms: float, boundary: bool, s: np.ndarray, row_of: dict[int, int],
-                        kinds: tuple[FeatureKind, ...]) -> np.ndarray:
-    """log of the resident-concentration transform [per g/s, or per g/m3 for a boundary] at each
-    receptor (rows as ``row_of``) and Laplace node ``s``; the module doc gives the algebra."""
-    from .routing import _receptor_index
-
     if reach not in state.index:
         raise UnknownElementError(f"unknown reach {reach!r}")
-    u_all, beta_all = path_velocity(state, pollutant, wind_ms)
-    k = pollutant.decay_per_s
-    lake = state.lake_mask()
-    q = state.discharge_m3s
-    rec = _receptor_index(net, kinds)
-    divisors = node_divisors(net, state)
-    out = np.full((len(row_of), s.size), -np.inf + 0j)
-    i0 = state.index[reach]
-    # log mass flux entering each pending reach (per unit source)
-    acc: dict[int, np.ndarray] = {}
-    pending = [i0]
-    done: set[int] = set()
-    while pending:
-        j = heapq.heappop(pending)  # topological order = index order
-        if j in done:
-            continue
-        done.add(j)
-        rid = state.ids[j]
-        L, uj, qj = state.length_m[j], u_all[j], q[j]
-        feats = rec.get(rid, ())
-        if lake[j]:
-            if j == i0 and boundary:
-                raise ForecastError(f"reach {rid!r} is a fully mixed lake: an inflow boundary curve belongs on a river reach")
-            log_tank = -np.log1p((s + k) * (L / uj)) - np.log(qj)  # tank conc per unit flux in
-            if j == i0:
-                log_in = np.zeros_like(s)
-            else:
-                log_in = acc.pop(j)
-            for f in feats:
-                if j == i0 and f.chainage_m <= chainage_m:
+    L0 = state.length_m[state.index[reach]]
+    if not (0.0 <= chainage_m <= L0):
+        raise ForecastError(f"chainage {chainage_m} m lies outside reach {reach!r} (0 to {L0} m)")
+    plan = _Plan(net, state, reach, chainage_m, pollutant, wind_ms, boundary, kinds)
+    scale = 1.0 if boundary else GRAMS_PER_KG
+    # pass 1: moments of every receptor's impulse response, by complex steps
+    s1 = np.concatenate([[0.0], 1j * MOMENT_STEPS])
+    lg1 = plan.log_transfer(s1)
+    keep = np.isfinite(lg1[:, 0].real)
+    c0 = lg1[:, :1]
+    eps = MOMENT_STEPS[None, :]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        means = -(lg1[:, 1:] - c0).imag / eps
+        vars_ = -2.0 * (lg1[:, 1:] - c0).real / eps**2
+        pick = np.argmin(np.abs(np.log10(np.abs(eps * np.sqrt(np.abs(vars_))) + 1e-300) + 2.0), axis=1)
+    rows = np.arange(lg1.shape[0])
+    mean, var = means[rows, pick], np.maximum(vars_[rows, pick], 0.0)
+    order = np.lexsort((plan.distance, mean))
+    order = order[keep[order]]
+    feats = tuple(plan.features[i] for i in order)
+    mean, var = mean[order], var[order]
+    final = scale * np.exp(c0[order, 0].real)
+    n = len(order)
+    t0, period = _windows(mean, np.sqrt(var))
+    m_terms = np.where(t0 > 0, terms, NEAR_FIELD_TERMS_FACTOR * terms)  # see the docstring
+    if n == 0:
+        z = np.zeros(0)
+        return Responses(feats, z, z, z, z, z, z, z, z, z, np.zeros((0, 1), complex), np.zeros((0, 1), complex), [])
+    # pass 2: the transform at the Bromwich nodes of every window class (length, terms)
+    keys = sorted(set(zip(period.tolist(), m_terms.tolist())))
+    key_of = {k: i for i, k in enumerate(keys)}
+    width = 2 * int(m_terms.max()) + 1
+    nodes = np.zeros((len(keys), width), complex)
+    gam = np.zeros(len(keys))
+    for i, (T, m) in enumerate(keys):
+        g_i, s_i = laplace.bromwich_nodes(np.array([T]), m)
+        nodes[i, :s_i.shape[1]] = s_i[0]
+        gam[i] = g_i[0]
+    flat = nodes.ravel()
+    used = flat != 0
+    lg2 = np.full((len(plan.features), flat.size), -np.inf + 0j)
+    lg2[:, used] = plan.log_transfer(flat[used])
+    cls = np.array([key_of[(p, m)] for p, m in zip(period.tolist(), m_terms.tolist())])
+    idx = cls[:, None] * width + np.arange(width)[None, :]
+    s_rec = flat[idx]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        g = scale * np.exp(lg2[order[:, None], idx] + s_rec * t0[:, None])
+    g = np.where(s_rec != 0, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    groups = [np.flatnonzero(m_terms == m) for m in np.unique(m_terms)]
+    resp = Responses(feats, plan.fraction[order], plan.distance[order], plan.discharge[order], mean, var, final,
+                     t0, period, gam[cls], g, s_rec, groups)
+    if plan.lake[0]:  # receptors in the source's lake see the tank itself: 1 / (Q (1 + (s + k) tau))
+        tau = float(plan.L[0, 0] / plan.u[0, 0])
+        in_lake = plan.where[order] == 0
+        resp.tank_a[in_lake] = scale / (float(plan.q[0, 0]) * tau)
+        resp.tank_b[in_lake] = 1.0 / tau + plan.k
+    return resp
+
+
+class _Plan:
+    """The reaches below a source in topological order, with how fluxes combine at their nodes, and
+    the receptors on them; :meth:`log_transfer` evaluates every receptor's transform at given s."""
+
+    def __init__(self, net: RiverNetwork, state: ReachState, reach: str, chainage_m: float, pollutant: Pollutant,
+                 wind_ms: float, boundary: bool, kinds: tuple[FeatureKind, ...]) -> None:
+        from .routing import _receptor_index
+
+        i0 = state.index[reach]
+        divisors = node_divisors(net, state)
+        q_all = state.discharge_m3s
+        order: list[int] = []
+        parents: dict[int, list[tuple[int, float]]] = {i0: []}
+        frac: dict[int, float] = {i0: 1.0}
+        dist: dict[int, float] = {i0: -chainage_m}  # mass-weighted distance from the source at the reach start
+        pending = [i0]
+        while pending:
+            j = heapq.heappop(pending)  # reach indices are topological: a heap on them is a topological walk
+            pos = len(order)
+            order.append(j)
+            node = net.reaches[state.ids[j]].to_node
+            downs = net.reaches_out_of(node)
+            if not downs:
+                continue
+            qdiv = divisors[node]
+            end_dist = dist[j] + state.length_m[j]
+            for dn in downs:
+                kk = state.index[dn]
+                share = float(q_all[kk] / qdiv)
+                if kk not in parents:
+                    parents[kk] = []
+                    frac[kk] = 0.0
+                    dist[kk] = 0.0
+                    heapq.heappush(pending, kk)
+                parents[kk].append((pos, share))
+                w = frac[j] * share
+                dist[kk] = (dist[kk] * frac[kk] + end_dist * w) / (frac[kk] + w) if frac[kk] + w > 0 else end_dist
+                frac[kk] += w
+        self.order = np.array(order, int)
+        self.parents = [parents[j] for j in order]
+        self.chainage_m = chainage_m
+        self.boundary = boundary
+        self.k = pollutant.decay_per_s
+        u_all, beta_all = path_velocity(state, pollutant, wind_ms)
+        o = self.order
+        self.lake = state.lake_mask()[o]
+        if self.lake[0] and boundary:
+            raise ForecastError(f"reach {reach!r} is a fully mixed lake: an inflow boundary curve belongs on a river reach")
+        self.L, self.u, self.q = state.length_m[o][:, None], u_all[o][:, None], q_all[o][:, None]
+        self.d, self.beta = state.dispersion_m2s[o][:, None], beta_all[o][:, None]
+        self.alpha = state.storage_exchange_per_s[o][:, None]
+        rec = _receptor_index(net, kinds)
+        feats, where, dx = [], [], []
+        for pos, j in enumerate(o):
+            for f in rec.get(state.ids[j], ()):
+                if pos == 0 and f.chainage_m <= chainage_m:
                     continue
-                out[row_of[id(f)]] = log_in + log_tank
-            log_end = log_in + log_tank + np.log(qj)
+                feats.append(f)
+                where.append(pos)
+                dx.append(f.chainage_m - chainage_m if pos == 0 else f.chainage_m)
+        self.features = tuple(feats)
+        self.where = np.array(where, int)
+        self.dx = np.array(dx, float)
+        self.fraction = np.array([frac[o[w]] for w in where], float)
+        self.distance = np.array([dist[o[w]] for w in where], float) + np.array(
+            [f.chainage_m for f in feats], float)
+        self.discharge = np.array([q_all[o[w]] for w in where], float)
+
+    def log_transfer(self, s: np.ndarray) -> np.ndarray:
+        """log of the resident-concentration transform [per g/s, or per g/m3 for a boundary] at each
+        receptor and Laplace node ``s``; the module doc gives the algebra. Every reach's transfer is
+        computed at once; only the summing of fluxes at nodes walks the reaches."""
+        k, u, q, L, lake = self.k, self.u, self.q, self.L, self.lake
+        lam, r = channel_exponent(s[None, :], u, self.d, k, self.beta, self.alpha)
+        # log(flux out / flux in) of every reach: lam L in a channel, -log(1 + (s + k) tau) in a lake
+        log_through = lam * L
+        lakes = np.flatnonzero(lake)
+        if lakes.size:
+            log_through[lakes] = -np.log1p((s[None, :] + k) * (L[lakes] / u[lakes]))
+        # the source reach: injection (flux (U + r)/(2r) exp(lam dx) below the outfall), or a boundary
+        # concentration (flux Q (U + r)/(2U) exp(lam dx)); a lake source mixes at once
+        if lake[0]:
+            log_src = np.zeros(s.size, complex)
+            src_through = log_through[0]
         else:
-            lam, r = channel_exponent(s, uj, state.dispersion_m2s[j], k, beta_all[j], state.storage_exchange_per_s[j])
-            log_rho = np.log(2.0 * uj / (uj + r))  # resident / flux concentration
-            if j == i0:
-                # injection: flux leaving = (U + r)/(2r) exp(lam dx); boundary: Q (U + r)/(2U) exp(lam dx)
-                log_src = np.log((uj + r) / (2.0 * r)) if not boundary else np.log(qj * (uj + r) / (2.0 * uj))
-                for f in feats:
-                    if f.chainage_m <= chainage_m:
-                        continue
-                    out[row_of[id(f)]] = log_src + lam * (f.chainage_m - chainage_m) + log_rho - np.log(qj)
-                log_end = log_src + lam * (L - chainage_m)
+            u0, r0 = u[0], r[0]
+            log_src = np.log((u0 + r0) / (2.0 * r0)) if not self.boundary else np.log(q[0] * (u0 + r0) / (2.0 * u0))
+            src_through = log_src + lam[0] * (L[0, 0] - self.chainage_m)
+        n = len(self.order)
+        log_in = np.empty((n, s.size), complex)
+        log_out = np.empty((n, s.size), complex)
+        log_in[0] = 0.0
+        log_out[0] = src_through
+        for pos in range(1, n):
+            ps = self.parents[pos]
+            if len(ps) == 1:
+                acc = log_out[ps[0][0]] + math.log(ps[0][1])
             else:
-                log_in = acc.pop(j)
-                for f in feats:
-                    out[row_of[id(f)]] = log_in + lam * f.chainage_m + log_rho - np.log(qj)
-                log_end = log_in + lam * L
-        node = net.reaches[rid].to_node
-        downs = net.reaches_out_of(node)
-        if not downs:
-            continue
-        qdiv = divisors[node]
-        for dn in downs:
-            kk = state.index[dn]
-            contrib = log_end + np.log(q[kk] / qdiv)
-            acc[kk] = contrib if kk not in acc else _logsum(acc[kk], contrib)
-            heapq.heappush(pending, kk)
-    return out
+                acc = None
+                for par, share in ps:
+                    contrib = log_out[par] + math.log(share)
+                    acc = contrib if acc is None else _logsum(acc, contrib)
+            log_in[pos] = acc
+            log_out[pos] = acc + log_through[pos]
+        # receptors: resident = flux x 2U/(U + r) / Q in a channel; flux in / (Q (1 + (s + k) tau)) in a lake
+        w = self.where
+        if not w.size:
+            return np.zeros((0, s.size), complex)
+        uw, qw = u[w], q[w]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            base = np.where((w == 0)[:, None], log_src[None, :], log_in[w])
+            out = base + lam[w] * self.dx[:, None] + np.log(2.0 * uw / (uw + r[w])) - np.log(qw)
+            rl = lake[w]
+            if rl.any():
+                out = np.where(rl[:, None], log_in[w] + log_through[w] - np.log(qw), out)
+        return out
