@@ -142,9 +142,9 @@ def _mp_transfer(s, parts, k):
 def test_storage_lake_and_channel_against_mpmath():
     """A storage reach, a lake and a channel in series: the kernel against mpmath's Talbot inversion
     of the same transform at 30 digits (the algebra is the documented one; the code and the inversion
-    are independent). Tolerance 2e-5 of the largest value compared: the lake's curve rises within
-    minutes and tails for hours, so its window starts at t = 0 and the inversion reaches 8e-6 there
-    (measured; ~1e-9 for the channel receptors)."""
+    are independent). Tolerance 1e-4 of the largest value compared: the lake's curve rises within
+    minutes and tails for days, so its window starts at t = 0 and is ~40 times longer than the rise;
+    the inversion is then good to ~3e-5 there (measured; ~1e-9 for the channel receptors)."""
     q, k = 5.0, 3e-6
     a = (0.3, 1.5, 0.4, 2e-4)   # U [m/s], D [m2/s], beta [-], alpha [1/s]
     lake_l, lake_u = 400.0, 0.02  # tau = 20,000 s
@@ -166,7 +166,7 @@ def test_storage_lake_and_channel_against_mpmath():
         got = resp.impulse(t)[row]
         ref = [1000.0 / q * float(mpmath.invertlaplace(lambda s: _mp_transfer(s, parts, k), float(ti), method="talbot"))
                for ti in t]
-        assert_allclose(got, ref, atol=2e-5 * max(ref), err_msg=f.id)
+        assert_allclose(got, ref, atol=1e-4 * max(ref), err_msg=f.id)
 
 
 def test_stirred_tank_pulse():
