@@ -47,6 +47,7 @@ import pandas as pd
 from hydrology.pollutants import Pollutant
 from hydrology.pollutants import pollutant as make_pollutant
 from hydrology.transport import GRAMS_PER_KG, gaussian_puff, ogata_banks
+from hydrology.transport.kernel import point_source_responses
 
 from . import priors
 from .exceptions import TracerError
@@ -82,6 +83,9 @@ DEFAULT_HORIZON_S = 3 * 86400.0
 PLATEAU_SHARE = 0.25
 PLATEAU_MIN_SAMPLES = 3
 PLATEAU_LEVEL = 0.5
+#: hypotheses that the moment screen ranks highest and that are then scored again with the exact
+#: transport kernel (their curves, release times and sizes) [-]
+EXACT_RESCORE = 30
 ReleaseKind = Literal["pulse", "continuous"]
 Z90 = 1.6449
 
@@ -295,6 +299,79 @@ def _station_fit(kind: ReleaseKind, s: StationSignal, geo: tuple[np.ndarray, ...
         return t0, np.log(size), np.where(down, integral, 0.0)
 
 
+def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], model: ReleaseKind,
+                 saw: list[StationSignal], silent: list[StationSignal], discharge, pol: Pollutant,
+                 within: frozenset[int]) -> dict[str, np.ndarray]:
+    """Release start and size, consistency, shape and silence of ``hyps`` with the exact kernel.
+
+    Each hypothesis's curve at a station is its kernel response (:mod:`hydrology.transport.kernel`:
+    storage tails, lakes, mixing at confluences, decay); the release start follows from the exact
+    mean of that curve, t0 = centroid - mean (pulse; for a release still going on, the centroid of
+    the rise), and the size from its integral, M = int(excess) dt / int(h) dt (rate = plateau /
+    S(inf)), so no equivalent channel is involved.
+    """
+    n = len(hyps)
+    resp = [point_source_responses(net, st, h.reach, h.chainage_m, pol, ("station",), within=within) for h in hyps]
+    rows = [{f.id: k for k, f in enumerate(r.features)} for r in resp]
+    T0 = np.full((len(saw), n), np.nan)
+    LM = np.full((len(saw), n), np.nan)
+    W = np.zeros((len(saw), n))
+    VT = np.ones((len(saw), n))
+    for si, s in enumerate(saw):
+        a, b = event_run(s)
+        t_run = s.t_s[a:b + 1]
+        pos = np.clip(s.excess[a:b + 1], 0.0, None)
+        integral = float(np.trapezoid(pos, t_run))
+        cont = model == "continuous"
+        if cont and release_kind(s) != "continuous":
+            continue
+        plateau = float(np.median(s.excess[_plateau(s, a, b)])) if cont else 0.0
+        for j, r in enumerate(resp):
+            k = rows[j].get(s.station)
+            if k is None or integral <= 0:
+                continue
+            mean, final = float(r.mean_s[k]), float(r.step_final[k])
+            if cont:
+                T0[si, j] = t_run[-1] - integral / plateau - mean
+                LM[si, j] = math.log(plateau / final)
+            else:
+                T0[si, j] = float(np.trapezoid(pos * t_run, t_run)) / integral - mean
+                LM[si, j] = math.log(integral / final)
+            W[si, j] = integral
+            VT[si, j] = float(r.variance_s2[k]) + (FLOW_ERROR * mean) ** 2
+    wsum = W.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t0_hat = np.nansum(W * np.nan_to_num(T0), axis=0) / wsum
+        lm_hat = np.nansum(W * np.nan_to_num(LM), axis=0) / wsum
+        consistency = -0.5 * np.nansum(np.where(W > 0, (T0 - t0_hat) ** 2 / VT + (LM - lm_hat) ** 2 / MASS_SIGMA_LN**2, 0.0),
+                                       axis=0)
+    consistency = np.where(wsum > 0, consistency, 0.0)
+
+    def modelled(s: StationSignal, idx: np.ndarray, t0: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        yhat = np.zeros((n, idx.size))
+        for j, r in enumerate(resp):
+            k = rows[j].get(s.station)
+            if k is None or not np.isfinite(t0[j]):
+                continue
+            tt = s.t_s[idx] - t0[j]
+            curve = r.step(tt[None, :], rows=[k]) if model == "continuous" else r.impulse(tt[None, :], rows=[k])
+            yhat[j] = math.exp(lm[j]) * curve[0]
+        return yhat
+
+    shape = np.zeros(n)
+    for si, s in enumerate(saw):
+        idx = _window(s)
+        own = W[si] > 0
+        shape += _station_term(s, modelled(s, idx, np.where(own, T0[si], t0_hat), np.where(own, LM[si], lm_hat)), idx)
+    silence = np.zeros(n)
+    for s in silent:
+        idx = _window(s)
+        base = _station_term(s, np.zeros((1, idx.size)), idx, SILENCE_RELATIVE_ERROR)[0]
+        silence += _station_term(s, modelled(s, idx, t0_hat, lm_hat), idx, SILENCE_RELATIVE_ERROR) - base
+    return {"t0": t0_hat, "lm": lm_hat, "consistency": consistency, "shape": shape, "silence": silence,
+            "vt": VT, "w": W}
+
+
 def attribute_release(net: RiverNetwork, readings: Readings, station: str, parameter: str, *,
                       kind: ReleaseKind | None = None, pollutant: Pollutant | None = None,
                       horizon_s: float = DEFAULT_HORIZON_S,
@@ -344,10 +421,12 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
     silent = [s for s in signals.values() if not s.saw]
     geo: dict[str, tuple[np.ndarray, ...]] = {}
     region = {int(i) for i in um_anomaly.reach_index} | {st.index[r] for r in net.all_downstream(anomaly.reach)}
+    above_stations: set[int] = set()  # reaches from which a plume can reach a station in use
     for s in signals.values():
         um = um_anomaly if s.station == station else upstream_moments(net, st, net.feature(s.station), pol, horizon_s * 2,
                                                                       within=region)
         geo[s.station] = um.at(r_idx, chain, length[r_idx])
+        above_stations |= {int(i) for i in um.reach_index}
 
     def discharge(s: StationSignal) -> float:
         return float(st.discharge_m3s[st.index[net.feature(s.station).reach]])
@@ -400,13 +479,36 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
     f_list, o_list, feas_notes, ops_notes = priors.discharger_terms(
         [h.feature for h in hyps], parameter, needed, pulse=pulse, operations=operations)
     feas, ops = np.array(f_list), np.array(o_list)
+    feas_notes, ops_notes = list(feas_notes), list(ops_notes)
     logpost = logp + shape + consistency + silence + feas + ops
+    screen = np.argsort(-logpost, kind="stable")
+    top = screen[seen_by[screen]][:EXACT_RESCORE]
+    if top.size:
+        ex = _exact_terms(net, st, [hyps[i] for i in top], model, saw, silent, discharge, pol,
+                          frozenset(above_stations))
+        t0_hat[top], lm_hat[top] = ex["t0"], ex["lm"]
+        shape[top], consistency[top], silence[top] = ex["shape"], ex["consistency"], ex["silence"]
+        VT[:, top] = ex["vt"]
+        W[:, top] = ex["w"]
+        needed_top = [float(np.exp(v)) for v in ex["lm"]]
+        f_top, o_top, fn_top, on_top = priors.discharger_terms(
+            [hyps[i].feature for i in top], parameter, needed_top, pulse=model == "pulse", operations=operations)
+        feas[top], ops[top] = f_top, o_top
+        for j, i in enumerate(top):
+            feas_notes[i], ops_notes[i] = fn_top[j], on_top[j]
+        exact_post = logp[top] + shape[top] + consistency[top] + silence[top] + feas[top] + ops[top]
+        # the rest keep the screen's ordering, anchored below the weakest hypothesis scored exactly
+        rest = np.setdiff1d(np.arange(H), top)
+        if rest.size:
+            cut = logpost[top].min()
+            logpost[rest] = exact_post.min() - 1.0 + (logpost[rest] - cut)
+        logpost[top] = exact_post
     prob = np.exp(logpost - np.max(logpost))
     prob /= prob.sum()
 
     _fa, xa, ma, _va = geo[station]
+    n_fit = (W > 0).sum(axis=0)
     order = np.argsort(-logpost, kind="stable")
-    n_fit = (W > 0).sum(axis=0)  # stations whose record dates each hypothesis's release
     cands = []
     for i in order:
         h = hyps[i]

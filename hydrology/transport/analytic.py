@@ -326,7 +326,7 @@ def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, .
         e_i = None if np.isnan(end[i]) or (ongoing and end[i] >= t[i, -1]) else float(end[i])
         receptors.append(ReceptorForecast(
             id=ft.id, kind=ft.kind, reach=ft.reach, chainage_m=ft.chainage_m, distance_m=float(resp.distance_m[i]),
-            mean_travel_time_s=float(resp.mean_s[i]), mass_fraction=float(resp.mass_fraction[i]),
+            mean_travel_time_s=float(resp.travel_time_s[i]), mass_fraction=float(resp.mass_fraction[i]),
             discharge_m3s=float(resp.discharge_m3s[i]), threshold_g_m3=level, threshold_basis=basis,
             arrival_s=a_i, peak_s=float(peak_t[i]), peak_g_m3=float(peak_c[i]), end_s=e_i))
     return Forecast(release, tuple(receptors), "analytic", {"responses": resp, "t_hi": t_hi})

@@ -67,7 +67,7 @@ import numpy as np
 from ..exceptions import UnknownElementError
 from . import laplace
 from .closed_form import GRAMS_PER_KG
-from .routing import ForecastError, node_divisors, path_velocity
+from .routing import ForecastError, node_divisors, path_velocity, reach_moment_arrays
 
 if TYPE_CHECKING:
     from ..network import Feature, FeatureKind, RiverNetwork
@@ -219,11 +219,14 @@ class Responses:
     """
 
     def __init__(self, features: tuple[Feature, ...], mass_fraction: np.ndarray, distance_m: np.ndarray,
-                 discharge_m3s: np.ndarray, mean_s: np.ndarray, variance_s2: np.ndarray, final: np.ndarray,
+                 discharge_m3s: np.ndarray, travel_time_s: np.ndarray, mean_s: np.ndarray, variance_s2: np.ndarray, final: np.ndarray,
                  t0_s: np.ndarray, period_s: np.ndarray, gamma: np.ndarray, samples: np.ndarray,
                  nodes: np.ndarray, groups: list[np.ndarray]) -> None:
         self.features = features
         self.mass_fraction, self.distance_m, self.discharge_m3s = mass_fraction, distance_m, discharge_m3s
+        #: mean advective travel time sum (L/U)(1 + beta) [s] (mass-weighted over branches), as
+        #: :func:`~hydrology.transport.routing.route_moments`; not the curve's mean (``mean_s``)
+        self.travel_time_s = travel_time_s
         self.mean_s, self.variance_s2 = mean_s, variance_s2
         #: S(inf): the step response's final value [g/m3 per kg/s] (per g/m3 for a boundary)
         self.step_final = final
@@ -255,49 +258,54 @@ class Responses:
     def _width(self, g: np.ndarray) -> int:
         return int(np.count_nonzero(self._nodes[g[0]]))
 
-    def _invert(self, which: str, tau: np.ndarray) -> np.ndarray:
+    def _invert(self, which: str, tau: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(tau.shape)
         for g, cf in zip(self._groups, self._coefficients(which)):
-            out[g] = laplace.evaluate(cf, self.gamma[g], self.period_s[g], tau[g])
+            hit = np.flatnonzero(np.isin(rows, g))
+            if hit.size:
+                local = np.searchsorted(g, rows[hit])
+                out[hit] = laplace.evaluate(cf[local], self.gamma[rows[hit]], self.period_s[rows[hit]], tau[hit])
         return out
 
     def ramp_end(self) -> np.ndarray:
         """R at the end of each window [g/m3 per kg/s2]."""
         if self._ramp_end is None:
-            self._ramp_end = self._invert("ramp", self.period_s[:, None])[:, 0]
+            every = np.arange(len(self))
+            self._ramp_end = self._invert("ramp", self.period_s[:, None], every)[:, 0]
         return self._ramp_end
 
-    def _curve(self, which: str, t_s: np.ndarray) -> np.ndarray:
+    def _curve(self, which: str, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        sel = np.arange(len(self)) if rows is None else np.atleast_1d(np.asarray(rows, int))
         t = np.asarray(t_s, float)
-        t = np.broadcast_to(t if t.ndim == 2 else np.atleast_1d(t)[None, :], (len(self), np.atleast_1d(t).shape[-1]))
-        tau = t - self.t0_s[:, None]
-        T = self.period_s[:, None]
-        val = self._invert(which, np.clip(tau, 0.0, T))
+        t = np.broadcast_to(t if t.ndim == 2 else np.atleast_1d(t)[None, :], (sel.size, np.atleast_1d(t).shape[-1]))
+        tau = t - self.t0_s[sel, None]
+        T = self.period_s[sel, None]
+        val = self._invert(which, np.clip(tau, 0.0, T), sel)
         out = np.where((tau >= 0) & (tau <= T), val, 0.0)
         if which == "step":
-            out = np.where(tau > T, self.step_final[:, None], out)
+            out = np.where(tau > T, self.step_final[sel, None], out)
         elif which == "ramp":
-            out = np.where(tau > T, self.ramp_end()[:, None] + self.step_final[:, None] * (tau - T), out)
-        tank = np.flatnonzero(np.isfinite(self.tank_a))
+            out = np.where(tau > T, self.ramp_end()[sel, None] + self.step_final[sel, None] * (tau - T), out)
+        tank = np.flatnonzero(np.isfinite(self.tank_a[sel]))
         if tank.size:
-            a, b = self.tank_a[tank][:, None], self.tank_b[tank][:, None]
+            a, b = self.tank_a[sel][tank][:, None], self.tank_b[sel][tank][:, None]
             tt = np.maximum(t[tank], 0.0)
             e = np.exp(-b * tt)
             closed = {"impulse": a * e, "step": a * (1 - e) / b, "ramp": a * (tt / b - (1 - e) / b**2)}[which]
             out[tank] = np.where(t[tank] >= 0, closed, 0.0)
         return out
 
-    def impulse(self, t_s: np.ndarray) -> np.ndarray:
-        """h(t) [g/m3 per kg] at times ``t_s`` [s] (shape (N,) or (R, N))."""
-        return self._curve("impulse", t_s)
+    def impulse(self, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """h(t) [g/m3 per kg] at times ``t_s`` [s] (shape (N,) or (R, N)), for all rows or ``rows``."""
+        return self._curve("impulse", t_s, rows)
 
-    def step(self, t_s: np.ndarray) -> np.ndarray:
+    def step(self, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """S(t) [g/m3 per kg/s]: a unit rate from t = 0 on."""
-        return self._curve("step", t_s)
+        return self._curve("step", t_s, rows)
 
-    def ramp(self, t_s: np.ndarray) -> np.ndarray:
+    def ramp(self, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """R(t) [g/m3 per kg/s2]: a rate growing at 1 kg/s per s from t = 0."""
-        return self._curve("ramp", t_s)
+        return self._curve("ramp", t_s, rows)
 
     def concentration(self, source: SourceHistory, t_s: np.ndarray) -> np.ndarray:
         """Concentration [g/m3] at every receptor for a source history (superposition)."""
@@ -336,7 +344,8 @@ MOMENT_STEPS = 10.0 ** -np.arange(0, 10)
 
 def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, chainage_m: float, pollutant: Pollutant,
                            kinds: tuple[FeatureKind, ...] = ("station", "intake"), *, wind_ms: float = 0.0,
-                           boundary: bool = False, terms: int = laplace.DEFAULT_TERMS) -> Responses:
+                           boundary: bool = False, terms: int = laplace.DEFAULT_TERMS,
+                           within: frozenset[int] | set[int] | None = None) -> Responses:
     """Unit responses at every receptor of ``kinds`` downstream of a point on a reach.
 
     Parameters
@@ -358,6 +367,9 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
     boundary : bool
         False: a point injection (units per kg); True: an inflow boundary, a concentration held at
         the point (units per g/m3; see the module doc).
+    within : set of int, optional
+        Reach indices (into ``state``) to which the walk is confined, e.g. the reaches above the
+        stations a trace uses; receptors elsewhere are not reported. Default: every reach below.
     terms : int
         de Hoog terms M [-] for windows that start after the release; windows that start at the
         release (near field, lakes, low Peclet numbers: curves that rise fast and tail long) use
@@ -373,7 +385,7 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
     L0 = state.length_m[state.index[reach]]
     if not (0.0 <= chainage_m <= L0):
         raise ForecastError(f"chainage {chainage_m} m lies outside reach {reach!r} (0 to {L0} m)")
-    plan = _Plan(net, state, reach, chainage_m, pollutant, wind_ms, boundary, kinds)
+    plan = _Plan(net, state, reach, chainage_m, pollutant, wind_ms, boundary, kinds, within)
     scale = 1.0 if boundary else GRAMS_PER_KG
     # pass 1: moments of every receptor's impulse response, by complex steps
     s1 = np.concatenate([[0.0], 1j * MOMENT_STEPS])
@@ -397,7 +409,7 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
     m_terms = np.where(t0 > 0, terms, NEAR_FIELD_TERMS_FACTOR * terms)  # see the docstring
     if n == 0:
         z = np.zeros(0)
-        return Responses(feats, z, z, z, z, z, z, z, z, z, np.zeros((0, 1), complex), np.zeros((0, 1), complex), [])
+        return Responses(feats, z, z, z, z, z, z, z, z, z, z, np.zeros((0, 1), complex), np.zeros((0, 1), complex), [])
     # pass 2: the transform at the Bromwich nodes of every window class (length, terms)
     keys = sorted(set(zip(period.tolist(), m_terms.tolist())))
     key_of = {k: i for i, k in enumerate(keys)}
@@ -419,7 +431,8 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
         g = scale * np.exp(lg2[order[:, None], idx] + s_rec * t0[:, None])
     g = np.where(s_rec != 0, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
     groups = [np.flatnonzero(m_terms == m) for m in np.unique(m_terms)]
-    resp = Responses(feats, plan.fraction[order], plan.distance[order], plan.discharge[order], mean, var, final,
+    resp = Responses(feats, plan.fraction[order], plan.distance[order], plan.discharge[order],
+                     plan.travel_time[order], mean, var, final,
                      t0, period, gam[cls], g, s_rec, groups)
     if plan.lake[0]:  # receptors in the source's lake see the tank itself: 1 / (Q (1 + (s + k) tau))
         tau = float(plan.L[0, 0] / plan.u[0, 0])
@@ -434,7 +447,8 @@ class _Plan:
     the receptors on them; :meth:`log_transfer` evaluates every receptor's transform at given s."""
 
     def __init__(self, net: RiverNetwork, state: ReachState, reach: str, chainage_m: float, pollutant: Pollutant,
-                 wind_ms: float, boundary: bool, kinds: tuple[FeatureKind, ...]) -> None:
+                 wind_ms: float, boundary: bool, kinds: tuple[FeatureKind, ...],
+                 within: frozenset[int] | set[int] | None = None) -> None:
         from .routing import _receptor_index
 
         i0 = state.index[reach]
@@ -444,6 +458,9 @@ class _Plan:
         parents: dict[int, list[tuple[int, float]]] = {i0: []}
         frac: dict[int, float] = {i0: 1.0}
         dist: dict[int, float] = {i0: -chainage_m}  # mass-weighted distance from the source at the reach start
+        mean_r, _var_r = reach_moment_arrays(net, state, pollutant, wind_ms)
+        # mass-weighted mean advective travel time [s] at the reach start (as route_moments)
+        tmean: dict[int, float] = {i0: -mean_r[i0] * chainage_m / state.length_m[i0]}
         pending = [i0]
         while pending:
             j = heapq.heappop(pending)  # reach indices are topological: a heap on them is a topological walk
@@ -455,17 +472,23 @@ class _Plan:
                 continue
             qdiv = divisors[node]
             end_dist = dist[j] + state.length_m[j]
+            end_mean = tmean[j] + mean_r[j]
             for dn in downs:
                 kk = state.index[dn]
+                if within is not None and kk not in within:
+                    continue
                 share = float(q_all[kk] / qdiv)
                 if kk not in parents:
                     parents[kk] = []
                     frac[kk] = 0.0
                     dist[kk] = 0.0
+                    tmean[kk] = 0.0
                     heapq.heappush(pending, kk)
                 parents[kk].append((pos, share))
                 w = frac[j] * share
-                dist[kk] = (dist[kk] * frac[kk] + end_dist * w) / (frac[kk] + w) if frac[kk] + w > 0 else end_dist
+                tot = frac[kk] + w
+                dist[kk] = (dist[kk] * frac[kk] + end_dist * w) / tot if tot > 0 else end_dist
+                tmean[kk] = (tmean[kk] * frac[kk] + end_mean * w) / tot if tot > 0 else end_mean
                 frac[kk] += w
         self.order = np.array(order, int)
         self.parents = [parents[j] for j in order]
@@ -496,6 +519,8 @@ class _Plan:
         self.distance = np.array([dist[o[w]] for w in where], float) + np.array(
             [f.chainage_m for f in feats], float)
         self.discharge = np.array([q_all[o[w]] for w in where], float)
+        self.travel_time = np.array([tmean[o[w]] + mean_r[o[w]] * f.chainage_m / state.length_m[o[w]]
+                                     for w, f in zip(where, feats)], float)
 
     def log_transfer(self, s: np.ndarray) -> np.ndarray:
         """log of the resident-concentration transform [per g/s, or per g/m3 for a boundary] at each

@@ -14,7 +14,7 @@ from importlib import resources
 import numpy as np
 import pytest
 import xarray as xr
-from net_cases import chain_doc, confluence_doc
+from net_cases import chain_doc, channel_forecast, confluence_doc
 from numpy.testing import assert_allclose
 
 from hydrology.document import load_network, network_from_document
@@ -31,10 +31,17 @@ from hydrology.sweep import (
 from hydrology.synthetic import generate_network
 
 N_PAIRS = 30
-# forecast() finds the peak on a 400-point grid refined by a parabola (~1e-4 of sigma) and the edges by
-# linear interpolation between grid points; the sweep's closed forms are exact to ~1e-12. DESIGN.md
-# budgets Gaussian solutions to 0.5 % (concentrations) and the brief allows 1 % on times.
+# The sweep summarises each pair in closed form on the equivalent channel (hydrology.transport.response),
+# so pairs are checked against that model evaluated one release at a time (net_cases.channel_forecast):
+# the backward sparse moment solve and the blocked matrix fill are under test (closed forms against
+# each other: round-off and Newton tolerances; the old 0.5 % / 1 % stand).
 RTOL_PEAK, RTOL_TIME = 5e-3, 1e-2
+# The equivalent channel is not the exact kernel that forecast() now uses. Measured on these networks
+# (no storage, no lakes): peaks differ by up to 11 % (the Puhe outlet below its weir pool; the kernel
+# agrees there with the finite-volume engine to 1.1 %) and peak times by up to 7.9 % (the kernel: 0.9 %
+# from the finite-volume engine). Moving the sweep
+# onto the kernel is open work (issue 10); this bound only keeps the gap from growing unseen.
+RTOL_KERNEL_PEAK, RTOL_KERNEL_TIME = 0.12, 0.09
 # the same moments by two algorithms (forward walk, backward sparse solve): round-off only
 RTOL_MOMENTS = 1e-9
 
@@ -75,10 +82,6 @@ def _sampled_pairs(ds, n=N_PAIRS, seed=0):
     return [(ds["source"].values[a], ds["receptor"].values[b]) for a, b in zip(i, j)]
 
 
-def _opt(v):
-    return np.nan if v is None else v
-
-
 def test_pairs_equal_single_forecasts(matrix):
     net, pol, ds = matrix
     pairs = _sampled_pairs(ds)
@@ -88,23 +91,30 @@ def test_pairs_equal_single_forecasts(matrix):
         d = net.dischargers[src]
         row = ds.sel(source=src, receptor=rid)
         # unit release: the sweep's edges are at 1 % of the peak, as forecast() uses for a tracer
-        unit = forecast(net, Release(d.reach, d.chainage_m, tracer, mass_kg=1.0)).receptor(rid)
+        unit_rel = Release(d.reach, d.chainage_m, tracer, mass_kg=1.0)
+        unit = forecast(net, unit_rel).receptor(rid)
+        ref = channel_forecast(net, unit_rel, ("station", "intake", "structure", "site"))[rid]
         assert_allclose(float(row.mass_fraction), unit.mass_fraction, rtol=RTOL_MOMENTS)
         assert_allclose(float(row.distance_m), unit.distance_m, rtol=RTOL_MOMENTS)
         assert_allclose(float(row.mean_travel_time_s), unit.mean_travel_time_s, rtol=RTOL_MOMENTS)
-        assert_allclose(float(row.peak_g_m3), unit.peak_g_m3, rtol=RTOL_PEAK)
+        assert_allclose(float(row.peak_g_m3), ref["peak_g_m3"], rtol=RTOL_PEAK)
         assert_allclose([float(row.peak_s), float(row.arrival_s), float(row.end_s)],
-                        [unit.peak_s, unit.arrival_s, unit.end_s], rtol=RTOL_TIME)
+                        [ref["peak_s"], ref["arrival_s"], ref["end_s"]], rtol=RTOL_TIME)
+        assert_allclose(float(row.peak_g_m3), unit.peak_g_m3, rtol=RTOL_KERNEL_PEAK)
+        assert_allclose(float(row.peak_s), unit.peak_s, rtol=RTOL_KERNEL_TIME)
         rate = float(ds["worst_rate_kg_s"].sel(source=src))
         if not np.isfinite(rate):
             assert np.isnan(float(row.worst_peak_g_m3))
             continue
-        worst = forecast(net, Release(d.reach, d.chainage_m, pol, rate_kg_s=rate, duration_s=ds.attrs["worst_release_s"])).receptor(rid)
-        assert_allclose(float(row.worst_peak_g_m3), worst.peak_g_m3, rtol=RTOL_PEAK)
-        assert_allclose(float(row.worst_peak_s), worst.peak_s, rtol=RTOL_TIME)
+        worst_rel = Release(d.reach, d.chainage_m, pol, rate_kg_s=rate, duration_s=ds.attrs["worst_release_s"])
+        worst = forecast(net, worst_rel).receptor(rid)
+        wref = channel_forecast(net, worst_rel, ("station", "intake", "structure", "site"))[rid]
+        assert_allclose(float(row.worst_peak_g_m3), wref["peak_g_m3"], rtol=RTOL_PEAK)
+        assert_allclose(float(row.worst_peak_s), wref["peak_s"], rtol=RTOL_TIME)
         assert_allclose([float(row.worst_arrival_s), float(row.worst_end_s), float(row.worst_duration_s)],
-                        [_opt(worst.arrival_s), _opt(worst.end_s), _opt(worst.duration_above_s)],
+                        [wref["arrival_s"], wref["end_s"], wref["end_s"] - wref["arrival_s"]],
                         rtol=RTOL_TIME, equal_nan=True)
+        assert_allclose(float(row.worst_peak_g_m3), worst.peak_g_m3, rtol=RTOL_KERNEL_PEAK)
         assert_allclose(float(ds["threshold_g_m3"].sel(receptor=rid)), worst.threshold_g_m3)
 
 
@@ -139,9 +149,12 @@ def test_reach_sources_on_a_braided_confluence():
     assert np.isnan(float(ds.peak_s.sel(source="t1", receptor="S-up")))
     assert np.isnan(float(ds.peak_s.sel(source="m2", receptor="S-m1")))
     for src in ds["source"].values:
-        fc = forecast(net, Release(src, 0.0, Pollutant("tracer"), mass_kg=1.0))
+        rel = Release(src, 0.0, Pollutant("tracer"), mass_kg=1.0)
+        fc = forecast(net, rel)
+        ref = channel_forecast(net, rel, ("station", "intake", "structure", "site"))
         for r in fc.receptors:
-            assert_allclose(float(ds.peak_g_m3.sel(source=src, receptor=r.id)), r.peak_g_m3, rtol=RTOL_PEAK)
+            assert_allclose(float(ds.peak_g_m3.sel(source=src, receptor=r.id)), ref[r.id]["peak_g_m3"], rtol=RTOL_PEAK)
+            assert_allclose(float(ds.peak_g_m3.sel(source=src, receptor=r.id)), r.peak_g_m3, rtol=RTOL_KERNEL_PEAK)
             assert_allclose(float(ds.mean_travel_time_s.sel(source=src, receptor=r.id)), r.mean_travel_time_s,
                             rtol=RTOL_MOMENTS)
 
