@@ -7,11 +7,17 @@ storage (area ratio beta [-], exchange alpha [1/s]), as logarithms with
 USGS WRIR 98-4018; Bates & Watts 1988, Nonlinear Regression Analysis and Its Applications, sec.
 2.3.1): theta = ln p, J the residuals' Jacobian at the optimum, Cov(theta) = s^2 (J^T J)^-1 with
 s^2 = sum(r^2)/(n - p); SE(p) = p SE(theta); 95 % interval exp(theta +- t_{0.975, n-p} SE(theta)).
-It covers measurement noise, not the forward model's own error (the analytic engine's equivalent
-channel on a non-uniform path, a grid). Forward models: ``analytic`` (forecast engine, Gaussian,
-milliseconds), ``numerical`` (:func:`hydrology.numerical.simulate`, OTIS equations, storage tails).
-The analytic curve sees storage only through its first two moments, which velocity and dispersion
-already set, so beta and alpha need the numerical engine.
+It covers measurement noise, not the forward model's own error. Intervals are clipped to each
+parameter's bounds (a parameter the curves do not constrain gets its whole range and a warning,
+never an overflowing number).
+
+Forward models: ``analytic`` (the exact transport kernel of :mod:`hydrology.transport.kernel`:
+advection, dispersion, decay, OTIS storage and lakes, milliseconds per curve, no grid, so the fit
+does not depend on any start value's grid), ``numerical`` (:func:`hydrology.transport.numerical.simulate`;
+its grid is chosen at the start and the fit is repeated on a finer grid when the fitted plume needs
+one). The release may be a tracer injection (pulse or constant rate) or an observed inflow curve
+(a concentration measured at the injection point or an upstream section, as at x = 0 of the
+Clackamas study). Observations may carry a background concentration [g/m3], added to the model.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
     from .reach_state import ReachState
 
 Engine = Literal["analytic", "numerical"]
-ErrorModel = Literal["relative", "scaled"]
+ErrorModel = Literal["relative", "scaled", "absolute"]
 Model = Callable[["ReachState"], list[np.ndarray]]
 #: warn when the grid rule at the fitted values wants cells shorter than this x those used [-]
 REGRID_RATIO = 0.8
@@ -79,11 +85,15 @@ PARAMETERS: dict[str, ParameterSpec] = {
 STORAGE_PARAMETERS = ("storage_ratio", "storage_exchange")
 #: error model -> residuals (modelled, observed, observed peak [g/m3]): ``relative`` (noise ~ C: log
 #: residuals ln(C_model + f) - ln(C_obs + f), f = RELATIVE_FLOOR x peak; transform both sides),
-#: ``scaled`` (additive noise, each station divided by its peak so all count alike)
+#: ``scaled`` (additive noise, each station divided by its peak so all count alike), ``absolute``
+#: (additive noise of one size everywhere, residuals in g/m3: OTIS-P's unweighted least squares)
 ERROR_MODELS: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {
     "relative": lambda model, obs, peak: np.log(model + RELATIVE_FLOOR * peak) - np.log(obs + RELATIVE_FLOOR * peak),
     "scaled": lambda model, obs, peak: (model - obs) / peak,
+    "absolute": lambda model, obs, peak: model - obs,
 }
+#: refits of the numerical engine on a finer grid when the fitted plume wants one [-]
+MAX_REGRIDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +249,19 @@ def state_with(base: ReachState, values: Mapping[tuple[str, str], float], member
 
 
 def _analytic(net: RiverNetwork, release: Release, obs: Sequence[Breakthrough], **_: Any) -> Model:
+    from .transport.kernel import point_source_responses
+
     union, inverse = np.unique(np.concatenate([b.time_s for b in obs]), return_inverse=True)
     cut = np.cumsum([0] + [b.time_s.size for b in obs])
+    src = release.source_history()
 
     def model(state: ReachState) -> list[np.ndarray]:
-        c = forecast(net, release, kinds=("station",), state=state).curves(times_s=union)["concentration"]
-        return [c.sel(receptor=b.station).values[inverse[cut[i]:cut[i + 1]]] for i, b in enumerate(obs)]
+        resp = point_source_responses(net, state, release.reach, release.chainage_m, release.pollutant, ("station",),
+                                      boundary=release.is_boundary)
+        row = {f.id: i for i, f in enumerate(resp.features)}
+        rows = np.array([row[b.station] for b in obs])
+        c = resp.concentration(src, union[None, :], rows)
+        return [c[i, inverse[cut[i]:cut[i + 1]]] for i in range(len(obs))]
     return model
 
 
@@ -300,9 +317,6 @@ def _check_options(parameters: Sequence[str], engine: str, error_model: str, nam
     for name, registry, what in ((engine, FORWARD_MODELS, "engine"), (error_model, ERROR_MODELS, "error model")):
         if name not in registry:
             raise UnknownModelError(f"unknown {what} {name!r}; known: {sorted(registry)}")
-    if engine == "analytic" and set(STORAGE_PARAMETERS) & set(parameters):
-        raise CalibrationError("the analytic engine sees storage only through the first two moments, which velocity "
-                               "and dispersion already fit: beta and alpha are not identifiable; use 'numerical'")
     if names - set(parameters):
         raise CalibrationError(f"initial values given for {sorted(names - set(parameters))}, which are not fitted")
 
@@ -311,7 +325,7 @@ def calibrate(net: RiverNetwork, observations: Mapping[str, Breakthrough], relea
               groups: Mapping[str, Sequence[str]] | None = None,
               parameters: Sequence[str] = ("velocity_factor", "dispersion"), engine: Engine = "analytic",
               error_model: ErrorModel = "relative", initial: Mapping[str, float] | None = None,
-              dx_m: float | None = None) -> CalibrationResult:
+              dx_m: float | None = None, background_g_m3: float = 0.0) -> CalibrationResult:
     """Fit per-group transport parameters to observed breakthrough curves (OTIS-P style).
 
     Parameters
@@ -321,19 +335,23 @@ def calibrate(net: RiverNetwork, observations: Mapping[str, Breakthrough], relea
     observations : mapping
         Station id -> :class:`Breakthrough` (see :func:`read_tracer_csv`).
     release : Release
-        The tracer injection (instantaneous or constant rate).
+        The tracer injection (instantaneous, constant rate or a rate curve), or an observed inflow
+        concentration curve at a point (``Release.inflow_curve``; the pollutant's decay applies).
     groups : mapping, optional
         Group name -> reach ids sharing parameter values; default one group ``"all"`` of every reach.
     parameters : sequence of str
         From :data:`PARAMETERS` (which holds the bounds): ``velocity_factor`` [-], ``dispersion``
         [m2/s] or ``dispersion_factor`` [-], ``storage_ratio`` [-], ``storage_exchange`` [1/s].
     engine, error_model : str
-        Forward model (storage needs ``numerical``); residuals (:data:`ERROR_MODELS`).
+        Forward model (:data:`FORWARD_MODELS`); residuals (:data:`ERROR_MODELS`).
     initial : mapping, optional
         Start per parameter name; default factors 1, values the group's length-weighted current one
         (else :data:`STORAGE_START`), velocity factor median(modelled mean time / observed centroid).
     dx_m : float, optional
-        Numerical cell length [m], fixed during the fit; default the engine's rule at the start.
+        Numerical cell length [m], fixed during the fit; default the engine's rule at the start,
+        refined and refitted (up to :data:`MAX_REGRIDS` times) when the fitted plume wants finer cells.
+    background_g_m3 : float
+        Concentration the stations read without the tracer [g/m3], added to the modelled curves.
 
     Raises
     ------
@@ -373,38 +391,93 @@ def calibrate(net: RiverNetwork, observations: Mapping[str, Breakthrough], relea
     def state_at(x: np.ndarray) -> ReachState:
         return state_with(base, dict(zip(keys, np.exp(x), strict=True)), members)
 
+    if not (math.isfinite(background_g_m3) and background_g_m3 >= 0):
+        raise CalibrationError(f"background concentration {background_g_m3} g/m3 must be finite and >= 0")
     if "velocity_factor" in parameters and "velocity_factor" not in initial:
         fc = forecast(net, release, kinds=("station",), state=state_at(x0))
         mean = {r.id: r.mean_travel_time_s for r in fc.receptors}
-        half = 0.5 * (release.duration_s or 0.0)
-        f0 = float(np.median([mean[b.station] / max(np.trapezoid(b.time_s * b.concentration_g_m3, b.time_s)
-                                                    / np.trapezoid(b.concentration_g_m3, b.time_s) - half, 1e-9)
-                              for b in obs]))
+        half = _release_centroid_s(release)
+        def centroid(b: Breakthrough) -> float:
+            excess = np.clip(b.concentration_g_m3 - background_g_m3, 0.0, None)
+            return float(np.trapezoid(b.time_s * excess, b.time_s) / max(np.trapezoid(excess, b.time_s), 1e-300))
+        f0 = float(np.median([mean[b.station] / max(centroid(b) - half, 1e-9) for b in obs]))
         x0 = np.where([n == "velocity_factor" for _, n in keys], math.log(f0), x0)
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
     err, peaks = ERROR_MODELS[error_model], [float(np.max(b.concentration_g_m3)) for b in obs]
 
     def residuals(model: Model) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda x: np.concatenate([err(c, b.concentration_g_m3, pk)
+        return lambda x: np.concatenate([err(c + background_g_m3, b.concentration_g_m3, pk)
                                          for c, b, pk in zip(model(state_at(x)), obs, peaks, strict=True)])
 
-    # central differences on the smooth analytic model; forward differences with a step above the
-    # numerical engine's time-step jitter (a new dt moves C by ~1e-4 relative)
+    # central differences on the smooth kernel; forward differences with a step above the numerical
+    # engine's time-step jitter (a new dt moves C by ~1e-4 relative)
     opts: dict[str, Any] = {"jac": "3-point"} if engine == "analytic" else {"jac": "2-point", "diff_step": 1e-3}
     dx = dx_m if dx_m is not None or engine == "analytic" else numerical_cell_m(net, release, state_at(x0))
     model = FORWARD_MODELS[engine](net, release, obs, dx_m=dx)
-    fit = optimize.least_squares(residuals(model), x0, bounds=(lo, hi), method="trf", x_scale="jac", **opts)
+    fits = [optimize.least_squares(residuals(model), start, bounds=(lo, hi), method="trf", x_scale="jac", **opts)
+            for start in _starts(x0, keys, initial, lo, hi)]
+    fit = min(fits, key=lambda f: f.cost)
     notes: list[str] = []
-    if engine == "numerical" and dx and (finer := numerical_cell_m(net, release, state_at(fit.x))) < REGRID_RATIO * dx:
-        notes.append(f"the fitted plume wants cells of {finer:.3g} m, not {dx:.3g} m: refit with dx_m={finer:.3g}")
+    if len(fits) > 1:
+        costs = sorted(2 * f.cost for f in fits)
+        notes.append(f"best of {len(fits)} starts for the storage parameters (sums of squares {costs[0]:.4g} to "
+                     f"{costs[-1]:.4g})")
+    regrids = 0
+    while (engine == "numerical" and dx_m is None and dx
+           and (finer := numerical_cell_m(net, release, state_at(fit.x))) < REGRID_RATIO * dx):
+        if regrids == MAX_REGRIDS:
+            notes.append(f"the fitted plume still wants cells of {finer:.3g} m after {regrids} refits on finer grids "
+                         f"(now {dx:.3g} m): pass dx_m to fix the grid")
+            break
+        regrids += 1
+        dx = finer  # refit from the fitted values on the grid they want
+        model = FORWARD_MODELS[engine](net, release, obs, dx_m=dx)
+        fit = optimize.least_squares(residuals(model), np.clip(fit.x, lo + 1e-9, hi - 1e-9), bounds=(lo, hi),
+                                     method="trf", x_scale="jac", **opts)
+    if regrids:
+        notes.append(f"refitted {regrids} time(s) on finer grids; final cells {dx:.3g} m")
     curves = zip(obs, model(base), model(state_at(fit.x)), strict=True)
-    stations = tuple(StationFit(b.station, b.time_s, b.concentration_g_m3, u, f) for b, u, f in curves)
-    return _result(fit, keys, x0, grp, engine, error_model, stations, notes)
+    stations = tuple(StationFit(b.station, b.time_s, b.concentration_g_m3, u + background_g_m3, f + background_g_m3)
+                     for b, u, f in curves)
+    return _result(fit, keys, x0, lo, hi, grp, engine, error_model, stations, notes)
 
 
-def _result(fit: optimize.OptimizeResult, keys: list[tuple[str, str]], x0: np.ndarray, grp: dict[str, tuple[str, ...]],
-            engine: str, error_model: str, stations: tuple[StationFit, ...], notes: list[str]) -> CalibrationResult:
-    """Standard errors and intervals from s^2 (J^T J)^-1 (Bates & Watts 1988, sec. 2.3.1)."""
+#: extra optimiser starts for storage parameters that no initial value fixes: beta [-] x alpha [1/s]
+#: (storage fits have local minima: OTIS-P's Clackamas fit needed three runs from hand-set starts)
+STORAGE_STARTS = ((0.05, 3e-5), (0.05, 3e-4), (0.5, 3e-5), (0.5, 3e-4))
+
+
+def _starts(x0: np.ndarray, keys: list[tuple[str, str]], initial: Mapping[str, float], lo: np.ndarray,
+            hi: np.ndarray) -> list[np.ndarray]:
+    """``x0`` and, when storage is fitted from default starts, :data:`STORAGE_STARTS` in its place."""
+    starts = [x0]
+    free = [k for k, (_g, n) in enumerate(keys) if n in STORAGE_PARAMETERS and n not in initial]
+    if free:
+        for beta, alpha in STORAGE_STARTS:
+            x = x0.copy()
+            for k in free:
+                x[k] = math.log(beta if keys[k][1] == "storage_ratio" else alpha)
+            starts.append(np.clip(x, lo + 1e-9, hi - 1e-9))
+    return starts
+
+
+def _release_centroid_s(release: Release) -> float:
+    """Time from the release start to the centroid of the released mass (or inflow curve) [s]."""
+    src = release.source_history()
+    if src.impulses and not (src.jumps or src.kinks):
+        return float(sum(t * m for t, m in src.impulses) / sum(m for _t, m in src.impulses))
+    curve = release.rate_curve or release.inflow_curve
+    if curve is not None:
+        t, v = np.asarray(curve, float).T
+        return float(np.trapezoid(t * v, t) / np.trapezoid(v, t))
+    return 0.5 * float(release.duration_s or 0.0)
+
+
+def _result(fit: optimize.OptimizeResult, keys: list[tuple[str, str]], x0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            grp: dict[str, tuple[str, ...]], engine: str, error_model: str, stations: tuple[StationFit, ...],
+            notes: list[str]) -> CalibrationResult:
+    """Standard errors and intervals from s^2 (J^T J)^-1 (Bates & Watts 1988, sec. 2.3.1), the
+    intervals clipped to the parameters' bounds ``lo``, ``hi`` (logs)."""
     dof = fit.fun.size - len(keys)
     s2, jtj = float(fit.fun @ fit.fun) / dof, fit.jac.T @ fit.jac
     cov = s2 * np.linalg.inv(jtj) if np.linalg.cond(jtj) < 1e12 else np.full(jtj.shape, np.inf)
@@ -414,7 +487,14 @@ def _result(fit: optimize.OptimizeResult, keys: list[tuple[str, str]], x0: np.nd
     with np.errstate(invalid="ignore"):
         corr = cov / np.outer(se, se)
     x, v = fit.x, np.exp(fit.x)
-    lo95, hi95 = np.exp(x - tq * se), np.exp(x + tq * se)
+    with np.errstate(invalid="ignore"):
+        lo_log, hi_log = np.maximum(x - tq * se, lo), np.minimum(x + tq * se, hi)
+    lo_log, hi_log = np.where(np.isfinite(lo_log), lo_log, lo), np.where(np.isfinite(hi_log), hi_log, hi)
+    lo95, hi95 = np.exp(lo_log), np.exp(hi_log)
+    notes += [f"group {g!r}: the curves do not constrain {n}: its 95 % interval reaches the parameter's bounds "
+              f"({np.exp(lo[k]):.3g} - {np.exp(hi[k]):.3g} {PARAMETERS[n].unit})"
+              for k, (g, n) in enumerate(keys) if fit.active_mask[k] == 0
+              and (lo_log[k] <= lo[k] + 1e-12 or hi_log[k] >= hi[k] - 1e-12)]
     params = tuple(FittedParameter(g, n, PARAMETERS[n].unit, float(v[k]), float(v[k] * se[k]), float(lo95[k]),
                                    float(hi95[k]), float(np.exp(x0[k]))) for k, (g, n) in enumerate(keys))
     notes += [f"group {g!r}: {n} = {v[k]:.4g} is at its bound; its interval means nothing"

@@ -321,9 +321,11 @@ def _reach(t: _Table, i: int, ids: tuple[str, str, str], geom: list[list[float]]
         if not np.isnan(value):
             out[key] = float(value)
     if v_rule == "TOTMA (lake residence)" and "velocity_ms" in out:
-        # a lake mixes like a stirred tank: residence-time variance tau^2 = 2 D L / U^3 gives D = U L / 2
+        # a lake mixes like a stirred tank (fully_mixed: the transport engines treat it as one);
+        # D = U L / 2 gives a channel reader the same travel-time variance tau^2 = 2 D L / U^3
+        out["fully_mixed"] = True
         out["dispersion_m2s"] = LAKE_MIXING_FACTOR * out["velocity_ms"] * out["length_m"]
-        src["dispersion"] = "lake: fully mixed, D = U L / 2 (travel-time variance = residence time^2)"
+        src["dispersion"] = "lake: fully mixed (a stirred tank of residence time TOTMA); D = U L / 2 for the moments"
     if src.get("GNIS_NAME"):
         out["name"] = src["GNIS_NAME"]
     if geom is not None:
@@ -446,8 +448,9 @@ def _document_notes(p: Path, layer: str, n: int, rules: Mapping[str, Mapping[str
         ("NHDPlus has no channel width or depth: width_coef/width_exp/depth_coef/depth_exp on every reach are the "
          f"hydraulic-geometry defaults B = {hg.a} Q^{hg.b}, H = {hg.c} Q^{hg.f} [m] ({hg.source}); they feed the "
          "dispersion estimator only (velocity_ms is stated on every reach that has one)."),
-        ("Lake reaches (TOTMA rule) state dispersion_m2s = U L / 2, a fully mixed tank (travel-time variance = "
-         "residence time squared); the river dispersion estimators do not apply to lakes."),
+        ("Lake reaches (TOTMA rule) are fully_mixed: stirred tanks of residence time TOTMA in both transport engines; "
+         "they also state dispersion_m2s = U L / 2 (travel-time variance = residence time squared); the river "
+         "dispersion estimators do not apply to lakes."),
         (f"Missing SLOPE (-9998) is replaced by the NHDPlus minimum slope {NHDPLUS_MIN_SLOPE:g} on "
          f"{rules['slope']['NHDPlus minimum 1e-5 (SLOPE missing)']} reaches (needed for the shear velocity)."),
     ]

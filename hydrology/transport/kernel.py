@@ -307,16 +307,22 @@ class Responses:
         """R(t) [g/m3 per kg/s2]: a rate growing at 1 kg/s per s from t = 0."""
         return self._curve("ramp", t_s, rows)
 
-    def concentration(self, source: SourceHistory, t_s: np.ndarray) -> np.ndarray:
-        """Concentration [g/m3] at every receptor for a source history (superposition)."""
+    def concentration(self, source: SourceHistory, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Concentration [g/m3] at every receptor (or ``rows``) for a source history: the sum of its
+        impulses x h, jumps x S and slope changes x R (superposition), each kind in one evaluation."""
+        sel = np.arange(len(self)) if rows is None else np.atleast_1d(np.asarray(rows, int))
         t = np.asarray(t_s, float)
-        c = np.zeros((len(self), np.atleast_1d(t).shape[-1]))
-        for at, m in source.impulses:
-            c += m * self.impulse(t - at)
-        for at, j in source.jumps:
-            c += j * self.step(t - at)
-        for at, k in source.kinks:
-            c += k * self.ramp(t - at)
+        t = np.broadcast_to(t if t.ndim == 2 else np.atleast_1d(t)[None, :], (sel.size, np.atleast_1d(t).shape[-1]))
+        n = t.shape[1]
+        c = np.zeros((sel.size, n))
+        for which, terms in (("impulse", source.impulses), ("step", source.jumps), ("ramp", source.kinks)):
+            if not terms:
+                continue
+            at = np.array([a for a, _v in terms])
+            weight = np.array([v for _a, v in terms])
+            lagged = (t[:, None, :] - at[None, :, None]).reshape(sel.size, at.size * n)
+            vals = self._curve(which, lagged, sel).reshape(sel.size, at.size, n)
+            c += np.einsum("rkn,k->rn", vals, weight)
         return c
 
 
