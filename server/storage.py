@@ -224,11 +224,40 @@ class Store:
                             [(network, d, t, int(p), int(tr), int(e)) for d, t, p, tr, e in rows])
             return con.total_changes - before
 
-    def operations(self, network: str, start_ns: int, end_ns: int) -> list[tuple[str, int, bool, bool, bool]]:
-        """Power-meter and effluent-monitor states (discharger, time, production, treatment, exceedance)."""
-        return [(d, int(t), bool(p), bool(tr), bool(e)) for d, t, p, tr, e in self._reader().execute(
+    def operations(self, network: str, start_ns: int, end_ns: int) -> list[tuple[str, int, bool | None, bool | None, bool | None]]:
+        """Power-meter and effluent-monitor states (discharger, time, production, treatment, exceedance);
+        None where a source did not report that state (an HJ 212 monitor reports no production)."""
+        def b(x: int | None) -> bool | None:
+            return None if x is None else bool(x)
+
+        return [(d, int(t), b(p), b(tr), b(e)) for d, t, p, tr, e in self._reader().execute(
             "SELECT discharger_id, time_ns, production_on, treatment_on, effluent_exceedance FROM operations "
             "WHERE network = ? AND time_ns BETWEEN ? AND ? ORDER BY time_ns", (network, start_ns, end_ns))]
+
+    def add_observations(self, network: str, readings: Sequence[tuple[str, str, int, float, str | None]],
+                         states: Sequence[tuple[str, int, bool | None, bool | None, bool | None]],
+                         audit: tuple[str | None, str | None, str, str]) -> tuple[int, int, int]:
+        """Readings, operations states and their audit row in one durable transaction (the HJ 212 gateway).
+
+        Readings as :meth:`add_readings` (a stored key is a duplicate, left unchanged). A state merges
+        into a stored state of the same discharger and time: a None (not reported) keeps the stored
+        value. Returns (readings stored, duplicates, states written).
+        """
+        client, role, method, detail = audit
+        with self.transaction() as con:
+            before = con.total_changes
+            con.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
+                            [(network, s, p, t, v, f) for s, p, t, v, f in readings])
+            stored = con.total_changes - before
+            con.executemany(
+                "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (network, discharger_id, time_ns) DO UPDATE "
+                "SET production_on = COALESCE(excluded.production_on, production_on), "
+                "treatment_on = COALESCE(excluded.treatment_on, treatment_on), "
+                "effluent_exceedance = COALESCE(excluded.effluent_exceedance, effluent_exceedance)",
+                [(network, d, t, *(None if x is None else int(x) for x in (p, tr, e))) for d, t, p, tr, e in states])
+            con.execute("INSERT INTO audit (time_ns, client, role, method, detail) VALUES (?, ?, ?, ?, ?)",
+                        (now_ns(), client, role, method, detail))
+        return stored, len(readings) - stored, len(states)
 
     # --------------------------------------------------------------------------------- audit
     def audit(self, client: str | None, role: str | None, method: str, detail: str = "") -> None:

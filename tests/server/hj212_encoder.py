@@ -32,9 +32,9 @@ def crc16(data: bytes) -> int:
     return register
 
 
-def frame(segment: str, *, crc: str | None = None, length: str | None = None, tail: bytes = b"\r\n") -> bytes:
+def frame(segment: str | bytes, *, crc: str | None = None, length: str | None = None, tail: bytes = b"\r\n") -> bytes:
     """``##`` + length + segment + CRC + CRLF; ``crc``/``length``/``tail`` override (to build bad packets)."""
-    data = segment.encode("utf-8")
+    data = segment.encode("utf-8") if isinstance(segment, str) else segment
     length = f"{len(data):04d}" if length is None else length
     crc = f"{crc16(data):04X}" if crc is None else crc
     return b"##" + length.encode() + data + crc.encode() + tail
