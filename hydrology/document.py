@@ -182,6 +182,9 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         for item in doc.get(key) or []:
             mn = item.get("hj212_mn") if isinstance(item, dict) else None
             if isinstance(mn, str) and mn:
+                if not (len(mn) <= 24 and mn.isascii() and mn.isalnum()):
+                    problems.append(Problem("error", key, str(item.get("id")), "hj212_mn",
+                                            f"MN {mn!r} is not 1-24 letters or digits (HJ 212)"))
                 if mn in mns:
                     problems.append(Problem("error", key, str(item.get("id")), "hj212_mn", f"MN {mn!r} is also {mns[mn]}'s"))
                 mns.setdefault(mn, str(item.get("id")))

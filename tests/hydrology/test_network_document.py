@@ -114,7 +114,8 @@ def test_disconnected_parts_and_isolated_nodes_are_warnings():
     (lambda d: d.pop("nodes"), "network.nodes"),
     (lambda d: d.update(version=7), "network.version"),
     (lambda d: d["stations"][1].update(hj212_mn=42), "stations[S-m1].hj212_mn"),
-    (lambda d: [s.update(hj212_mn="MN-1") for s in d["stations"][:2]], "stations[S-m1].hj212_mn"),   # one MN, one feature
+    (lambda d: [s.update(hj212_mn="MN1") for s in d["stations"][:2]], "stations[S-m1].hj212_mn"),   # one MN, one feature
+    (lambda d: d["stations"][1].update(hj212_mn="MN-1"), "stations[S-m1].hj212_mn"),    # not an HJ 212 MN
 ])
 def test_structural_errors_name_element_and_field(mutate, where):
     doc = confluence_doc()
