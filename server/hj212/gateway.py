@@ -28,7 +28,8 @@ import socket
 import socketserver
 import threading
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from server.servicers import Networks
 from server.storage import Store
@@ -86,7 +87,7 @@ class MnIndex:
         for name, version in key:
             try:
                 _v, net = self.networks.get(name, version)
-            except Exception:  # noqa: BLE001 - one unreadable network must not stop the others
+            except Exception:
                 log.exception("network %s v%d cannot be read for HJ 212 MNs", name, version)
                 continue
             for kind, features in (("station", net.stations), ("discharger", net.dischargers)):
@@ -155,7 +156,7 @@ class Gateway:
             return self._process(parse_frame(item), peer)
         except Hj212Error as err:
             return self._refuse(err, peer)
-        except Exception:  # noqa: BLE001 - our own bug or a storage failure: no answer, so the logger resends
+        except Exception:
             log.exception("HJ 212 packet from %s could not be processed", peer)
             self.count("refused")
             self.count("refused_internal")
@@ -205,7 +206,7 @@ class Gateway:
         if stored and self.on_readings is not None:
             try:
                 self.on_readings(owner.network, {r[0] for r in obs.readings})
-            except Exception:  # noqa: BLE001 - the packet is stored; the pipeline's trouble is its own
+            except Exception:
                 log.exception("pipeline notification failed for %s", owner.network)
         return self._answered(p, data_answer(p))
 
@@ -253,7 +254,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         gw: Gateway = self.server.gateway  # type: ignore[attr-defined]
         sock: socket.socket = self.request
-        peer = "%s:%d" % self.client_address[:2]
+        peer = f"{self.client_address[0]}:{self.client_address[1]}"
         sock.settimeout(gw.idle_timeout_s)
         gw._register(sock)
         reader = FrameReader()

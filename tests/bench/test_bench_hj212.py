@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from hj212_encoder import Monitor, frame, parse_answer, segment, values_cp  # noqa: E402
+from hj212_encoder import Monitor, frame, parse_answer, segment, values_cp
 
-from server.app import create_server  # noqa: E402
-from server.cli import demo_basin_path  # noqa: E402
-from server.config import Config  # noqa: E402
+from server.app import create_server
+from server.cli import demo_basin_path
+from server.config import Config
 
 pytestmark = pytest.mark.bench
 RESULTS = Path(__file__).parent / "results"

@@ -101,7 +101,7 @@ def test_sigkill_during_hj212_upload_loses_no_acknowledged_packet(tmp_path):
     assert len(times) == len(rows)                                  # no duplicates
     assert all(_utc_ns(i) in times for i in acked)                  # every acknowledged packet survived
     assert len(rows) in (len(acked), len(acked) + 1)                # at most the one in flight besides
-    assert dict((r[2], r[3]) for r in rows)[_utc_ns(acked[-1])] == 5 + acked[-1] / 1000
+    assert {r[2]: r[3] for r in rows}[_utc_ns(acked[-1])] == 5 + acked[-1] / 1000
     have = len(rows)
     store.close()
 

@@ -58,7 +58,7 @@ def _delta(gateway, before):
 
 
 def test_real_time_upload_is_stored_in_si_and_answered_9014(gw, monitor):
-    running, gateway = gw
+    running = gw[0]
     values = {"w01009": ("6.85", "N"), "w21003": ("1.25", "N"), "w01010": ("21.5", "N"), "w01001": ("7.31", "N"),
               "w22001": ("0.04", "C"), "w01018": ("18.0", "T")}
     seg = segment("2011", STATION_MN, values_cp("20250715093000", values), qn="20250715093000001")
@@ -108,7 +108,7 @@ def test_no_answer_unless_flag_asks_but_stored_all_the_same(gw, monitor):
 
 
 def test_hj212_2025_upload_and_heartbeat(gw, monitor):
-    running, gateway = gw
+    gateway = gw[1]
     fields = monitor.exchange(frame(segment("2011", STATION_MN, values_cp("20260105080000", {"w01009": ("8.2", "N")}),
                                             flag=9)))   # 9 = 000010 (HJ 212-2025) 0 1
     assert (fields["CN"], fields["Flag"]) == ("9014", "8")
@@ -119,7 +119,7 @@ def test_hj212_2025_upload_and_heartbeat(gw, monitor):
 
 
 def test_resent_packet_is_answered_again_and_stored_once(gw, monitor):
-    running, gateway = gw
+    gateway = gw[1]
     packet = frame(segment("2011", STATION_MN, values_cp("20250715130000", {"w21001": ("2.5", "N")})))
     before = gateway.stats()
     assert monitor.exchange(packet)["CN"] == "9014"
