@@ -1,10 +1,11 @@
 """HJ 212 code tables as data: pollutant codes, data flags, command codes, answer codes.
 
 Each table is a dict a user can read (and extend in one place); the gateway never branches on a code
-with ``elif``. Sources: HJ 212-2017 *Data transmission standard for online monitoring systems of
-pollutant* (MEE, 2017): pollutant codes of its Appendix B (water, ``w`` codes, which follow HJ 525),
-data flags of its Table 6, command codes (CN) of its Table 4 / Appendix A, answer codes (QnRtn,
-ExeRtn) of its Table 7. The code tables of HJ 212-2025 that differ are noted where they do.
+with ``elif``. Source: HJ 212-2017 *Data transmission standard for online monitoring systems of
+pollutant* (MEE, 2017): its water pollutant codes (``w`` codes, after HJ 525), data flags (数据标记),
+command codes (CN, 命令编码), system codes (ST) and answer codes (QnRtn). We worked from the
+standard's tables as quoted by public implementations, not from its PDF, so no section or table
+numbers are cited. Where HJ 212-2025 differs it is noted (see ``protocol``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class PollutantCode:
     parameter : str
         rivertrace's canonical parameter (``tracer.readings.canonical_parameter``).
     unit : str
-        Unit in which HJ 212 transmits the instantaneous and average values (its Appendix B);
+        Unit in which HJ 212 transmits the instantaneous and average values (its code table);
         converted to the internal SI unit by the same table as gRPC ingest (``tracer.readings.UNITS``).
     name_zh : str
         The standard's name of the item.
@@ -34,7 +35,7 @@ class PollutantCode:
     name_zh: str
 
 
-#: HJ 212-2017 Appendix B water codes -> rivertrace parameter and transmitted unit. The flow code
+#: HJ 212-2017 water codes -> rivertrace parameter and transmitted unit. The flow code
 #: ``w00000`` (污水, sewage/effluent flow) is transmitted in L/s for Rtd/Avg (its Cou is a volume in
 #: m3, which rivertrace does not store).
 POLLUTANTS: Final = MappingProxyType({
@@ -108,7 +109,7 @@ QN_RTN: Final = MappingProxyType({
     "unknown": 100,     # 未知错误
 })
 
-#: ST system codes (HJ 212-2017 Table 5) the gateway accepts: water quality, water pollution sources,
+#: ST system codes (HJ 212-2017 系统编码) the gateway accepts: water quality, water pollution sources,
 #: system interaction. Others (air, noise...) are refused with QnRtn 5.
 SYSTEM_CODES: Final = MappingProxyType({
     "21": "地表水质量监测 (surface water quality)",

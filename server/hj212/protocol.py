@@ -1,6 +1,6 @@
 """HJ 212 packets: framing, CRC, parsing and answers. Pure functions, no network I/O.
 
-A packet (HJ 212-2017, section 6.3, 通讯包结构) is::
+A packet (HJ 212-2017, 通讯包结构, the packet structure) is::
 
     ##  NNNN  QN=...;ST=..;CN=....;PW=......;MN=...;Flag=.;CP=&&...&&  XXXX  \\r\\n
     |   |     data segment (数据段), NNNN bytes                          |     CRLF
@@ -13,11 +13,11 @@ standard version, D = the packet is one of several (``PNUM``/``PNO`` follow), A 
 requested), then ``CP=&&...&&`` the command parameters: ``;``-separated groups of ``,``-separated
 ``key=value`` pairs such as ``DataTime=20160801085857;w01018-Rtd=50.2,w01018-Flag=N``.
 
-The CRC (HJ 212-2017 Appendix C) is computed over the data segment's bytes: register 0xFFFF; for
-each byte, ``crc = (crc >> 8) ^ byte``, then eight times: shift right, and if the bit shifted out
+The CRC (HJ 212-2017, its CRC appendix, CRC 校验算法) is computed over the data segment's bytes:
+register 0xFFFF; for each byte, ``crc = (crc >> 8) ^ byte``, then eight times: shift right, and if the bit shifted out
 was 1, xor 0xA001; the result is written as 4 upper-case hex digits. It is *not* CRC-16/MODBUS (which
 xors the byte into the low half without first shifting the register). The standard's example
-(Appendix C) ``QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;
+``QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;
 CP=&&RtdInterval=30&&`` has length 0101 and CRC 1C80. Here a 256-entry table does the eight steps
 at once (``crc >> 8 ^ T[crc & 0xFF]``, the usual reflected-CRC identity); the tests check it against
 the bitwise procedure and the example.
@@ -76,7 +76,7 @@ _TABLE: Final = _crc_table()
 
 
 def crc16(data: bytes) -> int:
-    """HJ 212 CRC16 of a data segment (Appendix C of HJ 212-2017; see module doc).
+    """HJ 212 CRC16 of a data segment (HJ 212-2017 CRC appendix; see module doc).
 
     Parameters
     ----------
@@ -100,7 +100,7 @@ class Hj212Error(ValueError):
     """A packet the gateway refuses.
 
     ``reason`` is the counter it is counted under (``crc``, ``length``, ``unknown_mn``...), ``qn_rtn``
-    the QnRtn code (HJ 212-2017 Table 7) of a 9011 answer, and ``packet`` the header fields read
+    the QnRtn code (HJ 212-2017 answer codes) of a 9011 answer, and ``packet`` the header fields read
     before the problem was found (to address that answer), or None.
     """
 

@@ -1,16 +1,18 @@
 """An HJ 212 encoder and a monitor's TCP client, written for the tests from the standard's text,
 independent of ``server/hj212`` (nothing is imported from it).
 
-HJ 212-2017, section 6.3 (通讯包结构): a packet is ``##``, the data segment's length as 4 decimal
+HJ 212-2017 (通讯包结构, the packet structure): a packet is ``##``, the data segment's length as 4 decimal
 digits, the data segment ``QN=..;ST=..;CN=..;PW=..;MN=..;Flag=..;CP=&&..&&``, its CRC16 as 4 hex
-digits, and CRLF. Appendix C gives the CRC as a procedure; :func:`crc16` follows it step by step.
+digits, and CRLF. Its CRC appendix (CRC 校验算法) gives the CRC as a procedure; :func:`crc16`
+follows it step by step.
 """
 
 import socket
 import time
 
-#: HJ 212-2017 Appendix C example (a 1062 "set real-time data interval" command): data segment,
-#: its length and its CRC as printed in the standard
+#: The standard's worked example (a 1062 "set real-time data interval" command): data segment, its
+#: length and its CRC as the standard prints them (quoted identically by several independent public
+#: HJ 212 implementations; we could not read the standard's PDF itself)
 STANDARD_EXAMPLE_SEGMENT = ("QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;"
                             "Flag=5;CP=&&RtdInterval=30&&")
 STANDARD_EXAMPLE_LENGTH = "0101"
@@ -18,7 +20,7 @@ STANDARD_EXAMPLE_CRC = "1C80"
 
 
 def crc16(data: bytes) -> int:
-    """HJ 212-2017 Appendix C, step by step: the CRC register starts at 0xFFFF; each byte is XORed
+    """HJ 212-2017 CRC appendix, step by step: the CRC register starts at 0xFFFF; each byte is XORed
     into the register shifted right by 8 bits; then 8 times the register is shifted right by one bit
     and, when the bit shifted out is 1, XORed with 0xA001."""
     register = 0xFFFF

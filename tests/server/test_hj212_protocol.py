@@ -21,7 +21,7 @@ from tracer.readings import QUALITY_FLAGS, UNITS, canonical_parameter, normalise
 
 
 def test_standard_appendix_example_crc_and_length():
-    """HJ 212-2017 Appendix C prints this packet with length 0101 and CRC 1C80: both the tests' own
+    """HJ 212-2017 prints this example packet with length 0101 and CRC 1C80: both the tests' own
     step-by-step CRC and the product's table-driven one give it."""
     data = STANDARD_EXAMPLE_SEGMENT.encode()
     assert f"{len(data):04d}" == STANDARD_EXAMPLE_LENGTH
