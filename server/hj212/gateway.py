@@ -16,6 +16,9 @@ resends it. Nothing a peer sends ends the connection except closing it or stayin
 :data:`IDLE_TIMEOUT_S`; nothing ends the gateway. Counters: :meth:`Gateway.stats`, and an INFO log line
 every :data:`STATS_LOG_S` seconds while they change.
 
+A packet that is one part of a split upload (Flag bit D, PNUM/PNO) is processed and answered as a
+packet of its own: each part carries whole ``key=value`` pairs and its own DataTime.
+
 The MN of a packet is looked up among the ``hj212_mn`` fields of the stations and dischargers of the
 latest version of every stored network (re-read when a network version changes). An MN found in two
 networks is refused (ambiguous) rather than guessed.
@@ -52,6 +55,9 @@ log = logging.getLogger("rivertrace.hj212")
 IDLE_TIMEOUT_S = 900.0
 #: period of the counters' log line [s]
 STATS_LOG_S = 60.0
+#: open connections at most (one thread each): a city has hundreds of monitors; beyond this a new
+#: connection is closed at once (counted), so a flood cannot exhaust the process's threads
+MAX_CONNECTIONS = 2000
 _ANSWER_CNS = frozenset({"9011", "9012", "9013", "9014"})
 
 
@@ -107,8 +113,10 @@ class Gateway:
 
     def __init__(self, store: Store, networks: Networks, host: str = "127.0.0.1", port: int = 0, *,
                  password: str | None = None, on_readings: Callable[[str, set[str]], Any] | None = None,
-                 idle_timeout_s: float = IDLE_TIMEOUT_S, timezone: Any = DEFAULT_TIMEZONE) -> None:
+                 idle_timeout_s: float = IDLE_TIMEOUT_S, timezone: Any = DEFAULT_TIMEZONE,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.store = store
+        self.max_connections = max_connections
         self.index = MnIndex(store, networks)
         self.password = password
         self.on_readings = on_readings
@@ -133,8 +141,9 @@ class Gateway:
             self._counts[key] += n
 
     def stats(self) -> dict[str, int]:
-        """Counters: connections, packets, accepted, answers, readings_stored, readings_duplicate,
-        states_stored, fields_skipped, heartbeats, refused and ``refused_<reason>`` per reason."""
+        """Counters: connections, connections_refused, packets, accepted, answers, answers_ignored,
+        readings_stored, readings_duplicate, states_stored, fields_skipped, heartbeats, refused and
+        ``refused_<reason>`` per reason."""
         with self._lock:
             return dict(self._counts)
 
@@ -217,6 +226,15 @@ class Gateway:
         return reply
 
     # ------------------------------------------------------------------------------- lifecycle
+    def _admit(self, peer: str) -> bool:
+        with self._lock:
+            ok = len(self._clients) < self.max_connections
+            if not ok:
+                self._counts["connections_refused"] += 1
+        if not ok:
+            log.warning("HJ 212 connection from %s refused: %d connections open", peer, self.max_connections)
+        return ok
+
     def _register(self, sock: socket.socket) -> None:
         with self._lock:
             self._clients.add(sock)
@@ -248,6 +266,9 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     block_on_close = True
     gateway: Gateway
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.gateway._admit(f"{client_address[0]}:{client_address[1]}")
 
 
 class _Handler(socketserver.BaseRequestHandler):

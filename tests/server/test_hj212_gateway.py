@@ -274,6 +274,38 @@ def test_new_readings_wake_the_pipeline_and_stop_closes_connections(tmp_path):
         store.close()
 
 
+def test_connections_beyond_the_limit_are_closed_and_the_others_served(tmp_path):
+    store = Store(tmp_path / "rt.db")
+    store.put_network("ruxi", _doc())
+    gateway = Gateway(store, Networks(store), max_connections=2)
+    monitors = [Monitor(gateway.port) for _ in range(2)]
+    try:
+        cp = values_cp("20250723080000", {"w01009": ("7.5", "N")})
+        assert monitors[0].exchange(frame(segment("2011", STATION_MN, cp)))["CN"] == "9014"   # both admitted
+        assert monitors[1].exchange(frame(segment("2011", STATION_MN, cp)))["CN"] == "9014"
+        third = Monitor(gateway.port)
+        assert third.recv_packet(timeout=5.0) is None      # closed at once (5 s: generous for a local close)
+        third.close()
+        assert monitors[0].exchange(frame(segment("2011", STATION_MN, cp)))["CN"] == "9014"
+        assert gateway.stats()["connections_refused"] == 1
+    finally:
+        for m in monitors:
+            m.close()
+        gateway.stop()
+        store.close()
+
+
+def test_an_answer_from_the_field_unit_is_ignored(gw, monitor):
+    gateway = gw[1]
+    before = gateway.stats()
+    monitor.send(frame(segment("9014", STATION_MN, "", st="91", flag=4)))
+    # the next answer is the good packet's: the 9014 got none and was not refused
+    assert monitor.exchange(frame(segment("2011", STATION_MN, values_cp("20250723090000", {"w01009": ("7", "N")}),
+                                          qn="20250723090000001")))["QN"] == "20250723090000001"
+    d = _delta(gateway, before)
+    assert d["answers_ignored"] == 1 and "refused" not in d
+
+
 def test_config_reads_the_hj212_table_and_the_cli_flag(tmp_path):
     toml = tmp_path / "rt.toml"
     toml.write_text('[hj212]\nport = 6001\npassword = "x"\nhost = "0.0.0.0"\n', encoding="utf-8")
