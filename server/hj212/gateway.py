@@ -17,7 +17,7 @@ resends it. Nothing a peer sends ends the connection except closing it or stayin
 every :data:`STATS_LOG_S` seconds while they change.
 
 A packet that is one part of a split upload (Flag bit D, PNUM/PNO) is processed and answered as a
-packet of its own: each part carries whole ``key=value`` pairs and its own DataTime.
+packet of its own; parts are not reassembled, so a part without its own DataTime is refused.
 
 The MN of a packet is looked up among the ``hj212_mn`` fields of the stations and dischargers of the
 latest version of every stored network (re-read when a network version changes). An MN found in two
