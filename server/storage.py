@@ -51,6 +51,14 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+#: one packet's rows for :meth:`Store.add_observations`: (network, readings (station, parameter, time_ns,
+#: value, flag), states (discharger, time_ns, production_on, treatment_on, effluent_exceedance),
+#: audit (client, role, method, detail))
+Observation = tuple[str, Sequence[tuple[str, str, int, float, "str | None"]],
+                    Sequence[tuple[str, int, "bool | None", "bool | None", "bool | None"]],
+                    tuple["str | None", "str | None", str, str]]
+
+
 class StoreError(Exception):
     """Base of storage errors."""
 
@@ -234,30 +242,33 @@ class Store:
             "SELECT discharger_id, time_ns, production_on, treatment_on, effluent_exceedance FROM operations "
             "WHERE network = ? AND time_ns BETWEEN ? AND ? ORDER BY time_ns", (network, start_ns, end_ns))]
 
-    def add_observations(self, network: str, readings: Sequence[tuple[str, str, int, float, str | None]],
-                         states: Sequence[tuple[str, int, bool | None, bool | None, bool | None]],
-                         audit: tuple[str | None, str | None, str, str]) -> tuple[int, int, int]:
-        """Readings, operations states and their audit row in one durable transaction (the HJ 212 gateway).
+    def add_observations(self, batch: Sequence[Observation]) -> list[tuple[int, int, int]]:
+        """Observations (the HJ 212 gateway's packets) with their audit rows, all in one durable
+        transaction: one fsync for a batch of packets from many connections.
 
-        Readings as :meth:`add_readings` (a stored key is a duplicate, left unchanged). A state merges
-        into a stored state of the same discharger and time: a None (not reported) keeps the stored
-        value. Returns (readings stored, duplicates, states written).
+        Each item is ``(network, readings, states, audit)``: readings as :meth:`add_readings` (a stored
+        key is a duplicate, left unchanged); states ``(discharger, time_ns, production_on,
+        treatment_on, effluent_exceedance)`` merge into a stored state of the same discharger and time
+        (None, not reported, keeps the stored value); audit ``(client, role, method, detail)``.
+        Returns per item (readings stored, duplicates, states written).
         """
-        client, role, method, detail = audit
+        out = []
         with self.transaction() as con:
-            before = con.total_changes
-            con.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
-                            [(network, s, p, t, v, f) for s, p, t, v, f in readings])
-            stored = con.total_changes - before
-            con.executemany(
-                "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (network, discharger_id, time_ns) DO UPDATE "
-                "SET production_on = COALESCE(excluded.production_on, production_on), "
-                "treatment_on = COALESCE(excluded.treatment_on, treatment_on), "
-                "effluent_exceedance = COALESCE(excluded.effluent_exceedance, effluent_exceedance)",
-                [(network, d, t, *(None if x is None else int(x) for x in (p, tr, e))) for d, t, p, tr, e in states])
-            con.execute("INSERT INTO audit (time_ns, client, role, method, detail) VALUES (?, ?, ?, ?, ?)",
-                        (now_ns(), client, role, method, detail))
-        return stored, len(readings) - stored, len(states)
+            for network, readings, states, (client, role, method, detail) in batch:
+                before = con.total_changes
+                con.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
+                                [(network, s, p, t, v, f) for s, p, t, v, f in readings])
+                stored = con.total_changes - before
+                con.executemany(
+                    "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (network, discharger_id, time_ns) "
+                    "DO UPDATE SET production_on = COALESCE(excluded.production_on, production_on), "
+                    "treatment_on = COALESCE(excluded.treatment_on, treatment_on), "
+                    "effluent_exceedance = COALESCE(excluded.effluent_exceedance, effluent_exceedance)",
+                    [(network, d, t, *(None if x is None else int(x) for x in (p, tr, e))) for d, t, p, tr, e in states])
+                con.execute("INSERT INTO audit (time_ns, client, role, method, detail) VALUES (?, ?, ?, ?, ?)",
+                            (now_ns(), client, role, method, detail))
+                out.append((stored, len(readings) - stored, len(states)))
+        return out
 
     # --------------------------------------------------------------------------------- audit
     def audit(self, client: str | None, role: str | None, method: str, detail: str = "") -> None:

@@ -3,9 +3,10 @@
 Each connection gets a thread (a city's few hundred monitors each keep one long connection). Bytes are
 cut into packets by :class:`~server.hj212.protocol.FrameReader`; each packet is checked (framing,
 length, CRC, syntax, password when one is configured, ST, the MN's owner in a stored network, every
-value), converted (:mod:`server.hj212.ingest`) and stored with its audit row in one durable SQLite
+value), converted (:mod:`server.hj212.ingest`) and stored with its audit row in a durable SQLite
 transaction (WAL, synchronous=FULL: :meth:`server.storage.Store.add_observations`, the same file and
-durability as gRPC ingest). Only then, when the packet's Flag asks for an answer, does the gateway
+durability as gRPC ingest; packets arriving together on several connections share one transaction,
+:class:`GroupCommitter`). Only then, when the packet's Flag asks for an answer, does the gateway
 send CN 9014 (数据应答): an acknowledged packet is on disk. New readings wake the automatic pipeline
 as gRPC ingest does.
 
@@ -27,15 +28,17 @@ networks is refused (ambiguous) rather than guessed.
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import socketserver
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from server.servicers import Networks
-from server.storage import Store
+from server.storage import Observation, Store, StoreError
 
 from .codes import (
     CN_HEARTBEAT,
@@ -58,7 +61,78 @@ STATS_LOG_S = 60.0
 #: open connections at most (one thread each): a city has hundreds of monitors; beyond this a new
 #: connection is closed at once (counted), so a flood cannot exhaust the process's threads
 MAX_CONNECTIONS = 2000
+#: packets written in one transaction at most (group commit)
+MAX_BATCH = 256
 _ANSWER_CNS = frozenset({"9011", "9012", "9013", "9014"})
+
+
+class _Job:
+    __slots__ = ("done", "error", "item", "result")
+
+    def __init__(self, item: Observation) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.result: tuple[int, int, int] = (0, 0, 0)
+        self.error: BaseException | None = None
+
+
+class GroupCommitter:
+    """Group commit: the packets of all connections that arrive while a transaction is being written
+    go into the next one, so one fsync serves many packets; each connection still waits until its own
+    packet is committed before it answers."""
+
+    def __init__(self, store: Store, max_batch: int = MAX_BATCH) -> None:
+        self.store, self.max_batch = store, max_batch
+        self.commits = 0
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="hj212-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Observation) -> tuple[int, int, int]:
+        """Write one packet's rows durably; (readings stored, duplicates, states). Raises what the
+        transaction raised (then nothing of its batch was written)."""
+        if self._stopped:
+            raise RuntimeError("the HJ 212 committer is stopped")
+        job = _Job(item)
+        self._queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _run(self) -> None:
+        last = False
+        while not last:
+            job = self._queue.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    last = True
+                    break
+                batch.append(nxt)
+            try:
+                results = self.store.add_observations([j.item for j in batch])
+                self.commits += 1
+                for j, r in zip(batch, results):
+                    j.result = r
+            except BaseException as err:  # noqa: BLE001 - handed to every waiting connection
+                for j in batch:
+                    j.error = err
+            finally:
+                for j in batch:
+                    j.done.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._queue.put(None)
+        self._thread.join(30)
 
 
 class MnIndex:
@@ -116,6 +190,7 @@ class Gateway:
                  idle_timeout_s: float = IDLE_TIMEOUT_S, timezone: Any = DEFAULT_TIMEZONE,
                  max_connections: int = MAX_CONNECTIONS) -> None:
         self.store = store
+        self.committer = GroupCommitter(store)
         self.max_connections = max_connections
         self.index = MnIndex(store, networks)
         self.password = password
@@ -142,10 +217,11 @@ class Gateway:
 
     def stats(self) -> dict[str, int]:
         """Counters: connections, connections_refused, packets, accepted, answers, answers_ignored,
-        readings_stored, readings_duplicate, states_stored, fields_skipped, heartbeats, refused and
+        readings_stored, readings_duplicate, states_stored, fields_skipped, heartbeats, commits (SQLite
+        transactions: fewer than accepted packets when connections share one), refused and
         ``refused_<reason>`` per reason."""
         with self._lock:
-            return dict(self._counts)
+            return {**self._counts, "commits": self.committer.commits}
 
     def _log_stats(self) -> None:
         last: dict[str, int] = {}
@@ -165,6 +241,11 @@ class Gateway:
             return self._process(parse_frame(item), peer)
         except Hj212Error as err:
             return self._refuse(err, peer)
+        except (StoreError, sqlite3.Error, OSError):  # not stored: no answer, so the logger resends
+            log.exception("HJ 212 packet from %s could not be stored", peer)
+            self.count("refused")
+            self.count("refused_storage")
+            return None
         except Exception:
             log.exception("HJ 212 packet from %s could not be processed", peer)
             self.count("refused")
@@ -203,8 +284,8 @@ class Gateway:
         obs = observations(p, owner, self.timezone)
         detail = (f"{owner.network} {owner.kind} {owner.id} QN {p.qn}: {len(obs.readings)} readings, "
                   f"{len(obs.states)} states from {peer}")
-        stored, dup, states = self.store.add_observations(owner.network, obs.readings, obs.states,
-                                                          (f"hj212:{p.mn}", "monitor", f"HJ212/CN{p.cn}", detail))
+        stored, dup, states = self.committer.submit(
+            (owner.network, obs.readings, obs.states, (f"hj212:{p.mn}", "monitor", f"HJ212/CN{p.cn}", detail)))
         self.count("accepted")
         self.count("readings_stored", stored)
         self.count("readings_duplicate", dup)
@@ -258,6 +339,7 @@ class Gateway:
             except OSError:
                 pass
         self._server.server_close()
+        self.committer.stop()
         log.info("HJ 212 gateway stopped; counters: %s", self.stats())
 
 

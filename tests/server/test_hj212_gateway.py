@@ -4,6 +4,8 @@ of bad packets each refused, logged, counted, while the connection carries on.""
 
 import json
 import logging
+import sqlite3
+import threading
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -304,6 +306,66 @@ def test_an_answer_from_the_field_unit_is_ignored(gw, monitor):
                                           qn="20250723090000001")))["QN"] == "20250723090000001"
     d = _delta(gateway, before)
     assert d["answers_ignored"] == 1 and "refused" not in d
+
+
+def test_concurrent_monitors_are_all_acknowledged_and_stored(tmp_path):
+    store = Store(tmp_path / "rt.db")
+    store.put_network("ruxi", _doc())
+    gateway = Gateway(store, Networks(store))
+    n_monitors, per = 8, 40
+    answers = [[] for _ in range(n_monitors)]
+
+    def upload(k):
+        m = Monitor(gateway.port)
+        try:
+            for i in range(per):
+                t = pd.Timestamp("2025-08-01") + pd.Timedelta(minutes=k * per + i)
+                cp = values_cp(t.strftime("%Y%m%d%H%M%S"), {"w01009": ("7.0", "N"), "w21003": ("0.5", "N")})
+                answers[k].append(m.exchange(frame(segment("2011", STATION_MN, cp)))["CN"])
+        finally:
+            m.close()
+
+    threads = [threading.Thread(target=upload, args=(k,)) for k in range(n_monitors)]
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        assert answers == [["9014"] * per] * n_monitors
+        assert store.count_readings("ruxi") == 2 * n_monitors * per
+        assert len([r for r in store.audit_log(10_000) if r[3] == "HJ212/CN2011"]) == n_monitors * per
+        assert gateway.stats()["commits"] <= n_monitors * per   # packets may share a transaction
+    finally:
+        gateway.stop()
+        store.close()
+
+
+def test_a_failed_commit_is_not_acknowledged_and_the_connection_survives(tmp_path, monkeypatch):
+    store = Store(tmp_path / "rt.db")
+    store.put_network("ruxi", _doc())
+    gateway = Gateway(store, Networks(store))
+    real = store.add_observations
+    calls = []
+
+    def failing_once(batch):
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(batch)
+
+    monkeypatch.setattr(store, "add_observations", failing_once)
+    m = Monitor(gateway.port)
+    try:
+        cp = values_cp("20250724080000", {"w01009": ("7", "N")})
+        m.send(frame(segment("2011", STATION_MN, cp, qn="20250724080000001")))
+        # the logger resends (a new QN here, to tell the answers apart): the resend is the first answered
+        assert m.exchange(frame(segment("2011", STATION_MN, cp, qn="20250724080000002")))["QN"] == "20250724080000002"
+        assert store.count_readings("ruxi") == 1
+        assert gateway.stats()["refused_storage"] == 1
+    finally:
+        m.close()
+        gateway.stop()
+        store.close()
 
 
 def test_config_reads_the_hj212_table_and_the_cli_flag(tmp_path):
