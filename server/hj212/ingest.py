@@ -15,7 +15,8 @@ real-time values; a value at a time already stored is a duplicate (stored once).
 What each owner gets:
 
 - a **station**: a reading per mapped pollutant code (:data:`~server.hj212.codes.POLLUTANTS`), with
-  the data flag mapped by :data:`~server.hj212.codes.DATA_FLAGS`;
+  the data flag mapped by :data:`~server.hj212.codes.DATA_FLAGS` (a value without its ``-Flag`` is
+  taken as ``N``, normal); facility states sent by a station's logger are skipped;
 - a **discharger** (its online effluent monitor and treatment-facility states), an operations state
   at the packet's time: ``treatment_on`` from ``SBx-RS`` (CN 2021 or within any upload; off when any
   facility reports 0) or from the daily running time ``SBx-RT`` (CN 2041; 0 h is off, more is on);
@@ -159,6 +160,7 @@ def _observations(packet: Packet, owner: Owner, tz: ZoneInfo) -> Observations:
                 running.append(_value(key, cp[key]) > 0.0)
     skipped += [k for k in cp if k not in used]
     if owner.kind == "station":
+        skipped += [k for k in cp if _SB_RE.match(k)]
         return Observations(readings=tuple(readings), skipped=tuple(skipped))
     treatment = all(running) if running else None
     states = ((owner.id, t_ns, None, treatment, exceedance),) if (treatment is not None or exceedance is not None) else ()
