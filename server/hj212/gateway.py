@@ -201,7 +201,7 @@ class Gateway:
         self._lock = threading.Lock()
         self._clients: set[socket.socket] = set()
         self._stopping = threading.Event()
-        self._server = _Server((host, port), _Handler)
+        self._server = (_Server6 if ":" in host else _Server)((host, port), _Handler)
         self._server.gateway = self
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, name="hj212-accept", daemon=True)
@@ -343,6 +343,11 @@ class Gateway:
         log.info("HJ 212 gateway stopped; counters: %s", self.stats())
 
 
+def _peer(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -350,14 +355,18 @@ class _Server(socketserver.ThreadingTCPServer):
     gateway: Gateway
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
-        return self.gateway._admit(f"{client_address[0]}:{client_address[1]}")
+        return self.gateway._admit(_peer(client_address))
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         gw: Gateway = self.server.gateway  # type: ignore[attr-defined]
         sock: socket.socket = self.request
-        peer = f"{self.client_address[0]}:{self.client_address[1]}"
+        peer = _peer(self.client_address)
         sock.settimeout(gw.idle_timeout_s)
         gw._register(sock)
         reader = FrameReader()
