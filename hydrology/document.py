@@ -41,11 +41,11 @@ _REACH = {
 _FEATURE_COMMON = {"id": ("str", True), "name": ("str", False), "reach": ("str", True),
                    "chainage_m": ("num", True)}
 _FEATURE_OWN: dict[str, dict[str, tuple[str, bool]]] = {
-    "stations": {"target_class": ("str", False), "parameters": ("strlist", False)},
+    "stations": {"target_class": ("str", False), "parameters": ("strlist", False), "hj212_mn": ("str", False)},
     "dischargers": {"kind": ("str", True), "pollutants": ("strlist", False),
                     "effluent_discharge_m3s": ("num", False), "permit_limits_mg_l": ("map", False),
                     "max_load_kg_s": ("map", False), "power_meter_id": ("str", False),
-                    "violations": ("int", False), "department": ("str", False)},
+                    "violations": ("int", False), "department": ("str", False), "hj212_mn": ("str", False)},
     "intakes": {"population": ("int", False), "operator": ("str", False),
                 "standard_class": ("str", False)},
     "structures": {"kind": ("str", False), "normal_release_m3s": ("num", False),
@@ -180,6 +180,18 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
                 if ident in seen:
                     problems.append(Problem("error", key, ident, "id", "duplicate id"))
                 seen.add(ident)
+    # an HJ 212 device id (MN) names one station or discharger: the gateway maps packets by it
+    mns: dict[str, str] = {}
+    for key in ("stations", "dischargers"):
+        for item in doc.get(key) or []:
+            mn = item.get("hj212_mn") if isinstance(item, dict) else None
+            if isinstance(mn, str) and mn:
+                if not (len(mn) <= 24 and mn.isascii() and mn.isalnum()):
+                    problems.append(Problem("error", key, str(item.get("id")), "hj212_mn",
+                                            f"MN {mn!r} is not 1-24 letters or digits (HJ 212)"))
+                if mn in mns:
+                    problems.append(Problem("error", key, str(item.get("id")), "hj212_mn", f"MN {mn!r} is also {mns[mn]}'s"))
+                mns.setdefault(mn, str(item.get("id")))
     if problems:
         raise NetworkFormatError(f"network document has {len(problems)} problem(s): {problems[0]}", problems)
 

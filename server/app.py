@@ -35,6 +35,7 @@ from server.generated.rivertrace.v1 import (
 from .auth import AuthInterceptor
 from .config import Config
 from .delivery import Deliverer
+from .hj212 import start_gateway
 from .incident_service import AlertServicer, AuditServicer, IncidentServicer
 from .outbox_store import Outbox
 from .pipeline import Broadcaster, Pipeline
@@ -124,6 +125,8 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
     extras: dict[str, Any] = {"pipeline": pipeline, "outbox": outbox, "broadcaster": broadcaster}
     if deliver:
         extras["deliverer"] = Deliverer(outbox, config.outbox_poll_s)
+    if (gateway := start_gateway(config, store, networks, pipeline.notify)) is not None:
+        extras = {"hj212": gateway, **extras}  # stopped first: it feeds the pipeline
     return Running(server, port, store, networks, hs, extras)
 
 

@@ -416,7 +416,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config, db=args.db, port=args.port, host=args.host)
+        config = load_config(args.config, db=args.db, port=args.port, host=args.host, hj212_port=args.hj212_port)
     except ConfigError as err:
         raise CliError(str(err)) from err
     return serve(config)
@@ -578,6 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--db", metavar="PATH", help="SQLite file (default rivertrace.db)")
     sv.add_argument("--host", help="address to bind (default 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
+    sv.add_argument("--hj212-port", type=int, metavar="N", help="also run the HJ 212 gateway for online monitors "
+                    "on TCP port N (0 picks a free one); see [hj212] in server/config.py")
     sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="run the bundled Ruxi and Puhe incident basins end to end",

@@ -12,6 +12,10 @@ client_ca = "ca.crt"
 [tokens]                        # bearer token -> "client:role"; roles: admin, bureau, hub, modeller
 "s3cret-bureau" = "duty-app:bureau"
 "s3cret-hub" = "city-hub:hub"
+[hj212]                         # optional: the HJ 212 gateway for online monitors (server/hj212)
+port = 6000                     # or `rivertrace serve --hj212-port 6000`
+host = "0.0.0.0"                # default: the service's host; other than loopback needs a password
+password = "123456"             # optional: packets with another PW are refused
 ```
 
 Without ``[tokens]`` the service runs open (every caller is admin) and only on the loopback
@@ -50,6 +54,9 @@ class Config:
     tls_client_ca: Path | None = None
     workers: int = 16
     outbox_poll_s: float = 0.5
+    hj212_port: int | None = None
+    hj212_host: str | None = None
+    hj212_password: str | None = None
 
     @property
     def open_mode(self) -> bool:
@@ -72,11 +79,14 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
             raise ConfigError(f"{path}: token for {name!r}: role {role!r} is not one of {ROLES}")
         tokens[token] = Client(name, role)
     tls = raw.pop("tls", {}) or {}
+    hj212 = {f"hj212_{k}": v for k, v in (raw.pop("hj212", {}) or {}).items()}
+    if set(hj212) - {"hj212_port", "hj212_host", "hj212_password"}:
+        raise ConfigError(f"{path}: [hj212] knows port, host and password; got {sorted(k[6:] for k in hj212)}")
     known = {"db", "host", "port", "max_message_mb", "workers", "outbox_poll_s"}
     unknown = set(raw) - known
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(known | {'tls', 'tokens'})}")
-    values: dict[str, Any] = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(known | {'tls', 'tokens', 'hj212'})}")
+    values: dict[str, Any] = {**raw, **hj212, **{k: v for k, v in overrides.items() if v is not None}}
     if "db" in values:
         values["db"] = Path(values["db"])
     cfg = Config(tokens=tokens, tls_cert=Path(tls["cert"]) if "cert" in tls else None,
@@ -87,4 +97,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     if cfg.open_mode and cfg.host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError("without [tokens] the service only listens on loopback; configure tokens to bind "
                           f"{cfg.host!r}")
+    if cfg.hj212_port is not None and cfg.hj212_password is None and (cfg.hj212_host or cfg.host) not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"{path}: [hj212] without a password only listens on loopback; set password to bind "
+                          f"{cfg.hj212_host or cfg.host!r}")
     return cfg

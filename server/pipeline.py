@@ -83,12 +83,17 @@ def readings_frame(store: Store, network: str, anchor: tuple[str, str] | None = 
 
 def operations_evidence(store: Store, network: str, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, OperationsEvidence]:
     """Per discharger, what its power meters and effluent monitor said between ``start`` and ``end``:
-    production on while treatment is off at any time is the signature of illicit discharge."""
+    production on while treatment is off at any time is the signature of illicit discharge. A state
+    that did not report production (an HJ 212 treatment-facility state) takes the production state
+    last reported in the window; a state that did not report treatment says nothing about it."""
     out: dict[str, OperationsEvidence] = {}
+    production: dict[str, bool] = {}
     for d, _t, prod, treat, exceed in store.operations(network, int(start.value), int(end.value)):
+        if prod is not None:
+            production[d] = prod
         old = out.get(d, OperationsEvidence())
-        out[d] = OperationsEvidence(old.production_on_treatment_off or (prod and not treat),
-                                    old.effluent_exceedance or exceed, old.violations)
+        out[d] = OperationsEvidence(old.production_on_treatment_off or (production.get(d, False) and treat is False),
+                                    old.effluent_exceedance or bool(exceed), old.violations)
     return out
 
 

@@ -51,6 +51,14 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+#: one packet's rows for :meth:`Store.add_observations`: (network, readings (station, parameter, time_ns,
+#: value, flag), states (discharger, time_ns, production_on, treatment_on, effluent_exceedance),
+#: audit (client, role, method, detail))
+Observation = tuple[str, Sequence[tuple[str, str, int, float, "str | None"]],
+                    Sequence[tuple[str, int, "bool | None", "bool | None", "bool | None"]],
+                    tuple["str | None", "str | None", str, str]]
+
+
 class StoreError(Exception):
     """Base of storage errors."""
 
@@ -224,11 +232,43 @@ class Store:
                             [(network, d, t, int(p), int(tr), int(e)) for d, t, p, tr, e in rows])
             return con.total_changes - before
 
-    def operations(self, network: str, start_ns: int, end_ns: int) -> list[tuple[str, int, bool, bool, bool]]:
-        """Power-meter and effluent-monitor states (discharger, time, production, treatment, exceedance)."""
-        return [(d, int(t), bool(p), bool(tr), bool(e)) for d, t, p, tr, e in self._reader().execute(
+    def operations(self, network: str, start_ns: int, end_ns: int) -> list[tuple[str, int, bool | None, bool | None, bool | None]]:
+        """Power-meter and effluent-monitor states (discharger, time, production, treatment, exceedance);
+        None where a source did not report that state (an HJ 212 monitor reports no production)."""
+        def b(x: int | None) -> bool | None:
+            return None if x is None else bool(x)
+
+        return [(d, int(t), b(p), b(tr), b(e)) for d, t, p, tr, e in self._reader().execute(
             "SELECT discharger_id, time_ns, production_on, treatment_on, effluent_exceedance FROM operations "
             "WHERE network = ? AND time_ns BETWEEN ? AND ? ORDER BY time_ns", (network, start_ns, end_ns))]
+
+    def add_observations(self, batch: Sequence[Observation]) -> list[tuple[int, int, int]]:
+        """Observations (the HJ 212 gateway's packets) with their audit rows, all in one durable
+        transaction: one fsync for a batch of packets from many connections.
+
+        Each item is ``(network, readings, states, audit)``: readings as :meth:`add_readings` (a stored
+        key is a duplicate, left unchanged); states ``(discharger, time_ns, production_on,
+        treatment_on, effluent_exceedance)`` merge into a stored state of the same discharger and time
+        (None, not reported, keeps the stored value); audit ``(client, role, method, detail)``.
+        Returns per item (readings stored, duplicates, states written).
+        """
+        out = []
+        with self.transaction() as con:
+            for network, readings, states, (client, role, method, detail) in batch:
+                before = con.total_changes
+                con.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
+                                [(network, s, p, t, v, f) for s, p, t, v, f in readings])
+                stored = con.total_changes - before
+                con.executemany(
+                    "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (network, discharger_id, time_ns) "
+                    "DO UPDATE SET production_on = COALESCE(excluded.production_on, production_on), "
+                    "treatment_on = COALESCE(excluded.treatment_on, treatment_on), "
+                    "effluent_exceedance = COALESCE(excluded.effluent_exceedance, effluent_exceedance)",
+                    [(network, d, t, *(None if x is None else int(x) for x in (p, tr, e))) for d, t, p, tr, e in states])
+                con.execute("INSERT INTO audit (time_ns, client, role, method, detail) VALUES (?, ?, ?, ?, ?)",
+                            (now_ns(), client, role, method, detail))
+                out.append((stored, len(readings) - stored, len(states)))
+        return out
 
     # --------------------------------------------------------------------------------- audit
     def audit(self, client: str | None, role: str | None, method: str, detail: str = "") -> None:

@@ -80,7 +80,7 @@ import pandas as pd
 from .baseline import DAY_NS, NS, _local_midnight, _local_ns, compensate_do_for_temperature, daily_cycle_baseline
 from .exceptions import DetectionConfigError, UnknownStationError
 from .faults import FAULT_SCREENS, SensorFault, _isolated_jumps, _noise_scale, _runs, _ts
-from .readings import Readings, internal_unit
+from .readings import NOT_MEASURED_FLAGS, Readings, internal_unit
 
 RuleName = Literal["exceedance", "persistence", "daily_persistence", "sudden_change", "increment"]
 FaultKind = Literal["flatline", "spike", "out_of_range", "isolated_jump"]
@@ -222,7 +222,8 @@ class DetectionRules:
     group_across_parameters : bool
         Also group different parameters at the same or neighbouring stations.
     ignore_flags : frozenset of str
-        Readings whose source flag is one of these are not used.
+        Readings whose source flag is one of these are not used (default: the flags of a value
+        that is not a measurement of the river, :data:`tracer.readings.NOT_MEASURED_FLAGS`).
     overrides : mapping
         Per station/parameter field values, as above.
     """
@@ -268,7 +269,7 @@ class DetectionRules:
     neighbour_window_s: float = 21600.0
     incident_gap_s: float = 21600.0
     group_across_parameters: bool = False
-    ignore_flags: frozenset[str] = frozenset()
+    ignore_flags: frozenset[str] = NOT_MEASURED_FLAGS
     overrides: Mapping[tuple[str | None, str | None], Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -123,6 +123,18 @@ PHYSICAL_BOUNDS_BY_QUANTITY: dict[Quantity, tuple[float, float]] = {
     "dimensionless": (0.0, math.inf),
 }
 
+#: quality flags rivertrace gives a meaning to (the ``flag`` column; any other string is kept as given).
+#: The HJ 212 gateway writes them from the standard's data flags (``server/hj212/codes.py``); a
+#: normal reading has no flag.
+QUALITY_FLAGS: dict[str, str] = {
+    "stopped": "instrument stopped", "maintenance": "taken during maintenance",
+    "manual": "a value entered by hand", "fault": "instrument fault", "calibration": "taken during calibration",
+    "over_range": "above the measuring range: the true value is at least this",
+    "comm_error": "link between analyser and data logger failed",
+}
+#: flags of a value that is not a measurement of the river: detection ignores them unless told otherwise
+NOT_MEASURED_FLAGS: frozenset[str] = frozenset({"stopped", "maintenance", "manual", "fault", "calibration", "comm_error"})
+
 _OFFSET_RE = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 
 

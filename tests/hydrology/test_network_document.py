@@ -113,6 +113,9 @@ def test_disconnected_parts_and_isolated_nodes_are_warnings():
     (lambda d: d["reaches"].append(5), "reaches[#6]"),
     (lambda d: d.pop("nodes"), "network.nodes"),
     (lambda d: d.update(version=7), "network.version"),
+    (lambda d: d["stations"][1].update(hj212_mn=42), "stations[S-m1].hj212_mn"),
+    (lambda d: [s.update(hj212_mn="MN1") for s in d["stations"][:2]], "stations[S-m1].hj212_mn"),   # one MN, one feature
+    (lambda d: d["stations"][1].update(hj212_mn="MN-1"), "stations[S-m1].hj212_mn"),    # not an HJ 212 MN
 ])
 def test_structural_errors_name_element_and_field(mutate, where):
     doc = confluence_doc()
@@ -136,6 +139,14 @@ def test_require_valid_lists_all_errors():
     with pytest.raises(NetworkValidationError) as info:
         require_valid(network_from_document(doc))
     assert len(info.value.problems) == 2
+
+
+def test_hj212_mn_is_kept_on_stations_and_dischargers():
+    doc = confluence_doc()
+    doc["stations"][0]["hj212_mn"] = "010000A8900016F000169DC0"
+    net = network_from_document(doc)
+    assert net.stations["S-up"].attrs["hj212_mn"] == "010000A8900016F000169DC0"
+    assert network_to_document(net)["stations"][0]["hj212_mn"] == "010000A8900016F000169DC0"
 
 
 def test_graph_queries():

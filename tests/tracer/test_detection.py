@@ -373,8 +373,10 @@ def test_flagged_readings_can_be_ignored():
     flags = np.where(np.arange(len(t)) // 3 == 20, "maintenance", None)
     do[flags == "maintenance"] = 3.0
     r = readings(frame("A", "DO", t, do, flags))
-    assert len(detect(r, ONE, only("persistence")).anomalies) == 1
+    assert len(detect(r, ONE, only("persistence", ignore_flags=frozenset())).anomalies) == 1
     assert detect(r, ONE, only("persistence", ignore_flags=frozenset({"maintenance"}))).anomalies == ()
+    # by default the flags of a value that is no measurement of the river (HJ 212 M, C, D, F, S, B) are ignored
+    assert detect(r, ONE, only("persistence")).anomalies == ()
 
 
 # -------------------------------------------------------------------------------------------- incidents
