@@ -426,15 +426,15 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
         g_i, s_i = laplace.bromwich_nodes(np.array([T]), m)
         nodes[i, :s_i.shape[1]] = s_i[0]
         gam[i] = g_i[0]
-    flat = nodes.ravel()
-    used = flat != 0
-    lg2 = np.full((len(plan.features), flat.size), -np.inf + 0j)
-    lg2[:, used] = plan.log_transfer(flat[used])
     cls = np.array([key_of[(p, m)] for p, m in zip(period.tolist(), m_terms.tolist())])
-    idx = cls[:, None] * width + np.arange(width)[None, :]
-    s_rec = flat[idx]
+    s_rec = nodes[cls]
+    lg2 = np.full((n, width), -np.inf + 0j)
+    for c in range(len(keys)):  # each class only as far down as its receptors
+        mine = np.flatnonzero(cls == c)
+        used = nodes[c] != 0
+        lg2[np.ix_(mine, np.flatnonzero(used))] = plan.log_transfer(nodes[c][used], order[mine])
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        g = scale * np.exp(lg2[order[:, None], idx] + s_rec * t0[:, None])
+        g = scale * np.exp(lg2 + s_rec * t0[:, None])
     g = np.where(s_rec != 0, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
     groups = [np.flatnonzero(m_terms == m) for m in np.unique(m_terms)]
     resp = Responses(feats, plan.fraction[order], plan.distance[order], plan.discharge[order],
@@ -498,6 +498,14 @@ class _Plan:
                 frac[kk] += w
         self.order = np.array(order, int)
         self.parents = [parents[j] for j in order]
+        # runs of reaches fed by the reach just before them alone (a plain chain): summed at once
+        chained = [len(ps) == 1 and ps[0][0] == pos - 1 for pos, ps in enumerate(self.parents)]
+        self.run_end = np.arange(1, len(order) + 1)
+        for pos in range(len(order) - 2, 0, -1):
+            if chained[pos] and chained[pos + 1]:
+                self.run_end[pos] = self.run_end[pos + 1]
+        self.chained = chained
+        self.log_share = np.array([math.log(ps[0][1]) if len(ps) == 1 else 0.0 for ps in self.parents])
         self.chainage_m = chainage_m
         self.boundary = boundary
         self.k = pollutant.decay_per_s
@@ -528,12 +536,16 @@ class _Plan:
         self.travel_time = np.array([tmean[o[w]] + mean_r[o[w]] * f.chainage_m / state.length_m[o[w]]
                                      for w, f in zip(where, feats)], float)
 
-    def log_transfer(self, s: np.ndarray) -> np.ndarray:
+    def log_transfer(self, s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """log of the resident-concentration transform [per g/s, or per g/m3 for a boundary] at each
-        receptor and Laplace node ``s``; the module doc gives the algebra. Every reach's transfer is
-        computed at once; only the summing of fluxes at nodes walks the reaches."""
-        k, u, q, L, lake = self.k, self.u, self.q, self.L, self.lake
-        lam, r = channel_exponent(s[None, :], u, self.d, k, self.beta, self.alpha)
+        receptor (or the receptors ``rows``) and Laplace node ``s``; the module doc gives the algebra.
+        Only the reaches up to the last of those receptors are computed (a topological prefix holds
+        every reach above them), all at once; the summing of fluxes at nodes walks chains at once."""
+        sel = np.arange(len(self.where)) if rows is None else np.asarray(rows, int)
+        upto = int(self.where[sel].max()) + 1 if sel.size else 1
+        k = self.k
+        u, q, L, lake = self.u[:upto], self.q[:upto], self.L[:upto], self.lake[:upto]
+        lam, r = channel_exponent(s[None, :], u, self.d[:upto], k, self.beta[:upto], self.alpha[:upto])
         # log(flux out / flux in) of every reach: lam L in a channel, -log(1 + (s + k) tau) in a lake
         log_through = lam * L
         lakes = np.flatnonzero(lake)
@@ -548,30 +560,35 @@ class _Plan:
             u0, r0 = u[0], r[0]
             log_src = np.log((u0 + r0) / (2.0 * r0)) if not self.boundary else np.log(q[0] * (u0 + r0) / (2.0 * u0))
             src_through = log_src + lam[0] * (L[0, 0] - self.chainage_m)
-        n = len(self.order)
+        n = upto
         log_in = np.empty((n, s.size), complex)
         log_out = np.empty((n, s.size), complex)
         log_in[0] = 0.0
         log_out[0] = src_through
-        for pos in range(1, n):
-            ps = self.parents[pos]
-            if len(ps) == 1:
-                acc = log_out[ps[0][0]] + math.log(ps[0][1])
-            else:
-                acc = None
-                for par, share in ps:
-                    contrib = log_out[par] + math.log(share)
-                    acc = contrib if acc is None else _logsum(acc, contrib)
+        pos = 1
+        while pos < n:
+            if self.chained[pos]:  # a chain: log flux out = the one before + cumulative (share + transfer)
+                end = min(int(self.run_end[pos]), n)
+                step = self.log_share[pos:end, None] + log_through[pos:end]
+                log_out[pos:end] = log_out[pos - 1] + np.cumsum(step, axis=0)
+                log_in[pos:end] = log_out[pos:end] - log_through[pos:end]
+                pos = end
+                continue
+            acc = None
+            for par, share in self.parents[pos]:
+                contrib = log_out[par] + math.log(share)
+                acc = contrib if acc is None else _logsum(acc, contrib)
             log_in[pos] = acc
             log_out[pos] = acc + log_through[pos]
+            pos += 1
         # receptors: resident = flux x 2U/(U + r) / Q in a channel; flux in / (Q (1 + (s + k) tau)) in a lake
-        w = self.where
+        w = self.where[sel]
         if not w.size:
             return np.zeros((0, s.size), complex)
         uw, qw = u[w], q[w]
         with np.errstate(divide="ignore", invalid="ignore"):
             base = np.where((w == 0)[:, None], log_src[None, :], log_in[w])
-            out = base + lam[w] * self.dx[:, None] + np.log(2.0 * uw / (uw + r[w])) - np.log(qw)
+            out = base + lam[w] * self.dx[sel][:, None] + np.log(2.0 * uw / (uw + r[w])) - np.log(qw)
             rl = lake[w]
             if rl.any():
                 out = np.where(rl[:, None], log_in[w] + log_through[w] - np.log(qw), out)
