@@ -25,6 +25,13 @@ start follows from the centroid of the rise, t_c = t_end - int(excess) dt / plat
 t0 = t_c - x/U, and the rate from the plateau, R = Q plateau exp(k x/U) / f. The same four terms
 follow, with log rate in place of log mass.
 
+Two passes. The screen above scores every hypothesis on the equivalent channel (closed forms,
+microseconds each). The :data:`EXACT_RESCORE` best-screened hypotheses are then scored again with the
+exact transport kernel (:func:`_exact_terms`: storage tails, lakes, branches that rejoin, decay):
+their release start from the exact mean of each station's curve, their size from its integral, and
+shape, consistency, silence and feasibility from the kernel's curves. The rest keep the screen's
+order below the weakest hypothesis scored exactly.
+
 Dissolved oxygen events use the steady model of :mod:`tracer.attribution_do`. Units: s, m, kg, kg/s, g/m3.
 
 References
