@@ -405,9 +405,18 @@ def calibrate(net: RiverNetwork, observations: Mapping[str, Breakthrough], relea
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
     err, peaks = ERROR_MODELS[error_model], [float(np.max(b.concentration_g_m3)) for b in obs]
 
+    def raw(model: Model, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([err(c + background_g_m3, b.concentration_g_m3, pk)
+                               for c, b, pk in zip(model(state_at(x)), obs, peaks, strict=True)])
+
+    # residuals are divided by their size at the start: the optimiser's gradient tolerance is
+    # absolute, and residuals in g/m3 (the absolute model) are ~1e-3, which stopped fits early; a
+    # constant factor moves neither the optimum nor the intervals (s^2 (J^T J)^-1 is invariant to it)
+    norm = {"value": 1.0}
+
     def residuals(model: Model) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda x: np.concatenate([err(c + background_g_m3, b.concentration_g_m3, pk)
-                                         for c, b, pk in zip(model(state_at(x)), obs, peaks, strict=True)])
+        norm["value"] = float(np.sqrt(np.mean(raw(model, x0) ** 2))) or 1.0
+        return lambda x: raw(model, x) / norm["value"]
 
     # central differences on the smooth kernel; forward differences with a step above the numerical
     # engine's time-step jitter (a new dt moves C by ~1e-4 relative)
@@ -419,9 +428,9 @@ def calibrate(net: RiverNetwork, observations: Mapping[str, Breakthrough], relea
     fit = min(fits, key=lambda f: f.cost)
     notes: list[str] = []
     if len(fits) > 1:
-        costs = sorted(2 * f.cost for f in fits)
-        notes.append(f"best of {len(fits)} starts for the storage parameters (sums of squares {costs[0]:.4g} to "
-                     f"{costs[-1]:.4g})")
+        costs = sorted(2 * f.cost * norm["value"] ** 2 for f in fits)
+        notes.append(f"best of {len(fits)} starts for the storage parameters (sums of squared residuals "
+                     f"{costs[0]:.4g} to {costs[-1]:.4g})")
     regrids = 0
     while (engine == "numerical" and dx_m is None and dx
            and (finer := numerical_cell_m(net, release, state_at(fit.x))) < REGRID_RATIO * dx):
@@ -439,7 +448,7 @@ def calibrate(net: RiverNetwork, observations: Mapping[str, Breakthrough], relea
     curves = zip(obs, model(base), model(state_at(fit.x)), strict=True)
     stations = tuple(StationFit(b.station, b.time_s, b.concentration_g_m3, u + background_g_m3, f + background_g_m3)
                      for b, u, f in curves)
-    return _result(fit, keys, x0, lo, hi, grp, engine, error_model, stations, notes)
+    return _result(fit, keys, x0, lo, hi, grp, engine, error_model, stations, notes, norm["value"])
 
 
 #: extra optimiser starts for storage parameters that no initial value fixes: beta [-] x alpha [1/s]
@@ -475,7 +484,7 @@ def _release_centroid_s(release: Release) -> float:
 
 def _result(fit: optimize.OptimizeResult, keys: list[tuple[str, str]], x0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
             grp: dict[str, tuple[str, ...]], engine: str, error_model: str, stations: tuple[StationFit, ...],
-            notes: list[str]) -> CalibrationResult:
+            notes: list[str], scale: float = 1.0) -> CalibrationResult:
     """Standard errors and intervals from s^2 (J^T J)^-1 (Bates & Watts 1988, sec. 2.3.1), the
     intervals clipped to the parameters' bounds ``lo``, ``hi`` (logs)."""
     dof = fit.fun.size - len(keys)
@@ -490,7 +499,9 @@ def _result(fit: optimize.OptimizeResult, keys: list[tuple[str, str]], x0: np.nd
     with np.errstate(invalid="ignore"):
         lo_log, hi_log = np.maximum(x - tq * se, lo), np.minimum(x + tq * se, hi)
     lo_log, hi_log = np.where(np.isfinite(lo_log), lo_log, lo), np.where(np.isfinite(hi_log), hi_log, hi)
-    lo95, hi95 = np.exp(lo_log), np.exp(hi_log)
+    bounds = np.array([PARAMETERS[n].bounds for _g, n in keys], float)
+    lo95 = np.where(lo_log <= lo, bounds[:, 0], np.exp(lo_log))  # a clipped end is the bound itself
+    hi95 = np.where(hi_log >= hi, bounds[:, 1], np.exp(hi_log))
     notes += [f"group {g!r}: the curves do not constrain {n}: its 95 % interval reaches the parameter's bounds "
               f"({np.exp(lo[k]):.3g} - {np.exp(hi[k]):.3g} {PARAMETERS[n].unit})"
               for k, (g, n) in enumerate(keys) if fit.active_mask[k] == 0
@@ -501,7 +512,7 @@ def _result(fit: optimize.OptimizeResult, keys: list[tuple[str, str]], x0: np.nd
               for k, (g, n) in enumerate(keys) if fit.active_mask[k] != 0]
     if not fit.success:
         notes.append(f"least squares did not converge: {fit.message}")
-    return CalibrationResult(dict(grp), params, engine, error_model, stations, fit.fun.size, math.sqrt(s2), corr,
+    return CalibrationResult(dict(grp), params, engine, error_model, stations, fit.fun.size, scale * math.sqrt(s2), corr,
                              int(fit.nfev), bool(fit.success), str(fit.message), tuple(notes))
 
 
