@@ -26,7 +26,7 @@ of :func:`reach_summary` as attributes), ``receptors`` (the forecast's receptors
 arrival, peak and end) and ``release`` (the release point). Times are seconds after the release
 start, concentrations g/m3 (= mg/L); the column names carry the units.
 
-``rivertrace plot`` (:func:`add_plot_parser`, :func:`cmd_plot`) writes the map and curves of
+``rivertrace plot`` (:func:`cmd_plot`; its flags are defined in :mod:`server.cli.forecast`) writes the map and curves of
 :mod:`hydrology.plotting` and this GeoPackage for one release; it lives here, beside the arrivals
 that the map and the GeoPackage share, because :mod:`hydrology.plotting` is figures only.
 """
@@ -39,7 +39,6 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
 
     from .reach_state import ReachState
 
-__all__ = ["POINTS_PER_REACH", "GisOutputError", "add_plot_parser", "arrivals_from_forecast", "cmd_plot",
+__all__ = ["POINTS_PER_REACH", "GisOutputError", "arrivals_from_forecast", "cmd_plot",
            "crs_axis_unit", "crs_is_geographic", "feature_point", "point_on_line", "reach_arrivals", "reach_line", "reach_summary",
            "write_arrival_gpkg"]
 
@@ -367,46 +366,6 @@ def write_arrival_gpkg(net: RiverNetwork, fc: Forecast, path: str | Path, *, arr
 
 
 # ------------------------------------------------------------------------------------ CLI
-def add_plot_parser(sub: Any, *, load_network: Callable[[str], RiverNetwork],
-                    build_release: Callable[[RiverNetwork, argparse.Namespace], Release]) -> argparse.ArgumentParser:
-    """Add ``rivertrace plot`` to the CLI's subparsers.
-
-    The release flags are those of ``rivertrace forecast`` (units in the names). Reading the network
-    and turning flags into a :class:`~hydrology.forecast.Release` are the edge's job, so the CLI
-    passes its own functions (``server.cli.load_valid_network`` and ``server.cli.build_release``):
-    science does not import the server package.
-    """
-    pp = sub.add_parser("plot", help="plume map with arrival isochrones, breakthrough curves, GeoPackage",
-                        description="Draw the plume of one release (analytic engine): a map of the network with "
-                                    "reaches coloured by leading-edge arrival time and labelled isochrones (--map), "
-                                    "concentration curves at the receptors with the standard dashed (--curves), and "
-                                    "a GeoPackage of reaches with arrival_s, peak_s, peak_g_m3 plus the receptors "
-                                    "for QGIS (--gpkg). Times in hours on the figures, seconds in the GeoPackage.")
-    pp.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
-    where = pp.add_argument_group("where (either a discharger, or a reach and chainage)")
-    where.add_argument("--discharger", metavar="ID", help="release at this registered discharger")
-    where.add_argument("--reach", metavar="ID", help="reach id of the release")
-    where.add_argument("--chainage-m", type=float, metavar="X", help="metres from the reach's upstream end")
-    what = pp.add_argument_group("what")
-    what.add_argument("--mass-kg", type=float, required=True, metavar="M", help="mass released [kg]")
-    what.add_argument("--duration-s", type=float, metavar="T", help="release duration [s] (constant rate M/T)")
-    what.add_argument("--pollutant", required=True, metavar="NAME", help="GB 3838 item or 'tracer'")
-    what.add_argument("--decay-per-day", type=float, metavar="K", help="first-order decay [1/day] (default 0)")
-    what.add_argument("--start", metavar="ISO8601", help="release start with offset (adds local clock times)")
-    what.add_argument("--wind-ms", type=float, default=0.0, metavar="W", help="along-stream wind [m/s] (floating)")
-    what.add_argument("--threshold-mg-l", type=float, metavar="C", help="arrival/end threshold [mg/L] everywhere")
-    out = pp.add_argument_group("outputs (at least one)")
-    out.add_argument("--map", metavar="PNG", help="isochrone map to write")
-    out.add_argument("--curves", metavar="PNG", help="breakthrough curves to write")
-    out.add_argument("--gpkg", metavar="GPKG", help="GeoPackage (layers reaches, receptors, release) to write")
-    out.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated (default station,intake)")
-    out.add_argument("--receptors", metavar="IDS", help="receptor ids for the curves, comma-separated")
-    out.add_argument("--isochrone-step-h", type=float, metavar="H", help="isochrone spacing [h] (default automatic)")
-    out.add_argument("--title", help="map title")
-    pp.set_defaults(func=partial(cmd_plot, load_network=load_network, build_release=build_release))
-    return pp
-
-
 def cmd_plot(args: argparse.Namespace, *, load_network: Callable[[str], RiverNetwork],
              build_release: Callable[[RiverNetwork, argparse.Namespace], Release]) -> int:
     """Run ``rivertrace plot``: forecast the release (analytic engine) and write the requested outputs."""

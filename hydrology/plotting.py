@@ -379,6 +379,8 @@ def _dataset_start(ds: xr.Dataset) -> tuple[np.ndarray, datetime | None]:
 
 
 def _panels_dataset(ds: xr.Dataset, receptors: Sequence[str] | None) -> tuple[list[dict[str, Any]], str, datetime | None]:
+    if "time_after_release" in ds.dims and "time" not in ds.variables:  # a CF file of a release without start
+        ds = ds.rename({"time_after_release": "time"})
     if missing := [v for v in ("concentration", "time", "receptor") if v not in ds.variables]:
         raise PlottingError(f"the dataset has no {missing}: expected forecast curves (time x receptor)")
     ids = [str(v) for v in ds["receptor"].values]

@@ -21,7 +21,6 @@ from hydrology.calibration import (
     Breakthrough,
     CalibrationError,
     TracerFormatError,
-    add_calibrate_parser,
     apply_calibration,
     calibrate,
     read_tracer_csv,
@@ -32,6 +31,7 @@ from hydrology.forecast import Release, forecast
 from hydrology.numerical import simulate
 from hydrology.pollutants import Pollutant
 from hydrology.validate import require_valid
+from server.cli.batch import add_calibrate_parser
 
 TRACER = Pollutant("tracer")
 RELEASE = Release("R1", 500.0, TRACER, mass_kg=5.0)

@@ -21,7 +21,6 @@ from numpy.testing import assert_allclose
 from hydrology.document import load_network, network_from_document
 from hydrology.ensemble import (
     EnsembleError,
-    add_ensemble_parser,
     ensemble_forecast,
     ensemble_members,
     sample_factors,
@@ -31,6 +30,7 @@ from hydrology.forecast import Release, forecast
 from hydrology.network import RiverNetwork
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.synthetic import generate_network
+from server.cli.batch import add_ensemble_parser
 
 # forecast() reads peaks off a 400-point grid refined by a parabola and edges by linear interpolation;
 # the ensemble's closed forms are exact: DESIGN.md budgets 0.5 % on Gaussian concentrations, 1 % on times

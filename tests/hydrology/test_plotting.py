@@ -17,7 +17,6 @@ from hydrology.document import network_from_document
 from hydrology.engines import run_engine
 from hydrology.forecast import Release, forecast
 from hydrology.gis_output import (
-    add_plot_parser,
     arrivals_from_forecast,
     crs_axis_unit,
     crs_is_geographic,
@@ -28,6 +27,7 @@ from hydrology.gis_output import (
 from hydrology.numerical import summarize
 from hydrology.plotting import PlottingError, display_text, plot_breakthrough, plot_isochrones
 from hydrology.pollutants import Pollutant, pollutant
+from server.cli.forecast import add_plot_parser
 from tracer.scenarios import demo_network
 
 TRACER = Pollutant("tracer")

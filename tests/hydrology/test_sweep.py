@@ -23,12 +23,12 @@ from hydrology.forecast import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.sweep import (
     SweepError,
-    add_sweep_parser,
     matrix_frame,
     vulnerability_matrix,
     write_matrix,
 )
 from hydrology.synthetic import generate_network
+from server.cli.batch import add_sweep_parser
 
 N_PAIRS = 30
 # forecast() finds the peak on a 400-point grid refined by a parabola (~1e-4 of sigma) and the edges by
