@@ -24,7 +24,8 @@ GeoPackage
 line, from its ``geometry`` or else the straight line between its nodes, with the per-reach summary
 of :func:`reach_summary` as attributes), ``receptors`` (the forecast's receptors as points, with
 arrival, peak and end) and ``release`` (the release point). Times are seconds after the release
-start, concentrations g/m3 (= mg/L); the column names carry the units.
+start and, when the release has a start, also UTC datetimes (``*_time``); concentrations are mg/L
+(``*_mg_l``, = g/m3, the API's names); the column names carry the units.
 
 ``rivertrace plot`` (:func:`cmd_plot`; its flags are defined in :mod:`server.cli.forecast`) writes the map and curves of
 :mod:`hydrology.plotting` and this GeoPackage for one release; it lives here, beside the arrivals
@@ -35,9 +36,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
     from .reach_state import ReachState
 
 __all__ = ["POINTS_PER_REACH", "GisOutputError", "arrivals_from_forecast", "cmd_plot",
-           "crs_axis_unit", "crs_is_geographic", "feature_point", "point_on_line", "reach_arrivals", "reach_line", "reach_summary",
+           "crs_axis_unit", "crs_is_geographic", "feature_point", "plume_layers", "point_on_line", "reach_arrivals", "reach_line", "reach_summary",
            "write_arrival_gpkg"]
 
 #: sample points per reach, both ends included [-]: the leading edge moves almost linearly with
@@ -288,6 +287,77 @@ def crs_axis_unit(net: RiverNetwork) -> str:
     return str(crs.axis_info[0].unit_name) if crs.axis_info else "CRS units"
 
 
+#: GeoPackage/GeoJSON field names for the internal g/m3 names: the API's unit, mg/L (= g/m3)
+FIELD_NAMES = {"peak_g_m3": "peak_mg_l", "max_peak_g_m3": "max_peak_mg_l", "threshold_g_m3": "threshold_mg_l"}
+#: fields in seconds after the release that get a datetime twin (``*_time``) when the start is known
+_TIME_FIELDS = ("arrival_s", "peak_s", "end_s", "entry_arrival_s")
+
+
+def _with_times(table: pd.DataFrame, start: Any) -> pd.DataFrame:
+    """Rename g/m3 fields to mg/L and, with a release start, add UTC datetime fields beside the seconds."""
+    out = table.rename(columns=FIELD_NAMES)
+    if start is None:
+        return out
+    t0 = pd.Timestamp(start).tz_convert("UTC")
+    for col in _TIME_FIELDS:
+        if col in out.columns:
+            secs = pd.to_numeric(out[col], errors="coerce")
+            at = out.columns.get_loc(col) + 1
+            # whole milliseconds: GeoPackage DateTime holds milliseconds, so the field reads back exactly
+            out.insert(at, col[:-2] + "_time", (t0 + pd.to_timedelta(secs.round(3), unit="s")).astype("datetime64[ms, UTC]"))
+    return out
+
+
+def plume_layers(net: RiverNetwork, fc: Forecast, *, arrivals: xr.Dataset | None = None, wind_ms: float = 0.0,
+                 prefix: str = "") -> dict[str, Any]:
+    """The plume forecast as GeoDataFrames: ``reaches``, ``receptors`` and ``release`` (names after ``prefix``).
+
+    Columns carry units in their names: seconds after the release start (``*_s``), concentrations in
+    mg/L (``*_mg_l``, = g/m3), metres (``*_m``); with a release start, every ``*_s`` time has a
+    datetime twin ``*_time`` (UTC) and the release's ``start`` is a datetime. See
+    :func:`write_arrival_gpkg` for the columns.
+    """
+    import geopandas as gpd
+    import shapely
+
+    crs = _crs(net)
+    start = fc.release.start
+    arr = arrivals if arrivals is not None else arrivals_from_forecast(net, fc, wind_ms=wind_ms)
+    table = _with_times(reach_summary(net, arr), start)
+    lines = [reach_line(net, rid) for rid in table["reach"]]
+    reaches = gpd.GeoDataFrame(table, geometry=[None if ln is None else shapely.LineString(ln) for ln in lines],
+                               crs=crs)
+    nan = math.nan
+    rec_rows, rec_geom = [], []
+    for r in fc.receptors:
+        feat = net.feature(r.id, r.kind)
+        rec_rows.append({"id": r.id, "kind": r.kind, "name": feat.name, "reach": r.reach, "chainage_m": r.chainage_m,
+                         "distance_m": r.distance_m, "arrival_s": nan if r.arrival_s is None else r.arrival_s,
+                         "peak_s": r.peak_s, "peak_g_m3": r.peak_g_m3, "end_s": nan if r.end_s is None else r.end_s,
+                         "duration_above_s": nan if r.duration_above_s is None else r.duration_above_s,
+                         "threshold_g_m3": nan if r.threshold_g_m3 is None else r.threshold_g_m3,
+                         "threshold_basis": r.threshold_basis, "mass_fraction": r.mass_fraction,
+                         "discharge_m3s": r.discharge_m3s})
+        p = feature_point(net, r.reach, r.chainage_m)
+        rec_geom.append(None if p is None else shapely.Point(*p))
+    cols = ["id", "kind", "name", "reach", "chainage_m", "distance_m", "arrival_s", "peak_s", "peak_g_m3", "end_s",
+            "duration_above_s", "threshold_g_m3", "threshold_basis", "mass_fraction", "discharge_m3s"]
+    receptors = gpd.GeoDataFrame(_with_times(pd.DataFrame(rec_rows, columns=cols), start), geometry=rec_geom, crs=crs)
+    rel = fc.release
+    p = feature_point(net, rel.reach, rel.chainage_m)
+    rel_table = pd.DataFrame(
+        {"reach": [rel.reach], "chainage_m": [rel.chainage_m], "pollutant": [rel.pollutant.name],
+         "mass_kg": [rel.total_mass_kg], "duration_s": [float(rel.duration_s or 0.0)],
+         "start": pd.Series([pd.Timestamp(rel.start).tz_convert("UTC") if rel.start else pd.NaT],
+                            dtype="datetime64[ms, UTC]")})
+    release = gpd.GeoDataFrame(rel_table, geometry=[None if p is None else shapely.Point(*p)], crs=crs)
+    return {f"{prefix}reaches": reaches, f"{prefix}receptors": receptors, f"{prefix}release": release}
+
+
+#: geometry type of each plume layer (unprefixed name)
+PLUME_GEOMETRY = {"reaches": "LineString", "receptors": "Point", "release": "Point"}
+
+
 def write_arrival_gpkg(net: RiverNetwork, fc: Forecast, path: str | Path, *, arrivals: xr.Dataset | None = None,
                        wind_ms: float = 0.0) -> Path:
     """Write the plume forecast as a GeoPackage: reaches with arrival times, receptors, release.
@@ -308,61 +378,17 @@ def write_arrival_gpkg(net: RiverNetwork, fc: Forecast, path: str | Path, *, arr
     Returns
     -------
     Path
-        The file written. Layers: ``reaches`` (LineString; see :func:`reach_summary` for the
-        columns), ``receptors`` (Point: id, kind, name, reach, chainage_m, distance_m, arrival_s,
-        peak_s, peak_g_m3, end_s, duration_above_s, threshold_g_m3, threshold_basis,
+        The file written (GeoPackage 1.2, :mod:`hydrology.io.layers`). Layers: ``reaches``
+        (LineString; the columns of :func:`reach_summary`, with ``peak_mg_l``, ``max_peak_mg_l``,
+        ``threshold_mg_l``), ``receptors`` (Point: id, kind, name, reach, chainage_m, distance_m,
+        arrival_s, peak_s, peak_mg_l, end_s, duration_above_s, threshold_mg_l, threshold_basis,
         mass_fraction, discharge_m3s) and ``release`` (Point: reach, chainage_m, pollutant,
-        mass_kg, duration_s, start). Reaches or receptors without coordinates get a null geometry.
+        mass_kg, duration_s, start as a DateTime). With a release start every ``*_s`` time has a
+        DateTime twin ``*_time`` (UTC). Reaches or receptors without coordinates get a null geometry.
     """
-    import geopandas as gpd
-    import pyogrio
-    import shapely
+    from .io.layers import write_gpkg
 
-    crs = _crs(net)
-    arr = arrivals if arrivals is not None else arrivals_from_forecast(net, fc, wind_ms=wind_ms)
-    table = reach_summary(net, arr)
-    lines = [reach_line(net, rid) for rid in table["reach"]]
-    reaches = gpd.GeoDataFrame(table, geometry=[None if ln is None else shapely.LineString(ln) for ln in lines],
-                               crs=crs)
-    nan = math.nan
-    rec_rows, rec_geom = [], []
-    for r in fc.receptors:
-        feat = net.feature(r.id, r.kind)
-        rec_rows.append({"id": r.id, "kind": r.kind, "name": feat.name, "reach": r.reach, "chainage_m": r.chainage_m,
-                         "distance_m": r.distance_m, "arrival_s": nan if r.arrival_s is None else r.arrival_s,
-                         "peak_s": r.peak_s, "peak_g_m3": r.peak_g_m3, "end_s": nan if r.end_s is None else r.end_s,
-                         "duration_above_s": nan if r.duration_above_s is None else r.duration_above_s,
-                         "threshold_g_m3": nan if r.threshold_g_m3 is None else r.threshold_g_m3,
-                         "threshold_basis": r.threshold_basis, "mass_fraction": r.mass_fraction,
-                         "discharge_m3s": r.discharge_m3s})
-        p = feature_point(net, r.reach, r.chainage_m)
-        rec_geom.append(None if p is None else shapely.Point(*p))
-    cols = ["id", "kind", "name", "reach", "chainage_m", "distance_m", "arrival_s", "peak_s", "peak_g_m3", "end_s",
-            "duration_above_s", "threshold_g_m3", "threshold_basis", "mass_fraction", "discharge_m3s"]
-    receptors = gpd.GeoDataFrame(pd.DataFrame(rec_rows, columns=cols), geometry=rec_geom, crs=crs)
-    rel = fc.release
-    p = feature_point(net, rel.reach, rel.chainage_m)
-    release = gpd.GeoDataFrame(
-        {"reach": [rel.reach], "chainage_m": [rel.chainage_m], "pollutant": [rel.pollutant.name],
-         "mass_kg": [rel.total_mass_kg], "duration_s": [float(rel.duration_s or 0.0)],
-         "start": [rel.start.isoformat() if rel.start else None]},
-        geometry=[None if p is None else shapely.Point(*p)], crs=crs)
-
-    out = Path(path)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.gpkg")
-    tmp.unlink(missing_ok=True)
-    try:
-        for name, layer, geom in (("reaches", reaches, "LineString"), ("receptors", receptors, "Point"),
-                                  ("release", release, "Point")):
-            with warnings.catch_warnings():
-                # a network in local coordinates has no CRS (the document leaves crs out)
-                warnings.filterwarnings("ignore", message="'crs' was not provided")
-                pyogrio.write_dataframe(layer, tmp, layer=name, driver="GPKG", geometry_type=geom,
-                                        promote_to_multi=False)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_gpkg(plume_layers(net, fc, arrivals=arrivals, wind_ms=wind_ms), path, geometry_types=PLUME_GEOMETRY)
 
 
 # ------------------------------------------------------------------------------------ CLI

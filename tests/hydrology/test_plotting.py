@@ -156,12 +156,13 @@ def test_geopackage_reads_back_with_attributes_and_crs(basin, tmp_path):
     assert reaches.crs.to_epsg() == 4326
     table = reach_summary(net, arr)
     assert list(reaches["reach"]) == list(table["reach"])
-    for col in ("arrival_s", "peak_s", "peak_g_m3", "end_s", "entry_arrival_s"):
-        assert_allclose(reaches[col].to_numpy(float), table[col].to_numpy(float), rtol=1e-12, equal_nan=True)
+    for col, field in (("arrival_s", "arrival_s"), ("peak_s", "peak_s"), ("peak_g_m3", "peak_mg_l"),
+                       ("end_s", "end_s"), ("entry_arrival_s", "entry_arrival_s")):  # mg/L = g/m3: same numbers
+        assert_allclose(reaches[field].to_numpy(float), table[col].to_numpy(float), rtol=1e-12, equal_nan=True)
     assert reaches["below_release"].sum() == table["below_release"].sum()
     rec = gpd.read_file(path, layer="receptors")
     assert list(rec["id"]) == [r.id for r in fc.receptors]
-    assert_allclose(rec["peak_g_m3"].to_numpy(float), [r.peak_g_m3 for r in fc.receptors], rtol=1e-12)
+    assert_allclose(rec["peak_mg_l"].to_numpy(float), [r.peak_g_m3 for r in fc.receptors], rtol=1e-12)
     assert rec.geometry.notna().all() and rec.crs.to_epsg() == 4326
     rel = gpd.read_file(path, layer="release")
     assert rel["mass_kg"].iloc[0] == fc.release.total_mass_kg
