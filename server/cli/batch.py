@@ -103,7 +103,7 @@ def add_calibrate_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``rivertrace calibrate NETWORK TRACER.csv ... -o FITTED.json``."""
     c = sub.add_parser("calibrate", help="fit velocity, dispersion and storage to tracer breakthrough curves",
                        description="Fit per reach group velocity, dispersion (and storage) to tracer curves, OTIS-P "
-                                   "style; print them with 95 %% intervals and write the fitted network document.")
+                                   "style; print them with 95 % intervals and write the fitted network document.")
     c.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
     c.add_argument("tracer", metavar="TRACER.csv", help="station_id, time (ISO 8601) or time_s [s], "
                    "concentration_mg_l [mg/L]")

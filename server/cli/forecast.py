@@ -101,7 +101,7 @@ def add_forecast_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
                                    "above) at every downstream station and intake. Times in seconds after the release "
                                    "start; concentrations in mg/L. The threshold is the receptor's GB 3838-2002 "
                                    "limit for the pollutant (station target class; class III for intakes) unless "
-                                   "--threshold-mg-l is given; for 'tracer' (no standard) edges are at 1 %% of the "
+                                   "--threshold-mg-l is given; for 'tracer' (no standard) edges are at 1 % of the "
                                    "receptor's peak.")
     f.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
     add_release_arguments(f, start_help="release start, ISO 8601 with offset, e.g. 2025-07-14T09:30+08:00 "

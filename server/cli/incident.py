@@ -201,7 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--operations", metavar="JSON", help="power-meter / effluent-monitor evidence per discharger "
                    "(JSON object: discharger id -> {production_on_treatment_off, effluent_exceedance, violations})")
     r.add_argument("--top", type=positive(int), default=10, metavar="N",
-                   help="candidates to print (text output; default 10)")
+                   help="candidates to print [-] (text output; default 10)")
     r.add_argument("--json", action="store_true", help="print one JSON object (candidates in rank order)")
     r.set_defaults(func=cmd_trace)
 

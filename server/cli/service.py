@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--config", metavar="FILE.toml", help="TOML configuration (tokens with roles, TLS, port, database)")
     sv.add_argument("--db", metavar="PATH", help="SQLite file (default rivertrace.db)")
     sv.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    sv.add_argument("--port", type=int, metavar="N", help="port (default 50051; 0 picks a free one)")
+    sv.add_argument("--port", type=int, metavar="N", help="TCP port [0-65535] (default 50051; 0 picks a free one)")
     sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="run the bundled Ruxi and Puhe incident basins end to end",
