@@ -159,7 +159,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             raise CliError("give --start (when the release began, ISO 8601 with offset)")
         release = build_release(net, args)
         inp = PlanInput(f"{args.discharger}/{release.pollutant.name}/{args.start}", now or release.start,
-                        (Suspect(args.discharger, 1.0, "given release"),), release)
+                        (Suspect(args.discharger, 1.0, "given release", "已知排放（人工给定）"),), release)
     checklist = plan(net, inp, policy)
     if args.json:
         print(json.dumps(checklist.as_dict(), ensure_ascii=False, indent=1))
