@@ -96,6 +96,7 @@ OUTPUTS = {
     "plot --curves": lambda o: ["plot", *RUXI, "--curves", o + ".png"],
     "plot --gpkg": lambda o: ["plot", *RUXI, "--gpkg", o + ".gpkg"],
     "calibrate": lambda o: _calibrate_argv(o + ".json"),
+    "cap": lambda o: ["cap", *RUXI, "--start", "2025-07-15T09:00+08:00", "-o", o + ".xml"],
 }
 
 

@@ -31,7 +31,7 @@ def readme_examples() -> list[str]:
     """
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     lines = []
-    for block in re.findall(r"```sh\n(.+?)\n```", text, flags=re.DOTALL)[2:]:
+    for block in re.findall(r"^ *```sh\n(.+?)\n *```", text, flags=re.DOTALL | re.MULTILINE)[2:]:
         for cmd in block.replace("\\\n", " ").splitlines():
             cmd = cmd.strip()
             if cmd.startswith("rivertrace ") and not cmd.startswith("rivertrace serve"):
