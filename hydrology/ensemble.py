@@ -358,7 +358,7 @@ def cmd_ensemble(args: argparse.Namespace, stream: Any = None) -> int:
                            kinds=tuple(args.kinds.split(",")), threshold_g_m3=args.threshold_mg_l, wind_ms=args.wind_ms)
     from .io.netcdf import add_receptor_coordinates, write_netcdf
 
-    feats = [net.feature(str(r), str(k)) for r, k in zip(ds["receptor"].values, ds["kind"].values, strict=True)]
+    feats = [net.feature(str(r), str(k)) for r, k in zip(ds["receptor"].values, ds["kind"].values, strict=True)]  # type: ignore[arg-type]
     located = ds.assign_coords(receptor_reach=("receptor", np.array([f.reach for f in feats], dtype=object),
                                                {"long_name": "reach of the receptor"}),
                                receptor_chainage_m=("receptor", np.array([f.chainage_m for f in feats], float),

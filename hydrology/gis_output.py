@@ -406,11 +406,12 @@ def cmd_plot(args: argparse.Namespace, *, load_network: Callable[[str], RiverNet
                   wind_ms=args.wind_ms)  # mg/L = g/m3: no conversion
     arrivals = arrivals_from_forecast(net, fc, wind_ms=args.wind_ms) if (args.map or args.gpkg) else None
     if args.map:
-        plot_isochrones(net, fc, args.map, title=args.title, isochrone_step_h=args.isochrone_step_h, arrivals=arrivals)
+        plot_isochrones(net, fc, args.map, title=args.title, isochrone_step_h=args.isochrone_step_h, arrivals=arrivals,
+                        lang=getattr(args, "lang", "en"))
         print(f"wrote map {args.map}", file=sys.stderr)
     if args.curves:
         ids = [r.strip() for r in args.receptors.split(",")] if args.receptors else None
-        plot_breakthrough(fc, args.curves, receptors=ids)
+        plot_breakthrough(fc, args.curves, receptors=ids, lang=getattr(args, "lang", "en"))
         print(f"wrote curves {args.curves}", file=sys.stderr)
     if args.gpkg:
         write_arrival_gpkg(net, fc, args.gpkg, arrivals=arrivals)

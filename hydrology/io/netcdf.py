@@ -128,7 +128,7 @@ def curves_dataset(net: RiverNetwork, ds: xr.Dataset, *, start: datetime | None 
     network's features. Concentrations are ``(receptor, time)``, instance dimension first.
     """
     kinds = [str(k) for k in ds["kind"].values] if "kind" in ds.coords else ["station"] * ds.sizes["receptor"]
-    feats = [net.feature(str(r), k) for r, k in zip(ds["receptor"].values, kinds, strict=True)]
+    feats = [net.feature(str(r), k) for r, k in zip(ds["receptor"].values, kinds, strict=True)]  # type: ignore[arg-type]
     out = ds.copy()
     if "receptor_reach" not in out.coords:
         out = out.assign_coords(receptor_reach=("receptor", np.array([f.reach for f in feats], dtype=object),
@@ -200,7 +200,7 @@ def write_netcdf(ds: xr.Dataset, path: str | Path, *, compress: bool = True) -> 
             enc["_FillValue"] = None
         elif compress and var.ndim and var.size > 1024:
             enc.update(zlib=True, complevel=1)
-        encoding[name] = enc
+        encoding[str(name)] = enc
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
