@@ -22,9 +22,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import sys
+
     from server.demo import run_demo
 
-    return run_demo(lang=args.lang)
+    # the stream of this call, not the one bound when server.demo was first imported
+    return run_demo(lang=args.lang, out=sys.stdout)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
