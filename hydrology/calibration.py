@@ -195,7 +195,7 @@ def read_tracer_csv(path: str | Path, start: datetime | None = None) -> dict[str
     start = None if tcol == "time_s" else start
     if not rows or {"station_id", "concentration_mg_l", tcol} - header or {"time", "time_s"} <= header:
         raise TracerFormatError(f"{p}: needs rows and columns station_id, concentration_mg_l and one of time, "
-                                f"time_s (header {sorted(header)})")
+                                f"time_s (header {sorted(str(h) for h in header if h is not None)})")
     if tcol == "time" and (start is None or start.tzinfo is None):
         raise TracerFormatError(f"{p}: ISO times need a timezone-aware release start (or seconds in a time_s column)")
     problems: list[str] = []

@@ -85,11 +85,14 @@ def check_output_path(path: str | os.PathLike[str], flag: str) -> None:
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """Check every output flag a command declared with ``set_defaults(outputs={dest: flag})``."""
+    """Before any work: every output flag a command declared with ``set_defaults(outputs={dest: flag})``,
+    and ``--kinds`` where the command has it."""
     for dest, flag in getattr(args, "outputs", {}).items():
         value = getattr(args, dest, None)
         if value:
             check_output_path(value, flag)
+    if isinstance(getattr(args, "kinds", None), str):
+        parse_kinds(args.kinds)
 
 
 # --------------------------------------------------------------------------- releases
@@ -135,6 +138,19 @@ def add_release_arguments(parser: argparse.ArgumentParser, *, start_help: str, p
     if with_threshold:
         what.add_argument("--threshold-mg-l", type=float, metavar="C",
                           help="arrival/end threshold for every receptor [mg/L] (default: each receptor's standard)")
+
+
+#: feature kinds a forecast can report at (``--kinds``)
+RECEPTOR_KINDS = ("station", "intake", "site", "structure", "discharger")
+
+
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """``--kinds station,intake`` as a tuple; an unknown kind is a usage error naming the known ones."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in RECEPTOR_KINDS]
+    if unknown or not kinds:
+        raise CliError(f"--kinds {text!r}: unknown kind(s) {unknown or [text]}; known: {', '.join(RECEPTOR_KINDS)}")
+    return kinds
 
 
 def build_release(net: Any, args: argparse.Namespace):

@@ -72,8 +72,9 @@ def _operations(path: str | None) -> dict[str, Any]:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         return {k: OperationsEvidence(**v) for k, v in raw.items()}
     except (OSError, ValueError, TypeError) as err:
-        raise CliError(f"--operations {path}: {err} (expected {{discharger id: {{production_on_treatment_off: "
-                       "bool, effluent_exceedance: bool, violations: int}}}})") from err
+        raise CliError(f"--operations {path}: {getattr(err, 'strerror', None) or err} (expected a JSON object: "
+                       "discharger id -> {production_on_treatment_off: bool, effluent_exceedance: bool, "
+                       "violations: int})") from err
 
 
 def trace_json(res: Any) -> dict[str, Any]:

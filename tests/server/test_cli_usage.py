@@ -205,3 +205,23 @@ def test_sweep_warns_when_worst_case_columns_cannot_be_computed(capsys, tmp_path
     with xr.open_dataset(tmp_path / "m2.nc", engine="h5netcdf") as ds:
         computed = bool((ds["worst_peak_g_m3"].notnull()).any())
     assert code == 0 and computed and "worst-case" not in err  # computed: no warning
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["forecast", *RUXI, "--kinds", "nonsense"], "--kinds 'nonsense': unknown kind"),
+    (["plot", *RUXI, "--kinds", "station,pumps", "--map", "m.png"], "unknown kind(s) ['pumps']"),
+    (["calibrate", "demo:ruxi", str(ROOT / "README.md"), "--reach", "RX-R03", "--chainage-m", "0", "--mass-kg", "1",
+      "-o", "f.json"], "needs rows and columns station_id"),  # a file that is not a tracer CSV (was a TypeError)
+    (["trace", "demo:ruxi", "ruxi.csv", "--station", "RX-OILSPOT", "--parameter", "petroleum", "--operations",
+      "no_such.json"], "--operations no_such.json: No such file"),
+    (["export", "demo:ruxi", "--gpkg", "x.gpkg", "--mass-kg", "1"], "a forecast needs --mass-kg and --pollutant"),
+    (["export", "demo:ruxi"], "nothing to write"),
+    (["cap", *RUXI], "give --start"),
+    (["plot", *RUXI], "nothing to write"),
+])
+def test_other_user_mistakes_are_one_line_exit_2(argv, msg, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if "ruxi.csv" in argv:  # readings that load, so that the mistake under test is reached
+        assert main(["replay", "ruxi", "-o", "ruxi.csv"]) == 0
+    code, _out, err = run(capsys, *argv)
+    assert code == 2 and msg in err and err.count("\n") == 1 and "Traceback" not in err, err
