@@ -223,5 +223,6 @@ def test_other_user_mistakes_are_one_line_exit_2(argv, msg, capsys, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     if "ruxi.csv" in argv:  # readings that load, so that the mistake under test is reached
         assert main(["replay", "ruxi", "-o", "ruxi.csv"]) == 0
+        capsys.readouterr()
     code, _out, err = run(capsys, *argv)
     assert code == 2 and msg in err and err.count("\n") == 1 and "Traceback" not in err, err
