@@ -64,7 +64,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 __all__ = ["CAP_NS", "DEFAULT_SENDER", "INTAKE_RADIUS_KM", "STRETCH_BUFFER_M", "CapError", "CapFacts", "CapIntake",
-           "CapReceptor", "CapReference", "build_cap", "cap_codes", "cap_time", "facts_from_forecast"]
+           "CapReceptor", "CapReference", "build_cap", "cap_codes", "cap_time", "facts_from_do_event", "facts_from_forecast"]
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 #: sender when none is configured (CAP: no spaces, commas or '<' '&')
@@ -140,6 +140,7 @@ class CapReceptor:
     threshold_mg_l: float | None
     population: int | None = None
     name_zh: str = ""  # the feature's ``name_zh`` when the network has one; the Chinese text uses the id otherwise
+    minimum: bool = False  # the standard is a minimum (DO): "peak" is the lowest value, exceeding is falling below
 
     @property
     def exceeds(self) -> bool:
@@ -215,6 +216,11 @@ def _texts(facts: CapFacts, msg_type: MsgType) -> dict[str, dict[str, str]]:
     first = min(affected, key=lambda r: r.arrival) if affected else None  # type: ignore[arg-type, return-value]
     if msg_type == "Cancel":
         head_zh, head_en = f"解除：{net_zh}{pol_zh}污染预警", f"Cancelled: {pol} pollution alert on {net}"
+    elif first is not None and first.minimum:
+        head_zh = (f"{net_zh}{pol_zh}不达标：{first.name_zh or first.id} 实测 {first.peak_mg_l:.3g} mg/L"
+                   f"（标准 {first.threshold_mg_l:g} mg/L）")
+        head_en = (f"Low {pol} on {net}: {first.name or first.id} {first.peak_mg_l:.3g} mg/L "
+                   f"(standard {first.threshold_mg_l:g} mg/L)")
     elif intakes:
         i = min(intakes, key=lambda r: r.arrival)  # type: ignore[arg-type, return-value]
         head_zh = f"{net_zh}{pol_zh}污染：预计 {_hm(i.arrival)} 到达取水口 {i.name_zh or i.id}"
@@ -229,10 +235,16 @@ def _texts(facts: CapFacts, msg_type: MsgType) -> dict[str, dict[str, str]]:
         lines_zh.append(f"疑似排放源：{facts.source}。")
         lines_en.append(f"Suspected source: {facts.source}.")
     for r in affected:
-        who = r.name or r.id
-        lines_zh.append(f"{r.name_zh + '（' + r.id + '）' if r.name_zh else r.id}：{_hm(r.arrival)} 超标，{_hm(r.peak_time)} 达峰 {r.peak_mg_l:.3g} mg/L"
+        who, who_zh = f"{r.name or r.id} ({r.id})", (f"{r.name_zh}（{r.id}）" if r.name_zh else r.id)
+        if r.minimum:
+            lines_zh.append(f"{who_zh}：{pol_zh}实测 {r.peak_mg_l:.3g} mg/L，低于标准 {r.threshold_mg_l:g} mg/L"
+                            f"（{_hm(r.arrival)} 起）。")
+            lines_en.append(f"{who}: {pol} measured {r.peak_mg_l:.3g} mg/L, below the standard of "
+                            f"{r.threshold_mg_l:g} mg/L (since {_hm(r.arrival)}).")
+            continue
+        lines_zh.append(f"{who_zh}：{_hm(r.arrival)} 超标，{_hm(r.peak_time)} 达峰 {r.peak_mg_l:.3g} mg/L"
                         f"（标准 {r.threshold_mg_l:g} mg/L），{_hm(r.end)} 回落至标准以下。")
-        lines_en.append(f"{who} ({r.id}): above standard from {_hm(r.arrival)}, peak {r.peak_mg_l:.3g} mg/L "
+        lines_en.append(f"{who}: above standard from {_hm(r.arrival)}, peak {r.peak_mg_l:.3g} mg/L "
                         f"(standard {r.threshold_mg_l:g} mg/L) at {_hm(r.peak_time)}, below again at {_hm(r.end)}.")
     if not affected:
         lines_zh.append("下游各断面和取水口均未预报超标。")
@@ -339,44 +351,53 @@ def build_cap(facts: CapFacts, *, msg_type: MsgType = "Alert", references: Seque
 
 
 # ---------------------------------------------------------------------------------------- facts
-def _stretch_rings(net: Any, fc: Any, affected_ids: set[str]) -> tuple[tuple[tuple[float, float], ...], ...]:
-    """Closed (lat, lon) rings around the reaches from the release to the affected receptors (buffered)."""
+def _path_pieces(net: Any, source: tuple[str, float], targets: Sequence[tuple[str, float]]) -> list[tuple[str, float, float]]:
+    """(reach, from chainage, to chainage) pieces of the river from ``source`` down to every target."""
+    src_reach, src_c = source
+    down = net.all_downstream(src_reach) | {src_reach}
+    pieces: dict[str, tuple[float, float]] = {}
+    for reach, chainage in targets:
+        for rid in (net.all_upstream(reach) | {reach}) & down:
+            length = net.reach(rid).length_m
+            lo = src_c if rid == src_reach else 0.0
+            hi = chainage if rid == reach else length
+            if hi < lo:
+                continue
+            old = pieces.get(rid)
+            pieces[rid] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+    return [(rid, lo, hi) for rid, (lo, hi) in pieces.items()]
+
+
+def _stretch_rings(net: Any, pieces: Sequence[tuple[str, float, float]]) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """Closed (lat, lon) rings around river pieces (reach, from, to chainage [m]), buffered by
+    :data:`STRETCH_BUFFER_M` in a local azimuthal equidistant projection; () without CRS or geometry."""
     import shapely
     from pyproj import CRS, Transformer
 
     from hydrology.gis_output import _crs, point_on_line, reach_line
 
     crs = _crs(net)
-    rel = fc.release
-    targets = [r for r in fc.receptors if r.id in affected_ids] or list(fc.receptors[:1])
-    if crs is None or not targets:
+    if crs is None or not pieces:
         return ()
-    down = net.all_downstream(rel.reach) | {rel.reach}
-    pieces = []
-    for r in targets:
-        path = (net.all_upstream(r.reach) | {r.reach}) & down
-        for rid in path:
-            line = reach_line(net, rid)
-            if line is None:
-                continue
-            length = net.reach(rid).length_m
-            lo = rel.chainage_m / length if rid == rel.reach else 0.0
-            hi = r.chainage_m / length if rid == r.reach else 1.0
-            if rid == rel.reach == r.reach and hi < lo:
-                continue
-            inner = [p for p, f in zip(line, _fractions(line), strict=True) if lo < f < hi]
-            pts = [point_on_line(line, lo)[0], *inner, point_on_line(line, hi)[0]]
-            pieces.append(pts)
-    if not pieces:
+    lines = []
+    for rid, lo_m, hi_m in pieces:
+        line = reach_line(net, rid)
+        if line is None:
+            continue
+        length = net.reach(rid).length_m
+        lo, hi = lo_m / length, hi_m / length
+        inner = [p for p, f in zip(line, _fractions(line), strict=True) if lo < f < hi]
+        lines.append([point_on_line(line, lo)[0], *inner, point_on_line(line, hi)[0]])
+    if not lines:
         return ()
     to_wgs = Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
-    lonlat = [[to_wgs.transform(x, y) for x, y in pts] for pts in pieces]
+    lonlat = [[to_wgs.transform(x, y) for x, y in pts] for pts in lines]
     lon0, lat0 = lonlat[0][0]
     local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m")
     fwd = Transformer.from_crs(CRS.from_epsg(4326), local, always_xy=True)
     back = Transformer.from_crs(local, CRS.from_epsg(4326), always_xy=True)
-    lines = shapely.MultiLineString([[fwd.transform(x, y) for x, y in pts] for pts in lonlat])
-    shape = lines.buffer(STRETCH_BUFFER_M).simplify(25.0)  # 25 m: well inside the 500 m buffer
+    geom = shapely.MultiLineString([[fwd.transform(x, y) for x, y in pts] for pts in lonlat])
+    shape = geom.buffer(STRETCH_BUFFER_M).simplify(25.0)  # 25 m: well inside the 500 m buffer
     polys = list(shape.geoms) if hasattr(shape, "geoms") else [shape]
     rings = []
     for poly in polys:
@@ -451,24 +472,67 @@ def facts_from_forecast(net: Any, fc: Any, checklist: Any = None, *, alert_id: s
             peak_time=at(r.peak_s), end=at(r.end_s), peak_mg_l=float(r.peak_g_m3),  # mg/L = g/m3
             threshold_mg_l=r.threshold_g_m3, population=None if pop is None else int(pop),
             name_zh=str(feat.get("name_zh") or "")))
-    affected = {c.id for c in receptors if c.exceeds}
-    instructions: list[tuple[str, str]] = []
-    first_deadline = None
-    if checklist is not None:
-        from tracer.checklist import KIND_NAMES
-
-        for a in checklist.actions[:max_instructions]:
-            due = "" if a.deadline is None else f"（{_hm(a.deadline)} 前）"
-            due_en = "" if a.deadline is None else f" (by {_hm(a.deadline)})"
-            instructions.append((f"{KIND_NAMES[a.kind][0]}：{a.target}{due}", f"{KIND_NAMES[a.kind][1]}: {a.target}{due_en}"))
-        deadlines = [a.deadline for a in checklist.actions if a.deadline is not None and a.status == "pending"]
-        first_deadline = min(deadlines) if deadlines else None
+    affected = [(c.id, r.reach, r.chainage_m) for c, r in zip(receptors, [r for r in fc.receptors if r.kind in
+                                                                            ("station", "intake")], strict=True)
+                if c.exceeds]
+    targets = [(reach, chainage) for _id, reach, chainage in affected]
+    if not targets and fc.receptors:  # nothing above a standard: the stretch down to the nearest receptor
+        targets = [(fc.receptors[0].reach, fc.receptors[0].chainage_m)]
+    instructions, first_deadline = _instructions(checklist, max_instructions)
     if not math.isfinite(rel.total_mass_kg):
         raise CapError("the release has no finite mass")
     return CapFacts(
         alert_id=alert_id, incident_id=incident_id, sent=sent, network_name=net.name or "",
         network_name_zh=str(getattr(net, "name_zh", "") or ""),
         pollutant=rel.pollutant.name, pollutant_zh=_pollutant_zh(rel.pollutant.name), receptors=tuple(receptors),
-        stretch=_stretch_rings(net, fc, affected), level=level, observed=observed, source=source,
-        first_deadline=first_deadline, instructions=tuple(instructions),
+        stretch=_stretch_rings(net, _path_pieces(net, (rel.reach, rel.chainage_m), targets)), level=level,
+        observed=observed, source=source, first_deadline=first_deadline, instructions=instructions,
         extra={"release_mass_kg": f"{rel.total_mass_kg:g}", "release_start": cap_time(rel.start.astimezone(UTC))})
+
+
+def _instructions(checklist: Any, limit: int) -> tuple[tuple[tuple[str, str], ...], datetime | None]:
+    """(zh, en) lines of the checklist's first ``limit`` actions, and its earliest pending deadline."""
+    if checklist is None:
+        return (), None
+    from tracer.checklist import KIND_NAMES
+
+    lines = []
+    for a in checklist.actions[:limit]:
+        due = "" if a.deadline is None else f"（{_hm(a.deadline)} 前）"
+        due_en = "" if a.deadline is None else f" (by {_hm(a.deadline)})"
+        lines.append((f"{KIND_NAMES[a.kind][0]}：{a.target}{due}", f"{KIND_NAMES[a.kind][1]}: {a.target}{due_en}"))
+    deadlines = [a.deadline for a in checklist.actions if a.deadline is not None and a.status == "pending"]
+    return tuple(lines), (min(deadlines) if deadlines else None)
+
+
+def facts_from_do_event(net: Any, event: Any, checklist: Any = None, *, alert_id: str, incident_id: str,
+                        sent: datetime, since: datetime | None = None, level: Level | None = None,
+                        max_instructions: int = 8) -> CapFacts:
+    """:class:`CapFacts` for a dissolved-oxygen sag (:class:`tracer.planner.DOEvent`): observed at a station.
+
+    The station is the one affected receptor (its GB 3838-2002 DO minimum for its target class,
+    the observed DO, low since ``since``, default ``sent``); the area is the river from the
+    suspected source to the station. Certainty is Observed.
+    """
+    from hydrology.io.netcdf import lonlat
+    from hydrology.standards import load_standard
+
+    if sent.tzinfo is None:
+        raise CapError(f"sent {sent.isoformat()} has no UTC offset")
+    st = net.feature(event.station, "station")
+    limit = load_standard().limit("DO", st.get("target_class") or "III")
+    ll = lonlat(net, [(st.reach, st.chainage_m)])
+    lon, lat = (float(ll[0][0]), float(ll[1][0])) if ll is not None else (None, None)
+    rec = CapReceptor(id=st.id, kind="station", name=st.name or "", lat=lat, lon=lon, arrival=since or sent,
+                      peak_time=since or sent, end=None, peak_mg_l=float(event.observed_do_g_m3),
+                      threshold_mg_l=float(limit.value_g_m3),  # type: ignore[arg-type]
+                      name_zh=str(st.get("name_zh") or ""), minimum=True)
+    src = net.feature(event.source)
+    instructions, first_deadline = _instructions(checklist, max_instructions)
+    return CapFacts(
+        alert_id=alert_id, incident_id=incident_id, sent=sent, network_name=net.name or "",
+        network_name_zh=str(getattr(net, "name_zh", "") or ""), pollutant="DO", pollutant_zh=_pollutant_zh("DO"),
+        receptors=(rec,), stretch=_stretch_rings(net, _path_pieces(net, (src.reach, src.chainage_m),
+                                                                     [(st.reach, st.chainage_m)])),
+        level=level, observed=True, source=event.source, first_deadline=first_deadline, instructions=instructions,
+        extra={"observed_do_mg_l": f"{event.observed_do_g_m3:.3g}", "do_standard_mg_l": f"{limit.value_g_m3:g}"})

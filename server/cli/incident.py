@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,30 +173,52 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_cap(args: argparse.Namespace) -> int:
     from hydrology.forecast import forecast
-    from server.cap import CapError, CapReference, build_cap, facts_from_forecast
+    from hydrology.oxygen_network import DOConditions
+    from server.cap import CapError, CapReference, build_cap, facts_from_do_event, facts_from_forecast
     from tracer.planner import PlanInput, Suspect, plan
     from tracer.policy import load_policy
+    from tracer.trace import plan_input_from_trace, trace
 
     net = load_valid_network(args.network)
-    if args.start is None:
-        raise CliError("give --start (when the release began, ISO 8601 with offset): CAP carries clock times")
-    release = build_release(net, args)
-    sent = parse_time(args.now, "--now") if args.now else release.start
     try:
         refs = [CapReference.parse(text) for text in args.reference]
     except CapError as err:
         raise CliError(f"--reference: {err}") from err
-    src = args.discharger or f"reach:{release.reach}"
-    incident = args.incident or f"{src}/{release.pollutant.name}/{release.start:%Y%m%dT%H%MZ}"
-    identifier = args.identifier or f"{incident}/{args.msg_type.lower()}/{sent:%Y%m%dT%H%M%SZ}"
-    fc = forecast(net, release, kinds=("station", "intake"), threshold_g_m3=args.threshold_mg_l, wind_ms=args.wind_ms)
-    checklist = None
-    if args.msg_type != "Cancel":
+    now = parse_time(args.now, "--now") if args.now else None
+    if args.readings:  # an anomaly in readings: trace, then plan, as `plan` does
+        if not (args.station and args.parameter):
+            raise CliError("with READINGS.csv give --station and --parameter")
+        res = _load_readings(net, args.readings)
+        cond = DOConditions(temperature_c=args.temperature_c)
+        traced = trace(net, res.readings, args.station, args.parameter, do_conditions=cond)
+        inp = plan_input_from_trace(net, res.readings, traced, now=now, do_conditions=cond)
+        observed, source = True, (inp.suspects[0].id if inp.suspects else None)
+    else:
+        if not (args.discharger or args.reach) or args.mass_kg is None or not args.pollutant:
+            raise CliError("give a known release (--discharger or --reach/--chainage-m, --mass-kg, --pollutant, "
+                           "--start), or READINGS.csv with --station and --parameter")
+        if args.start is None:
+            raise CliError("give --start (when the release began, ISO 8601 with offset): CAP carries clock times")
+        release = build_release(net, args)
+        src = args.discharger or f"reach:{release.reach}"
         suspects = (Suspect(args.discharger, 1.0, "given release", "已知排放（人工给定）"),) if args.discharger else ()
-        checklist = plan(net, PlanInput(incident, sent, suspects, release), load_policy(args.policy))
+        inp = PlanInput(f"{src}/{release.pollutant.name}/{release.start:%Y%m%dT%H%MZ}", now or release.start,
+                        suspects, release)
+        observed, source = bool(args.observed), args.discharger
+    sent = inp.now if inp.now.tzinfo is not None else inp.now.replace(tzinfo=UTC)
+    incident = args.incident or inp.incident
+    identifier = args.identifier or f"{incident}/{args.msg_type.lower()}/{sent:%Y%m%dT%H%M%SZ}"
+    checklist = None if args.msg_type == "Cancel" else plan(net, inp, load_policy(args.policy))
     try:
-        facts = facts_from_forecast(net, fc, checklist, alert_id=identifier, incident_id=incident, sent=sent,
-                                    level=args.level, observed=args.observed, source=args.discharger)
+        if inp.do_event is not None:
+            facts = facts_from_do_event(net, inp.do_event, checklist, alert_id=identifier, incident_id=incident,
+                                        sent=sent, level=args.level)
+        else:
+            assert inp.release is not None
+            fc = forecast(net, inp.release, kinds=("station", "intake"), threshold_g_m3=args.threshold_mg_l,
+                          wind_ms=args.wind_ms)
+            facts = facts_from_forecast(net, fc, checklist, alert_id=identifier, incident_id=incident, sent=sent,
+                                        level=args.level, observed=observed or bool(args.observed), source=source)
         xml = build_cap(facts, msg_type=args.msg_type, references=refs, sender=args.sender)
     except CapError as err:
         raise CliError(str(err)) from err
@@ -206,7 +228,6 @@ def cmd_cap(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(xml)
     return 0
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("detect", help="find anomalies, sensor faults and incidents in station readings",
@@ -282,14 +303,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the Markdown form (default zh)")
     pl.set_defaults(func=cmd_plan)
 
-    cp = sub.add_parser("cap", help="a CAP 1.2 alert (OASIS Common Alerting Protocol) for a known release",
-                        description="Forecast a known release (analytic engine), plan the response, and write the "
+    cp = sub.add_parser("cap", help="a CAP 1.2 alert (OASIS Common Alerting Protocol) for a release or an anomaly",
+                        description="Forecast a known release (analytic engine), or trace an anomaly in READINGS.csv "
+                                    "(--station, --parameter; a DO sag is reported as observed at the station), plan "
+                                    "the response, and write the "
                                     "alert as one CAP 1.2 XML document: identifier, msgType Alert/Update/Cancel with "
                                     "references, info blocks in zh-CN and en, a polygon around the affected river "
                                     "stretch and circles around affected intakes; urgency, severity and certainty "
                                     "mapped as documented in server/cap.py.")
     cp.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
-    add_release_arguments(cp, start_help="release start, ISO 8601 with offset (required: CAP carries clock times)")
+    cp.add_argument("readings", metavar="READINGS.csv", nargs="?", help="station readings (anomaly mode)")
+    cp.add_argument("--station", help="anomaly station (with READINGS.csv)")
+    cp.add_argument("--parameter", help="anomalous item (with READINGS.csv)")
+    cp.add_argument("--temperature-c", type=float, default=25.0, metavar="T",
+                    help="water temperature for DO [degC] (default 25)")
+    add_release_arguments(cp, start_help="release start, ISO 8601 with offset (a known release: required, CAP "
+                                         "carries clock times)", optional=True)
     msg = cp.add_argument_group("message")
     msg.add_argument("--msg-type", choices=("Alert", "Update", "Cancel"), default="Alert",
                      help="Alert (first message), Update or Cancel (need --reference; default Alert)")
@@ -300,7 +329,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     msg.add_argument("--incident", metavar="ID", help="incident id (default: source/pollutant/start)")
     msg.add_argument("--sender", default="rivertrace", help="CAP sender, no spaces or commas (default rivertrace)")
     msg.add_argument("--now", metavar="ISO8601", help="when the alert is sent, ISO 8601 with offset (default: the "
-                     "release start)")
+                     "release start, or the detection time)")
     msg.add_argument("--level", choices=("low", "moderate", "high", "critical"),
                      help="detection severity level of the incident (raises CAP severity; default none)")
     msg.add_argument("--observed", action="store_true",

@@ -163,3 +163,43 @@ def test_cli_update_without_reference_is_one_line(capsys):
     assert main(["cap", *RUXI, "--msg-type", "Update"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must reference" in err
+
+
+# ------------------------------------------------------------------------------ from readings (trace first)
+@pytest.fixture(scope="module")
+def from_readings(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cap_readings")
+    out = {}
+    for name, station, parameter in (("ruxi", "RX-OILSPOT", "petroleum"), ("puhe", "PH-ZHAIXI", "DO")):
+        csv = d / f"{name}.csv"
+        assert main(["replay", name, "-o", str(csv)]) == 0
+        out[name] = d / f"{name}.xml"
+        assert main(["cap", f"demo:{name}", str(csv), "--station", station, "--parameter", parameter,
+                     "-o", str(out[name])]) == 0
+    return out
+
+
+def test_alerts_from_readings_are_valid_and_observed(from_readings, schema):
+    import shapely
+
+    from hydrology.io.netcdf import lonlat
+    from server.cli import load_valid_network
+
+    for path in from_readings.values():
+        schema.validate(str(path))
+    oil = parse(from_readings["ruxi"])
+    assert oil.incidents.startswith("RX-OILSPOT/petroleum/")
+    assert {(i.urgency, i.severity, i.certainty) for i in oil.infos} == {
+        (cap_models.Urgency.IMMEDIATE, cap_models.Severity.SEVERE, cap_models.Certainty.OBSERVED)}
+    do = parse(from_readings["puhe"])
+    zh, en = do.infos
+    # measured at the station (Observed), a station below its DO minimum and no intake: Moderate
+    assert (en.severity, en.certainty) == (cap_models.Severity.MODERATE, cap_models.Certainty.OBSERVED)
+    assert "溶解氧" in zh.headline and "PH-ZHAIXI" in zh.description and "4.05" in en.headline
+    net = load_valid_network("demo:puhe")
+    ring = [tuple(map(float, p.split(","))) for p in en.areas[0].polygons[0].split()]
+    poly = shapely.Polygon([(lon, lat) for lat, lon in ring])
+    for fid in ("PH-ZHAIXI", "PH-STP-A"):  # from the suspected plant down to the station
+        f = net.feature(fid)
+        (lon,), (lat,) = lonlat(net, [(f.reach, f.chainage_m)])
+        assert poly.contains(shapely.Point(lon, lat)), fid
