@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ class CliError(Exception):
 # --------------------------------------------------------------------------- loading
 def demo_basin_path(name: str) -> Path:
     """Path of a bundled demo basin document (``ruxi`` or ``puhe``)."""
+    from importlib import resources
+
     if name not in DEMO_BASINS:
         raise CliError(f"unknown demo basin {name!r}; bundled: {', '.join(DEMO_BASINS)}")
     return Path(str(resources.files("hydrology") / "data" / "demo" / f"{name}.json"))
