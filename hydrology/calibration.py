@@ -37,7 +37,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from .exceptions import HydrologyError, UnknownElementError, UnknownModelError
-from .forecast import Release, forecast
+from .transport.analytic import Release, forecast
 
 if TYPE_CHECKING:
     from .network import RiverNetwork
@@ -205,7 +205,7 @@ def read_tracer_csv(path: str | Path, start: datetime | None = None) -> dict[str
     start = None if tcol == "time_s" else start
     if not rows or {"station_id", "concentration_mg_l", tcol} - header or {"time", "time_s"} <= header:
         raise TracerFormatError(f"{p}: needs rows and columns station_id, concentration_mg_l and one of time, "
-                                f"time_s (header {sorted(header)})")
+                                f"time_s (header {sorted(str(h) for h in header if h is not None)})")
     if tcol == "time" and (start is None or start.tzinfo is None):
         raise TracerFormatError(f"{p}: ISO times need a timezone-aware release start (or seconds in a time_s column)")
     problems: list[str] = []
@@ -267,7 +267,7 @@ def _analytic(net: RiverNetwork, release: Release, obs: Sequence[Breakthrough], 
 
 def _numerical(net: RiverNetwork, release: Release, obs: Sequence[Breakthrough], *, dx_m: float | None = None,
                **_: Any) -> Model:
-    from .numerical import simulate
+    from .transport.numerical import simulate
     t_end = max(float(b.time_s[-1]) for b in obs)
 
     def model(state: ReachState) -> list[np.ndarray]:
@@ -283,7 +283,7 @@ FORWARD_MODELS: dict[str, Callable[..., Model]] = {"analytic": _analytic, "numer
 
 def numerical_cell_m(net: RiverNetwork, release: Release, state: ReachState) -> float:
     """Mean cell length [m] the numerical engine's grid rule picks for ``state`` (a one-step run)."""
-    from .numerical import simulate
+    from .transport.numerical import simulate
     cells = simulate(net, release, t_end_s=1.0, kinds=("station",), state=state).attrs["n_cells"]
     idx = [state.index[r] for r in {release.reach, *net.all_downstream(release.reach)}]
     return float(state.length_m[idx].sum() / cells)
@@ -541,25 +541,6 @@ def apply_calibration(net_or_doc: RiverNetwork | Mapping[str, Any], result: Cali
 
 
 # ----------------------------------------------------------------------------------- CLI
-def add_calibrate_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``rivertrace calibrate NETWORK.json TRACER.csv ... -o FITTED.json`` on argparse sub-parsers."""
-    c = sub.add_parser("calibrate", help="fit velocity, dispersion and storage to tracer breakthrough curves",
-                       description="Fit per reach group velocity, dispersion (and storage) to tracer curves, OTIS-P "
-                                   "style; print them with 95% intervals and write the fitted network document.")
-    c.add_argument("network", metavar="NETWORK.json")
-    c.add_argument("tracer", metavar="TRACER.csv", help="station_id, time (ISO 8601) or time_s, concentration_mg_l")
-    c.add_argument("--reach", required=True, help="reach id of the injection")
-    c.add_argument("--chainage-m", required=True, type=float, help="metres from the reach's upstream end")
-    c.add_argument("--mass-kg", required=True, type=float, help="tracer mass injected [kg]")
-    c.add_argument("--duration-s", type=float, help="injection duration [s] (constant rate M/T; default instantaneous)")
-    c.add_argument("--start", metavar="ISO8601", help="injection start with UTC offset (needed for ISO times)")
-    c.add_argument("--groups", metavar="FILE.json", help='{"group": [reach ids], ...} (default: one group)')
-    c.add_argument("--storage", action="store_true", help="also fit beta and alpha (numerical engine)")
-    c.add_argument("-o", "--output", required=True, metavar="FITTED.json", help="fitted network document to write")
-    c.set_defaults(func=cmd_calibrate)
-    return c
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run ``rivertrace calibrate`` (numerical engine with --storage); raises HydrologyError on bad input."""
     from .document import network_from_document, read_document, write_network
@@ -573,10 +554,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     amount = ({"mass_kg": args.mass_kg} if args.duration_s is None else
               {"rate_kg_s": args.mass_kg / args.duration_s, "duration_s": args.duration_s})
     release = Release(args.reach, args.chainage_m, Pollutant("tracer"), start=start, **amount)
-    groups = json.loads(Path(args.groups).read_text(encoding="utf-8")) if args.groups else None
+    try:
+        groups = json.loads(Path(args.groups).read_text(encoding="utf-8")) if args.groups else None
+    except (OSError, ValueError) as err:
+        raise CalibrationError(f"--groups {args.groups}: {getattr(err, 'strerror', None) or err}") from err
     if groups is not None and not (isinstance(groups, dict) and all(isinstance(v, list) for v in groups.values())):
         raise CalibrationError(f"{args.groups}: expected a JSON object of group name -> list of reach ids")
-    doc = read_document(args.network)
+    doc = (getattr(args, "read_document", None) or read_document)(args.network)
     params = ("velocity_factor", "dispersion") + (STORAGE_PARAMETERS if args.storage else ())
     res = calibrate(require_valid(network_from_document(doc)), read_tracer_csv(args.tracer, start), release,
                     groups=groups, parameters=params, engine="numerical" if args.storage else "analytic")

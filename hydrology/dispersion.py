@@ -6,7 +6,7 @@ velocity U [m/s] and shear velocity u* [m/s] (u* = sqrt(g R S), see
 :func:`estimate_dispersion` looks one up.
 
 :func:`~hydrology.dispersion_data.load_field_data` reads the three field compilations shipped in
-``shared/data/dispersion/``, :func:`~hydrology.dispersion_data.evaluate_estimators` scores every
+``tests/data/dispersion/`` (sources in ``tests/data/README.md``), :func:`~hydrology.dispersion_data.evaluate_estimators` scores every
 estimator against measured K and :func:`~hydrology.dispersion_data.dispersion_report` renders the
 scores as Markdown. :data:`DEFAULT_ESTIMATOR` is the estimator with the largest share of predictions
 within a factor of 2 on the 71-row Tayfur & Singh (2005) compilation. Measured shares within a

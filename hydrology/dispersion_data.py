@@ -1,6 +1,6 @@
 """Field measurements of longitudinal dispersion: readers, corrupt-row filters, estimator scores.
 
-:func:`load_field_data` reads the three field compilations shipped in ``shared/data/dispersion/``
+:func:`load_field_data` reads the three field compilations shipped in ``tests/data/dispersion/``
 into SI columns (:data:`FIELD_COLUMNS`), dropping the corrupt rows of ``etemad_2012`` found by
 :func:`find_copied_measurements` and :func:`find_shifted_rows`; :func:`evaluate_estimators` scores
 every estimator of :data:`hydrology.dispersion.ESTIMATORS` against measured K and

@@ -23,7 +23,7 @@ factors spanning the sample and interpolated linearly in (ln phi, ln U) and (ln 
 member (exact for power-law hydraulic geometry); moments are routed for all members at once as the
 columns of one sparse triangular solve on the reaches below the release (the forward form of the
 system in :mod:`hydrology.sweep`); each member's curve is then summarised in closed form
-(:func:`hydrology.response.puff_response`, :func:`hydrology.response.pulse_response`).
+(:func:`hydrology.transport.response.puff_response`, :func:`hydrology.transport.response.pulse_response`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -42,10 +43,10 @@ from scipy.special import ndtri
 from scipy.stats import qmc
 
 from .exceptions import HydrologyError, UnknownElementError
-from .forecast import EDGE_FRACTION_OF_PEAK, Release, path_velocity, receptor_thresholds
+from .transport.analytic import EDGE_FRACTION_OF_PEAK, Release, path_velocity, receptor_thresholds
 from .network import Node, RiverNetwork
 from .reach_state import ReachState, compute_reach_state
-from .response import equivalent_channel, puff_response, pulse_response
+from .transport.response import equivalent_channel, puff_response, pulse_response
 from .sweep import reach_graph
 from .transport import reach_moments
 from .validate import load_valid
@@ -210,7 +211,7 @@ def ensemble_members(net: RiverNetwork, release: Release, factors: dict[str, np.
                      wind_ms: float = 0.0) -> tuple[list[Feature], np.ndarray, dict[str, np.ndarray]]:
     """Arrival, peak and end at every receptor for every member (receptor x member arrays).
 
-    Thresholds as in :func:`hydrology.forecast.forecast`: ``threshold_g_m3`` for all, else each
+    Thresholds as in :func:`hydrology.transport.analytic.forecast`: ``threshold_g_m3`` for all, else each
     receptor's standard, else 1 % of the member's own peak. Returns the receptors, their thresholds
     [g/m3] (NaN where none applies) and the arrays of :data:`MEMBER_FIELDS` [s, g/m3].
     """
@@ -294,8 +295,8 @@ def ensemble_forecast(net: RiverNetwork, release: Release, *, members: int = 100
     coords = {"receptor": np.array([f.id for f in feats], dtype=object),
               "kind": ("receptor", np.array([f.kind for f in feats], dtype=object)),
               "quantile": ("quantile", q, {"units": "1", "long_name": "P10, P50, P90"}),
-              "member": np.arange(members)}
-    attrs = {"Conventions": "CF-1.10", "title": f"Monte Carlo forecast, {members} members",
+              "member": ("member", np.arange(members), {"long_name": "ensemble member number", "units": "1"})}
+    attrs = {"Conventions": "CF-1.8", "title": f"Monte Carlo forecast, {members} members",
              "source": "rivertrace hydrology.ensemble (moment routing per member, closed forms)",
              "pollutant": release.pollutant.name, "decay_per_s": release.pollutant.decay_per_s,
              "release_reach": release.reach, "release_chainage_m": release.chainage_m,
@@ -303,44 +304,9 @@ def ensemble_forecast(net: RiverNetwork, release: Release, *, members: int = 100
              "release_duration_s": release.duration_s or 0.0, "release_kind": "constant rate" if release.duration_s else "instantaneous",
              "flow_cv": flow_cv, "velocity_cv": velocity_cv, "dispersion_factor_range": list(map(float, dispersion_factor)),
              "seed": seed, "quantile_method": QUANTILE_METHOD, "edge_fraction_of_peak": EDGE_FRACTION_OF_PEAK,
-             "time_reference": "seconds after the release starts"}
+             "time_reference": "seconds after the release starts",
+             "release_start": release.start.isoformat() if release.start else None}
     return xr.Dataset(data, coords=coords, attrs=attrs)
-
-
-# --------------------------------------------------------------------------------------------- CLI
-def _factor_range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 0.5,2), got {text!r}") from err
-    return lo, hi
-
-
-def add_ensemble_parser(sub: Any, load_network: Callable[[str], RiverNetwork] | None = None) -> argparse.ArgumentParser:
-    """Add ``rivertrace ensemble``; ``load_network(path)`` parses and validates NETWORK (default: JSON only)."""
-    p = sub.add_parser("ensemble", help="Monte Carlo forecast: P10/P50/P90 at every receptor",
-                       description="Monte Carlo plume forecast over flow, velocity and dispersion uncertainty: "
-                                   "quantiles of arrival, peak time and peak concentration at every downstream "
-                                   "receptor and the probability of exceeding its standard (netCDF).")
-    p.add_argument("network", metavar="NETWORK")
-    p.add_argument("--discharger", metavar="ID", help="release at this registered discharger")
-    p.add_argument("--reach", metavar="ID")
-    p.add_argument("--chainage-m", type=float, metavar="X", help="metres from the reach's upstream end")
-    p.add_argument("--mass-kg", type=float, required=True, metavar="M", help="released mass [kg]")
-    p.add_argument("--duration-s", type=float, metavar="T", help="release duration [s] (constant rate M/T)")
-    p.add_argument("--pollutant", default="tracer", help="GB 3838 item or 'tracer' (default)")
-    p.add_argument("--decay-per-day", type=float, default=0.0, metavar="K", help="first-order decay [1/day]")
-    p.add_argument("--members", type=int, default=1000)
-    p.add_argument("--flow-cv", type=float, default=0.2)
-    p.add_argument("--velocity-cv", type=float, default=0.0)
-    p.add_argument("--dispersion-factor", type=_factor_range, default=(0.5, 2.0), metavar="LOW,HIGH")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated")
-    p.add_argument("--threshold-mg-l", type=float, metavar="C", help="threshold for every receptor [mg/L]")
-    p.add_argument("--wind-ms", type=float, default=0.0, help="along-stream 10 m wind [m/s] (floating pollutants)")
-    p.add_argument("-o", "--output", required=True, metavar="ENS.nc")
-    p.set_defaults(func=cmd_ensemble, load_network=load_network or load_valid)
-    return p
 
 
 def _hm(seconds: float) -> str:
@@ -355,7 +321,7 @@ def cmd_ensemble(args: argparse.Namespace, stream: Any = None) -> int:
     from .pollutants import pollutant
     from .units import per_day_to_per_s
 
-    net = args.load_network(args.network)
+    net = (getattr(args, "load_network", None) or load_valid)(args.network)
     if args.discharger:
         if args.reach is not None or args.chainage_m is not None:
             raise EnsembleError("give either --discharger or --reach/--chainage-m, not both")
@@ -365,19 +331,39 @@ def cmd_ensemble(args: argparse.Namespace, stream: Any = None) -> int:
         raise EnsembleError("give --discharger D, or --reach R with --chainage-m X")
     else:
         reach, chainage = args.reach, args.chainage_m
-    if not args.decay_per_day >= 0:
+    decay = args.decay_per_day or 0.0
+    if not decay >= 0:
         raise EnsembleError(f"--decay-per-day must not be negative, got {args.decay_per_day}")
-    pol = pollutant(args.pollutant, per_day_to_per_s(args.decay_per_day))
+    if not args.mass_kg > 0:
+        raise EnsembleError(f"--mass-kg must be positive, got {args.mass_kg}")
+    start = None
+    if getattr(args, "start", None):
+        try:
+            start = datetime.fromisoformat(args.start)
+        except ValueError as err:
+            raise EnsembleError(f"--start {args.start!r}: not an ISO 8601 time") from err
+        if start.tzinfo is None:
+            raise EnsembleError(f"--start {args.start!r}: give a UTC offset (e.g. +08:00 or Z)")
+        start = start.astimezone(UTC)
+    pol = pollutant(args.pollutant, per_day_to_per_s(decay))
     if args.duration_s is not None:
         if not args.duration_s > 0:
             raise EnsembleError(f"--duration-s must be positive, got {args.duration_s}")
-        release = Release(reach, chainage, pol, rate_kg_s=args.mass_kg / args.duration_s, duration_s=args.duration_s)
+        release = Release(reach, chainage, pol, rate_kg_s=args.mass_kg / args.duration_s, duration_s=args.duration_s,
+                          start=start)
     else:
-        release = Release(reach, chainage, pol, mass_kg=args.mass_kg)
+        release = Release(reach, chainage, pol, mass_kg=args.mass_kg, start=start)
     ds = ensemble_forecast(net, release, members=args.members, flow_cv=args.flow_cv, velocity_cv=args.velocity_cv,
                            dispersion_factor=args.dispersion_factor, seed=args.seed,
                            kinds=tuple(args.kinds.split(",")), threshold_g_m3=args.threshold_mg_l, wind_ms=args.wind_ms)
-    ds.to_netcdf(args.output, engine="h5netcdf")
+    from .io.netcdf import add_receptor_coordinates, write_netcdf
+
+    feats = [net.feature(str(r), str(k)) for r, k in zip(ds["receptor"].values, ds["kind"].values, strict=True)]  # type: ignore[arg-type]
+    located = ds.assign_coords(receptor_reach=("receptor", np.array([f.reach for f in feats], dtype=object),
+                                               {"long_name": "reach of the receptor"}),
+                               receptor_chainage_m=("receptor", np.array([f.chainage_m for f in feats], float),
+                                                    {"units": "m", "long_name": "chainage from the reach's upstream end"}))
+    write_netcdf(add_receptor_coordinates(located, net), args.output)
     stream = stream or sys.stdout
     print(f"{args.members} members; arrival and peak as P10 / P50 / P90 after the release", file=stream)
     print(f"{'receptor':<16}{'arrival':>24}{'peak time':>24}{'peak mg/L P50':>15}{'P(exceed)':>11}", file=stream)
@@ -391,5 +377,5 @@ def cmd_ensemble(args: argparse.Namespace, stream: Any = None) -> int:
     return 0
 
 
-__all__: Sequence[str] = ("EnsembleError", "add_ensemble_parser", "cmd_ensemble", "ensemble_forecast",
+__all__: Sequence[str] = ("EnsembleError", "cmd_ensemble", "ensemble_forecast",
                           "ensemble_members", "member_moments", "sample_factors")

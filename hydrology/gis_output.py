@@ -2,15 +2,15 @@
 
 Arrival at every reach
 ----------------------
-The analytic engine (:mod:`hydrology.forecast`) reports at located features. To know when the plume
+The analytic engine (:mod:`hydrology.transport.analytic`) reports at located features. To know when the plume
 reaches each part of the river, :func:`reach_arrivals` puts virtual ``site`` features at
 :data:`POINTS_PER_REACH` evenly spaced chainages on every reach at or below the release (both reach
 ends included), in a copy of the network that holds nothing else, and runs
-:func:`hydrology.forecast.forecast` on it with the same reach state. Each sample point therefore
+:func:`hydrology.transport.analytic.forecast` on it with the same reach state. Each sample point therefore
 gets exactly what a receptor there would get: leading-edge arrival (first time C >= threshold),
 peak time and concentration, and end (last time above), from moment chaining with the closed-form
 curve (Rhine Alarm Model method; Nordin & Troutman 1980 for the moment equivalence). The threshold
-is the given one, else the class III limit of the pollutant (:func:`hydrology.forecast.receptor_thresholds`
+is the given one, else the class III limit of the pollutant (:func:`hydrology.transport.analytic.receptor_thresholds`
 for a site), else, for a pollutant without a standard, 1 % of each point's own peak.
 
 Points above the release on its reach and reaches not below the release are not sampled (NaN in the
@@ -24,9 +24,10 @@ GeoPackage
 line, from its ``geometry`` or else the straight line between its nodes, with the per-reach summary
 of :func:`reach_summary` as attributes), ``receptors`` (the forecast's receptors as points, with
 arrival, peak and end) and ``release`` (the release point). Times are seconds after the release
-start, concentrations g/m3 (= mg/L); the column names carry the units.
+start and, when the release has a start, also UTC datetimes (``*_time``); concentrations are mg/L
+(``*_mg_l``, = g/m3, the API's names); the column names carry the units.
 
-``rivertrace plot`` (:func:`add_plot_parser`, :func:`cmd_plot`) writes the map and curves of
+``rivertrace plot`` (:func:`cmd_plot`; its flags are defined in :mod:`server.cli.forecast`) writes the map and curves of
 :mod:`hydrology.plotting` and this GeoPackage for one release; it lives here, beside the arrivals
 that the map and the GeoPackage share, because :mod:`hydrology.plotting` is figures only.
 """
@@ -35,11 +36,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import warnings
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import HydrologyError, UnknownElementError
-from .forecast import Forecast, Release, forecast
+from .transport.analytic import Forecast, Release, forecast
 from .network import Feature, RiverNetwork
 
 if TYPE_CHECKING:
@@ -55,8 +53,8 @@ if TYPE_CHECKING:
 
     from .reach_state import ReachState
 
-__all__ = ["POINTS_PER_REACH", "GisOutputError", "add_plot_parser", "arrivals_from_forecast", "cmd_plot",
-           "crs_axis_unit", "crs_is_geographic", "feature_point", "point_on_line", "reach_arrivals", "reach_line", "reach_summary",
+__all__ = ["POINTS_PER_REACH", "GisOutputError", "arrivals_from_forecast", "cmd_plot",
+           "crs_axis_unit", "crs_is_geographic", "feature_point", "plume_layers", "point_on_line", "reach_arrivals", "reach_line", "reach_summary",
            "write_arrival_gpkg"]
 
 #: sample points per reach, both ends included [-]: the leading edge moves almost linearly with
@@ -109,7 +107,7 @@ def reach_arrivals(net: RiverNetwork, release: Release, *, threshold_g_m3: float
 
     Notes
     -----
-    Computed with the analytic engine (:func:`hydrology.forecast.forecast`) on virtual ``site``
+    Computed with the analytic engine (:func:`hydrology.transport.analytic.forecast`) on virtual ``site``
     features; see the module docstring. Cost: one moment routing per :data:`_POINTS_PER_CALL`
     points and N_TIMES curve samples per point.
     """
@@ -289,6 +287,77 @@ def crs_axis_unit(net: RiverNetwork) -> str:
     return str(crs.axis_info[0].unit_name) if crs.axis_info else "CRS units"
 
 
+#: GeoPackage/GeoJSON field names for the internal g/m3 names: the API's unit, mg/L (= g/m3)
+FIELD_NAMES = {"peak_g_m3": "peak_mg_l", "max_peak_g_m3": "max_peak_mg_l", "threshold_g_m3": "threshold_mg_l"}
+#: fields in seconds after the release that get a datetime twin (``*_time``) when the start is known
+_TIME_FIELDS = ("arrival_s", "peak_s", "end_s", "entry_arrival_s")
+
+
+def _with_times(table: pd.DataFrame, start: Any) -> pd.DataFrame:
+    """Rename g/m3 fields to mg/L and, with a release start, add UTC datetime fields beside the seconds."""
+    out = table.rename(columns=FIELD_NAMES)
+    if start is None:
+        return out
+    t0 = pd.Timestamp(start).tz_convert("UTC")
+    for col in _TIME_FIELDS:
+        if col in out.columns:
+            secs = pd.to_numeric(out[col], errors="coerce")
+            at = out.columns.get_loc(col) + 1
+            # whole milliseconds: GeoPackage DateTime holds milliseconds, so the field reads back exactly
+            out.insert(at, col[:-2] + "_time", (t0 + pd.to_timedelta(secs.round(3), unit="s")).astype("datetime64[ms, UTC]"))
+    return out
+
+
+def plume_layers(net: RiverNetwork, fc: Forecast, *, arrivals: xr.Dataset | None = None, wind_ms: float = 0.0,
+                 prefix: str = "") -> dict[str, Any]:
+    """The plume forecast as GeoDataFrames: ``reaches``, ``receptors`` and ``release`` (names after ``prefix``).
+
+    Columns carry units in their names: seconds after the release start (``*_s``), concentrations in
+    mg/L (``*_mg_l``, = g/m3), metres (``*_m``); with a release start, every ``*_s`` time has a
+    datetime twin ``*_time`` (UTC) and the release's ``start`` is a datetime. See
+    :func:`write_arrival_gpkg` for the columns.
+    """
+    import geopandas as gpd
+    import shapely
+
+    crs = _crs(net)
+    start = fc.release.start
+    arr = arrivals if arrivals is not None else arrivals_from_forecast(net, fc, wind_ms=wind_ms)
+    table = _with_times(reach_summary(net, arr), start)
+    lines = [reach_line(net, rid) for rid in table["reach"]]
+    reaches = gpd.GeoDataFrame(table, geometry=[None if ln is None else shapely.LineString(ln) for ln in lines],
+                               crs=crs)
+    nan = math.nan
+    rec_rows, rec_geom = [], []
+    for r in fc.receptors:
+        feat = net.feature(r.id, r.kind)
+        rec_rows.append({"id": r.id, "kind": r.kind, "name": feat.name, "reach": r.reach, "chainage_m": r.chainage_m,
+                         "distance_m": r.distance_m, "arrival_s": nan if r.arrival_s is None else r.arrival_s,
+                         "peak_s": r.peak_s, "peak_g_m3": r.peak_g_m3, "end_s": nan if r.end_s is None else r.end_s,
+                         "duration_above_s": nan if r.duration_above_s is None else r.duration_above_s,
+                         "threshold_g_m3": nan if r.threshold_g_m3 is None else r.threshold_g_m3,
+                         "threshold_basis": r.threshold_basis, "mass_fraction": r.mass_fraction,
+                         "discharge_m3s": r.discharge_m3s})
+        p = feature_point(net, r.reach, r.chainage_m)
+        rec_geom.append(None if p is None else shapely.Point(*p))
+    cols = ["id", "kind", "name", "reach", "chainage_m", "distance_m", "arrival_s", "peak_s", "peak_g_m3", "end_s",
+            "duration_above_s", "threshold_g_m3", "threshold_basis", "mass_fraction", "discharge_m3s"]
+    receptors = gpd.GeoDataFrame(_with_times(pd.DataFrame(rec_rows, columns=cols), start), geometry=rec_geom, crs=crs)
+    rel = fc.release
+    p = feature_point(net, rel.reach, rel.chainage_m)
+    rel_table = pd.DataFrame(
+        {"reach": [rel.reach], "chainage_m": [rel.chainage_m], "pollutant": [rel.pollutant.name],
+         "mass_kg": [rel.total_mass_kg], "duration_s": [float(rel.duration_s or 0.0)],
+         "start": pd.Series([pd.Timestamp(rel.start).tz_convert("UTC") if rel.start else pd.NaT],
+                            dtype="datetime64[ms, UTC]")})
+    release = gpd.GeoDataFrame(rel_table, geometry=[None if p is None else shapely.Point(*p)], crs=crs)
+    return {f"{prefix}reaches": reaches, f"{prefix}receptors": receptors, f"{prefix}release": release}
+
+
+#: geometry type of each plume layer (unprefixed name)
+PLUME_GEOMETRY = {"reaches": "LineString", "receptors": "Point", "release": "Point"}
+
+
 def write_arrival_gpkg(net: RiverNetwork, fc: Forecast, path: str | Path, *, arrivals: xr.Dataset | None = None,
                        wind_ms: float = 0.0) -> Path:
     """Write the plume forecast as a GeoPackage: reaches with arrival times, receptors, release.
@@ -309,104 +378,20 @@ def write_arrival_gpkg(net: RiverNetwork, fc: Forecast, path: str | Path, *, arr
     Returns
     -------
     Path
-        The file written. Layers: ``reaches`` (LineString; see :func:`reach_summary` for the
-        columns), ``receptors`` (Point: id, kind, name, reach, chainage_m, distance_m, arrival_s,
-        peak_s, peak_g_m3, end_s, duration_above_s, threshold_g_m3, threshold_basis,
+        The file written (GeoPackage 1.2, :mod:`hydrology.io.layers`). Layers: ``reaches``
+        (LineString; the columns of :func:`reach_summary`, with ``peak_mg_l``, ``max_peak_mg_l``,
+        ``threshold_mg_l``), ``receptors`` (Point: id, kind, name, reach, chainage_m, distance_m,
+        arrival_s, peak_s, peak_mg_l, end_s, duration_above_s, threshold_mg_l, threshold_basis,
         mass_fraction, discharge_m3s) and ``release`` (Point: reach, chainage_m, pollutant,
-        mass_kg, duration_s, start). Reaches or receptors without coordinates get a null geometry.
+        mass_kg, duration_s, start as a DateTime). With a release start every ``*_s`` time has a
+        DateTime twin ``*_time`` (UTC). Reaches or receptors without coordinates get a null geometry.
     """
-    import geopandas as gpd
-    import pyogrio
-    import shapely
+    from .io.layers import write_gpkg
 
-    crs = _crs(net)
-    arr = arrivals if arrivals is not None else arrivals_from_forecast(net, fc, wind_ms=wind_ms)
-    table = reach_summary(net, arr)
-    lines = [reach_line(net, rid) for rid in table["reach"]]
-    reaches = gpd.GeoDataFrame(table, geometry=[None if ln is None else shapely.LineString(ln) for ln in lines],
-                               crs=crs)
-    nan = math.nan
-    rec_rows, rec_geom = [], []
-    for r in fc.receptors:
-        feat = net.feature(r.id, r.kind)
-        rec_rows.append({"id": r.id, "kind": r.kind, "name": feat.name, "reach": r.reach, "chainage_m": r.chainage_m,
-                         "distance_m": r.distance_m, "arrival_s": nan if r.arrival_s is None else r.arrival_s,
-                         "peak_s": r.peak_s, "peak_g_m3": r.peak_g_m3, "end_s": nan if r.end_s is None else r.end_s,
-                         "duration_above_s": nan if r.duration_above_s is None else r.duration_above_s,
-                         "threshold_g_m3": nan if r.threshold_g_m3 is None else r.threshold_g_m3,
-                         "threshold_basis": r.threshold_basis, "mass_fraction": r.mass_fraction,
-                         "discharge_m3s": r.discharge_m3s})
-        p = feature_point(net, r.reach, r.chainage_m)
-        rec_geom.append(None if p is None else shapely.Point(*p))
-    cols = ["id", "kind", "name", "reach", "chainage_m", "distance_m", "arrival_s", "peak_s", "peak_g_m3", "end_s",
-            "duration_above_s", "threshold_g_m3", "threshold_basis", "mass_fraction", "discharge_m3s"]
-    receptors = gpd.GeoDataFrame(pd.DataFrame(rec_rows, columns=cols), geometry=rec_geom, crs=crs)
-    rel = fc.release
-    p = feature_point(net, rel.reach, rel.chainage_m)
-    release = gpd.GeoDataFrame(
-        {"reach": [rel.reach], "chainage_m": [rel.chainage_m], "pollutant": [rel.pollutant.name],
-         "mass_kg": [rel.total_mass_kg], "duration_s": [float(rel.duration_s or 0.0)],
-         "start": [rel.start.isoformat() if rel.start else None]},
-        geometry=[None if p is None else shapely.Point(*p)], crs=crs)
-
-    out = Path(path)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.gpkg")
-    tmp.unlink(missing_ok=True)
-    try:
-        for name, layer, geom in (("reaches", reaches, "LineString"), ("receptors", receptors, "Point"),
-                                  ("release", release, "Point")):
-            with warnings.catch_warnings():
-                # a network in local coordinates has no CRS (the document leaves crs out)
-                warnings.filterwarnings("ignore", message="'crs' was not provided")
-                pyogrio.write_dataframe(layer, tmp, layer=name, driver="GPKG", geometry_type=geom,
-                                        promote_to_multi=False)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_gpkg(plume_layers(net, fc, arrivals=arrivals, wind_ms=wind_ms), path, geometry_types=PLUME_GEOMETRY)
 
 
 # ------------------------------------------------------------------------------------ CLI
-def add_plot_parser(sub: Any, *, load_network: Callable[[str], RiverNetwork],
-                    build_release: Callable[[RiverNetwork, argparse.Namespace], Release]) -> argparse.ArgumentParser:
-    """Add ``rivertrace plot`` to the CLI's subparsers.
-
-    The release flags are those of ``rivertrace forecast`` (units in the names). Reading the network
-    and turning flags into a :class:`~hydrology.forecast.Release` are the edge's job, so the CLI
-    passes its own functions (``server.cli.load_valid_network`` and ``server.cli.build_release``):
-    science does not import the server package.
-    """
-    pp = sub.add_parser("plot", help="plume map with arrival isochrones, breakthrough curves, GeoPackage",
-                        description="Draw the plume of one release (analytic engine): a map of the network with "
-                                    "reaches coloured by leading-edge arrival time and labelled isochrones (--map), "
-                                    "concentration curves at the receptors with the standard dashed (--curves), and "
-                                    "a GeoPackage of reaches with arrival_s, peak_s, peak_g_m3 plus the receptors "
-                                    "for QGIS (--gpkg). Times in hours on the figures, seconds in the GeoPackage.")
-    pp.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
-    where = pp.add_argument_group("where (either a discharger, or a reach and chainage)")
-    where.add_argument("--discharger", metavar="ID", help="release at this registered discharger")
-    where.add_argument("--reach", metavar="ID", help="reach id of the release")
-    where.add_argument("--chainage-m", type=float, metavar="X", help="metres from the reach's upstream end")
-    what = pp.add_argument_group("what")
-    what.add_argument("--mass-kg", type=float, required=True, metavar="M", help="mass released [kg]")
-    what.add_argument("--duration-s", type=float, metavar="T", help="release duration [s] (constant rate M/T)")
-    what.add_argument("--pollutant", required=True, metavar="NAME", help="GB 3838 item or 'tracer'")
-    what.add_argument("--decay-per-day", type=float, metavar="K", help="first-order decay [1/day] (default 0)")
-    what.add_argument("--start", metavar="ISO8601", help="release start with offset (adds local clock times)")
-    what.add_argument("--wind-ms", type=float, default=0.0, metavar="W", help="along-stream wind [m/s] (floating)")
-    what.add_argument("--threshold-mg-l", type=float, metavar="C", help="arrival/end threshold [mg/L] everywhere")
-    out = pp.add_argument_group("outputs (at least one)")
-    out.add_argument("--map", metavar="PNG", help="isochrone map to write")
-    out.add_argument("--curves", metavar="PNG", help="breakthrough curves to write")
-    out.add_argument("--gpkg", metavar="GPKG", help="GeoPackage (layers reaches, receptors, release) to write")
-    out.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated (default station,intake)")
-    out.add_argument("--receptors", metavar="IDS", help="receptor ids for the curves, comma-separated")
-    out.add_argument("--isochrone-step-h", type=float, metavar="H", help="isochrone spacing [h] (default automatic)")
-    out.add_argument("--title", help="map title")
-    pp.set_defaults(func=partial(cmd_plot, load_network=load_network, build_release=build_release))
-    return pp
-
-
 def cmd_plot(args: argparse.Namespace, *, load_network: Callable[[str], RiverNetwork],
              build_release: Callable[[RiverNetwork, argparse.Namespace], Release]) -> int:
     """Run ``rivertrace plot``: forecast the release (analytic engine) and write the requested outputs."""
@@ -421,11 +406,12 @@ def cmd_plot(args: argparse.Namespace, *, load_network: Callable[[str], RiverNet
                   wind_ms=args.wind_ms)  # mg/L = g/m3: no conversion
     arrivals = arrivals_from_forecast(net, fc, wind_ms=args.wind_ms) if (args.map or args.gpkg) else None
     if args.map:
-        plot_isochrones(net, fc, args.map, title=args.title, isochrone_step_h=args.isochrone_step_h, arrivals=arrivals)
+        plot_isochrones(net, fc, args.map, title=args.title, isochrone_step_h=args.isochrone_step_h, arrivals=arrivals,
+                        lang=getattr(args, "lang", "en"))
         print(f"wrote map {args.map}", file=sys.stderr)
     if args.curves:
         ids = [r.strip() for r in args.receptors.split(",")] if args.receptors else None
-        plot_breakthrough(fc, args.curves, receptors=ids)
+        plot_breakthrough(fc, args.curves, receptors=ids, lang=getattr(args, "lang", "en"))
         print(f"wrote curves {args.curves}", file=sys.stderr)
     if args.gpkg:
         write_arrival_gpkg(net, fc, args.gpkg, arrivals=arrivals)

@@ -3,7 +3,7 @@
 Moments. Travel-time moments from every point upstream of a receptor to that receptor come from one
 reverse pass (as :mod:`tracer.upstream` does), written here as a linear system so that a block of
 receptors is solved at once. Number the nodes topologically; let w_k be the share of node n's water
-that leaves by reach k (:func:`hydrology.forecast.node_outflow_divisor`) and m_k, v_k the mean and
+that leaves by reach k (:func:`hydrology.transport.analytic.node_outflow_divisor`) and m_k, v_k the mean and
 variance of the travel time through reach k (:func:`hydrology.transport.reach_moments`). The sums
 over all paths from node n to receptor r of fraction, fraction x time, fraction x time^2 and
 fraction x distance obey
@@ -16,10 +16,10 @@ fraction x distance obey
 where b holds the part of the receptor's own reach above it. ``I - W`` is unit upper triangular, so
 each line is one sparse triangular solve with a column per receptor. A source at chainage c on reach
 j adds the part of j below c. Mean = N1/N0, variance = N2/N0 - mean^2, distance = ND/N0: the
-mass-weighted mixture moments that :func:`hydrology.forecast.route_moments` accumulates forwards.
+mass-weighted mixture moments that :func:`hydrology.transport.analytic.route_moments` accumulates forwards.
 
-Curves. Each pair is replaced by the equivalent channel of :mod:`hydrology.forecast` and summarised
-in closed form (:mod:`hydrology.response`): no time grid is needed.
+Curves. Each pair is replaced by the equivalent channel of :mod:`hydrology.transport.analytic` and summarised
+in closed form (:mod:`hydrology.transport.response`): no time grid is needed.
 
 Releases. The unit release is 1 kg, instantaneous; its arrival and end are where it reaches 1 % of
 its own peak (mass-independent: how fast, not how much). The worst case is a release at the rate of
@@ -45,10 +45,10 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve_triangular
 
 from .exceptions import HydrologyError, UnknownModelError
-from .forecast import EDGE_FRACTION_OF_PEAK, node_outflow_divisor, path_velocity, receptor_thresholds
+from .transport.analytic import EDGE_FRACTION_OF_PEAK, node_outflow_divisor, path_velocity, receptor_thresholds
 from .pollutants import Pollutant
 from .pollutants import pollutant as make_pollutant
-from .response import equivalent_channel, puff_response, pulse_response
+from .transport.response import equivalent_channel, puff_response, pulse_response
 from .transport import reach_moments
 from .validate import load_valid
 
@@ -526,7 +526,7 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
         "receptor_chainage_m": ("receptor", problem.rec_chainage_m, {"units": "m", "long_name": "chainage from the reach's upstream end"}),
     }
     attrs = {
-        "Conventions": "CF-1.10", "title": f"vulnerability matrix of {net.name or 'network'}: {sources} x {receptors}",
+        "Conventions": "CF-1.8", "title": f"vulnerability matrix of {net.name or 'network'}: {sources} x {receptors}",
         "source": "rivertrace hydrology.sweep (analytic moment routing, equivalent-channel closed forms)",
         "history": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} computed in {time.perf_counter() - t0:.1f} s",
         "pollutant": pol.name, "behaviour": pol.behaviour, "decay_per_s": pol.decay_per_s, "wind_ms": float(wind_ms),
@@ -550,52 +550,62 @@ def matrix_frame(ds: xr.Dataset) -> Any:
     return pd.DataFrame(cols)
 
 
-def write_matrix(ds: xr.Dataset, path: str, *, csv: str | None = None) -> None:
-    """Write the matrix as netCDF-4 (h5netcdf, gzip level 1) and, with ``csv``, the long table."""
-    enc = {v: {"zlib": True, "complevel": 1} for v in ds.data_vars if ds[v].dtype.kind == "f"}
-    ds.to_netcdf(path, engine="h5netcdf", encoding=enc)
+def write_matrix(ds: xr.Dataset, path: str, *, csv: str | None = None, net: RiverNetwork | None = None) -> None:
+    """Write the matrix as CF-1.8 netCDF-4 (:func:`hydrology.io.netcdf.write_netcdf`, gzip level 1) and,
+    with ``csv``, the long table. With ``net``, receptors and sources get ``lon``/``lat`` (``source_lon``...)."""
+    from .io.netcdf import add_receptor_coordinates, write_netcdf
+
+    if net is not None:
+        ds = add_receptor_coordinates(ds, net)
+        ds = add_receptor_coordinates(ds, net, "source", reach="source_reach", chainage="source_chainage_m",
+                                      prefix="source_")
+    write_netcdf(ds, path)
     if csv:
         matrix_frame(ds).to_csv(csv, index=False, float_format="%.6g")
 
 
-def add_sweep_parser(sub: Any, load_network: Callable[[str], RiverNetwork] | None = None) -> argparse.ArgumentParser:
-    """Add ``rivertrace sweep``; ``load_network(path)`` parses and validates NETWORK (default: JSON only)."""
-    p = sub.add_parser("sweep", help="vulnerability matrix: every source x every receptor (Dask)",
-                       description="Arrival, peak and duration above the standard at every receptor for a 1 kg "
-                                   "release at every source and a worst-case release from each discharger's permit "
-                                   "data; netCDF with dims (source, receptor).")
-    p.add_argument("network", metavar="NETWORK")
-    p.add_argument("--sources", choices=("dischargers", "reaches"), default="dischargers")
-    p.add_argument("--receptors", choices=tuple(RECEPTOR_SETS), default="intakes")
-    p.add_argument("--pollutant", default="tracer", help="GB 3838 item or 'tracer' (default)")
-    p.add_argument("--decay-per-day", type=float, default=0.0, metavar="K", help="first-order decay [1/day]")
-    p.add_argument("--worst-case", choices=sorted(WORST_CASES), default="max_load")
-    p.add_argument("--worst-release-s", type=float, default=WORST_RELEASE_S, metavar="T",
-                   help=f"worst-case release duration [s] (default {WORST_RELEASE_S:g})")
-    p.add_argument("--threshold-mg-l", type=float, metavar="C", help="threshold for every receptor [mg/L]")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address; default in-process threads")
-    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="N", help="receptors per task")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-o", "--output", required=True, metavar="MATRIX.nc")
-    p.add_argument("--csv", metavar="PATH", help="also write the long table (one row per downstream pair)")
-    p.set_defaults(func=cmd_sweep, load_network=load_network or load_valid)
-    return p
+def worst_case_gaps(ds: xr.Dataset) -> list[str]:
+    """Why the worst-case columns of a matrix are all NaN, one reason a line (empty when some are computed).
+
+    The worst-case edges need a threshold at the receptor (its standard for the pollutant, or a
+    given one) and a worst-case rate at the source (``max_load_kg_s`` or the permit, for this
+    pollutant); a pollutant without a standard, such as ``tracer``, has no threshold.
+    """
+    if ds.sizes.get("source", 0) == 0 or ds.sizes.get("receptor", 0) == 0:
+        return []
+    if np.isfinite(ds["worst_peak_g_m3"].values).any():
+        return []
+    pol, case = ds.attrs.get("pollutant"), ds.attrs.get("worst_case")
+    reasons = []
+    if not np.isfinite(ds["threshold_g_m3"].values).any():
+        reasons.append(f"pollutant {pol!r} has no GB 3838 standard at any receptor: give a pollutant with one "
+                       "(COD, NH3-N, ...) or --threshold-mg-l")
+    if not np.isfinite(ds["worst_rate_kg_s"].values).any():
+        field = "max_load_kg_s" if case == "max_load" else "effluent_discharge_m3s and permit_limits_mg_l"
+        reasons.append(f"no source states a worst-case rate for {pol!r} (--worst-case {case} reads the "
+                       f"dischargers' {field}; reach sources have none)")
+    if not reasons:
+        reasons.append("no worst-case release reaches a receptor above its threshold")
+    return reasons
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run ``rivertrace sweep``; returns the exit code."""
+    """Run ``rivertrace sweep``; returns the exit code. Warns on stderr when no worst-case column is computed."""
     from .units import per_day_to_per_s
 
     if not args.decay_per_day >= 0:
         raise SweepError(f"--decay-per-day must not be negative, got {args.decay_per_day}")
-    net = args.load_network(args.network)
+    net = getattr(args, "load_network", None) or load_valid
+    net = net(args.network)
     pol = make_pollutant(args.pollutant, per_day_to_per_s(args.decay_per_day))
     ds = vulnerability_matrix(net, sources=args.sources, receptors=args.receptors, pollutant=pol,
                               scheduler=args.scheduler, chunk_size=args.chunk_size, progress=not args.no_progress,
                               worst_case=args.worst_case, worst_release_s=args.worst_release_s,
                               threshold_g_m3=args.threshold_mg_l)  # mg/L = g/m3
-    write_matrix(ds, args.output, csv=args.csv)
+    write_matrix(ds, args.output, csv=args.csv, net=net)
     n = int((ds["mass_fraction"].values > 0).sum())
     print(f"wrote {args.output}: {ds.sizes['source']} sources x {ds.sizes['receptor']} receptors, "
           f"{n} downstream pairs" + (f"; {args.csv}" if args.csv else ""), file=sys.stderr)
+    for reason in worst_case_gaps(ds):
+        print(f"warning: the worst-case columns (worst_*) are all NaN: {reason}", file=sys.stderr)
     return 0

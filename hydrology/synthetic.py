@@ -70,7 +70,7 @@ from .exceptions import HydrologyError
 from .units import KM2
 
 # ---- parameters (SI; provenance in the comments) ------------------------------------------------
-#: median reach length [m]. NHDPlusV2 flowlines in shared/data/nhdplus (measured here): median
+#: median reach length [m]. NHDPlusV2 flowlines in tests/data/nhdplus (measured here): median
 #: LENGTHKM 1.66 km (Patapsco), 1.98 km (Walker), 1.18 km (sample_natseamless).
 REACH_LENGTH_MEDIAN_M = 1600.0
 #: log-standard deviation of reach length [-]; the same NHDPlus subsets give 0.9-1.3, inflated by

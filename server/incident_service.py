@@ -10,7 +10,7 @@ import grpc
 import pandas as pd
 from google.protobuf import json_format
 
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
 from hydrology.standards import exceeds

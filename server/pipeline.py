@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from google.protobuf import json_format
 
-from hydrology.forecast import forecast
+from hydrology.transport.analytic import forecast
 from hydrology.oxygen_network import DOConditions
 from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.detection import detect

@@ -6,7 +6,7 @@ source on reach r" (placed mid-reach) for every upstream reach, within a travel-
 Pulse model (a release of unknown time and mass; oil films, spills, most concentration events): for
 each hypothesis and each station that saw the event, the release time follows from the observed
 centroid (for the Gaussian puff the concentration-weighted mean time at distance x is
-x/U + 2D/U^2 in the equivalent channel of :mod:`hydrology.forecast`) and the mass from the flux
+x/U + 2D/U^2 in the equivalent channel of :mod:`hydrology.transport.analytic`) and the mass from the flux
 integral M = Q int(excess) dt / fraction. The likelihood has four parts, each reported:
 
 * ``shape``: the modelled curve against every station's record (stations not downstream of the
@@ -263,7 +263,7 @@ def release_kind(sig: StationSignal) -> ReleaseKind:
 
 
 def _equivalent_channel(x: np.ndarray, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """U = x / mean [m/s], D = var U^3 / (2 x) [m2/s] (as :mod:`hydrology.forecast`)."""
+    """U = x / mean [m/s], D = var U^3 / (2 x) [m2/s] (as :mod:`hydrology.transport.analytic`)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         u = x / m
         return u, v * u**3 / (2 * x)
@@ -361,7 +361,7 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
             if k is None or not np.isfinite(t0[j]):
                 continue
             tt = s.t_s[idx] - t0[j]
-            curve = r.step(tt[None, :], rows=[k]) if model == "continuous" else r.impulse(tt[None, :], rows=[k])
+            curve = r.step(tt[None, :], rows=np.array([k])) if model == "continuous" else r.impulse(tt[None, :], rows=np.array([k]))
             yhat[j] = math.exp(lm[j]) * curve[0]
         return yhat
 

@@ -98,7 +98,7 @@ def station_sensitivity(net: RiverNetwork, state: ReachState, station: Feature, 
     done: dict[int, np.ndarray] = {}
     heap = [-s_idx]
     q = state.discharge_m3s
-    from hydrology.forecast import node_outflow_divisor
+    from hydrology.transport.analytic import node_outflow_divisor
 
     while heap:
         j = -heapq.heappop(heap)

@@ -14,7 +14,7 @@ An incident (:func:`make_incident`) is drawn as follows; every number is a modul
    f R / Q must reach the detection level; the record ends once the plateau has reached the farthest
    station in the window, and starts more than that long before the release (a station's baseline
    is its median: the record must be mostly background, as a bureau's days of history are).
-2. Readings: the numerical engine (:func:`hydrology.numerical.simulate`, not the analytic moments
+2. Readings: the numerical engine (:func:`hydrology.transport.numerical.simulate`, not the analytic moments
    attribution uses) runs on the part of the network the plume reaches (:func:`downstream_document`),
    every :data:`RECORD_EVERY_S` from a random lead before the release until the plume has passed
    the farthest station in the window (mean + :data:`PLUME_SIGMAS` sigma), at every station in the
@@ -61,9 +61,9 @@ import numpy as np
 import pandas as pd
 
 from hydrology.document import network_from_document
-from hydrology.forecast import Release, path_velocity, route_moments
+from hydrology.transport.analytic import Release, path_velocity, route_moments
 from hydrology.network import Feature, Reach, RiverNetwork
-from hydrology.numerical import simulate
+from hydrology.transport.numerical import simulate
 from hydrology.pollutants import Pollutant
 from hydrology.pollutants import pollutant as make_pollutant
 from hydrology.reach_state import ReachState

@@ -25,12 +25,13 @@ Units: s, m3/s, g/m3, kg; times UTC.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hydrology.forecast import Forecast, Release, forecast, route_moments
+from hydrology.transport.analytic import Forecast, Release, forecast, route_moments
 from hydrology.oxygen import cbod_ultimate_from_bod5
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import Pollutant
@@ -51,11 +52,38 @@ SITE_KINDS = {"floating": ("boom", "interception_dam"), "dissolved": ("intercept
 
 @dataclass(frozen=True, slots=True)
 class Suspect:
-    """A likely discharger with its posterior probability and a one-line evidence summary."""
+    """A likely discharger with its posterior probability and a one-line evidence summary.
+
+    ``evidence`` is English; ``evidence_zh`` its Chinese form. When ``evidence_zh`` is empty the
+    Chinese checklist renders the known forms of ``evidence`` (:func:`evidence_zh`), so that no
+    English fragment reaches a Chinese reader.
+    """
 
     id: str
     probability: float
     evidence: str = ""
+    evidence_zh: str = ""
+
+
+#: discharger kinds in Chinese (the network document's ``kind`` values)
+DISCHARGER_KINDS_ZH = {"sewage_plant": "污水处理厂", "food_processing": "食品加工企业", "industrial_plant": "工业企业",
+                       "livestock": "畜禽养殖场", "outfall": "排污口", "chemical_plant": "化工企业",
+                       "unregistered": "未登记排放源", "reach": "未登记排放源"}
+
+
+def evidence_zh(text: str) -> str:
+    """Chinese for the evidence lines the tracer writes (``"food_processing, 2.3 km upstream"``, ``"given release"``).
+
+    A form it does not know is returned as the discharger-kind words translated and the rest kept.
+    """
+    if text == "given release":
+        return "已知排放（人工给定）"
+    m = re.fullmatch(r"([\w:-]+), ([\d.]+) km upstream", text)
+    if m:
+        return f"{DISCHARGER_KINDS_ZH.get(m.group(1), m.group(1))}，位于上游 {m.group(2)} km"
+    for kind, zh in DISCHARGER_KINDS_ZH.items():
+        text = text.replace(kind, zh)
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +175,7 @@ def build_halt(ctx: _Ctx) -> None:
         d = ctx.net.dischargers[s.id]
         _add(ctx, "halt_discharge", d, ctx.inp.now + timedelta(seconds=p.halt_within_s), (ctx.inp.now, None),
              "critical" if s.probability >= 0.5 else "high",
-             f"溯源概率 {s.probability:.0%}；{s.evidence}。立即现场检查，确认后责令停产、封堵排口。",
+             f"溯源概率 {s.probability:.0%}；{s.evidence_zh or evidence_zh(s.evidence)}。立即现场检查，确认后责令停产、封堵排口。",
              f"Source probability {s.probability:.0%}; {s.evidence}. Inspect on site now; if confirmed, order "
              "production halted and the outfall sealed.",
              explicit=d.get("department"), numbers={"probability": s.probability})
@@ -180,8 +208,9 @@ def build_interception(ctx: _Ctx) -> None:
         rows.append((r, site, arrive, ready_by, start_by, start_by >= now))
     feasible = [row for row in rows if row[5]]
     late = [row for row in rows if not row[5]]
-    late_list = "; ".join(f"{s.id} start by {_t(sb)} passed" for _r, s, _a, _rb, sb, _ok in late)
-    backup_note = ((f"无可及时就位的备用点（{late_list}）。", f" No backup site can be ready in time ({late_list}).")
+    late_zh = "；".join(f"{s.id} 须于 {_t(sb)} 前开工，已错过" for _r, s, _a, _rb, sb, _ok in late)
+    late_en = "; ".join(f"{s.id} start by {_t(sb)} passed" for _r, s, _a, _rb, sb, _ok in late)
+    backup_note = ((f"无可及时就位的备用点（{late_zh}）。", f" No backup site can be ready in time ({late_en}).")
                    if len(feasible) == 1 else ("", ""))
     for rank, (r, site, arrive, ready_by, start_by, _ok) in enumerate(feasible[:2]):
         role_zh, role_en = ("首选", "primary") if rank == 0 else ("备用", "backup")
@@ -200,8 +229,10 @@ def build_interception(ctx: _Ctx) -> None:
     if not feasible:
         why = "; ".join(f"{s.id}: start by {_t(sb)} is {_h((now - sb).total_seconds())} ago"
                         for _r, s, _a, _rb, sb, _ok in rows) or "no suitable response site between the source and the intake"
+        why_zh = "；".join(f"{s.id} 须于 {_t(sb)} 前开工，已过 {_h((now - sb).total_seconds())}"
+                           for _r, s, _a, _rb, sb, _ok in rows) or "排放源与取水口之间没有合适的应急处置点"
         _add(ctx, "interception", "none", None, (None, None), "critical",
-             f"无可及时就位的拦截点：{why}。须加强取水口防护与下游监测。",
+             f"无可及时就位的拦截点：{why_zh}。须加强取水口防护与下游监测。",
              f"No interception site can be ready before the plume: {why}. Protect the intake and monitor downstream.",
              status="not_feasible")
 

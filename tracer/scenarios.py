@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hydrology.document import network_from_document, read_document
-from hydrology.forecast import Release
+from hydrology.transport.analytic import Release
 from hydrology.network import RiverNetwork
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import pollutant
@@ -70,7 +70,7 @@ def _frame(rows: list[tuple[str, str, pd.Timestamp, float, str]]) -> Readings:
 
 def ruxi_replay(seed: int = 0, mass_kg: float = RUXI_MASS_KG) -> Replay:
     """Petroleum at every Ruxi station over 24 h after the food plant's release (see module doc)."""
-    from hydrology.numerical import simulate
+    from hydrology.transport.numerical import simulate
 
     net = demo_network("ruxi")
     d = net.dischargers["RX-FOOD-1"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from hydrology.forecast import Release, route_moments
+from hydrology.transport.analytic import Release, route_moments
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import Pollutant, pollutant
 

@@ -4,7 +4,7 @@ The forecast engine routes moments downstream from one source; attribution needs
 one observing station, the mass fraction, distance and mean and variance of travel time from every
 point upstream of it. A reverse dynamic programme over the reaches above the station, in reverse
 topological order, gives them for every reach end at once; a point at chainage c on reach r adds
-the part of r below it. Moments combine as in :func:`hydrology.forecast.route_moments`: means and
+the part of r below it. Moments combine as in :func:`hydrology.transport.analytic.route_moments`: means and
 variances add along a path; at a split only the share of flow going towards the station arrives; where
 branches rejoin, the arrivals mix (mass-weighted mean and variance).
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hydrology.forecast import node_divisors, reach_moment_arrays
+from hydrology.transport.analytic import node_divisors, reach_moment_arrays
 
 if TYPE_CHECKING:
     from hydrology.network import Feature, RiverNetwork

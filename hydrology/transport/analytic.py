@@ -99,7 +99,7 @@ class Release:
                     raise ForecastError(f"{name}: give at least two (time [s], value) samples")
                 if np.any(arr[:, 1] < 0) or not np.any(arr[:, 1] > 0):
                     raise ForecastError(f"{name}: values must not be negative and at least one must be positive")
-                SourceHistory.from_samples(arr[:, 0], arr[:, 1])  # checks order and finiteness
+                SourceHistory.from_samples(arr[:, 0].tolist(), arr[:, 1].tolist())  # checks order and finiteness
 
     @property
     def is_boundary(self) -> bool:
@@ -113,7 +113,7 @@ class Release:
         if self.rate_kg_s is not None:
             return SourceHistory.box(self.rate_kg_s, self.duration_s)
         curve = np.asarray(self.rate_curve if self.rate_curve is not None else self.inflow_curve, float)
-        return SourceHistory.from_samples(curve[:, 0], curve[:, 1])
+        return SourceHistory.from_samples(curve[:, 0].tolist(), curve[:, 1].tolist())
 
     @property
     def total_mass_kg(self) -> float:

@@ -1,10 +1,10 @@
 """The two forecast engines behind one call, chosen by name (a registry, as STYLE.md asks).
 
-``analytic``: moment chaining with exact closed forms (:func:`hydrology.forecast.forecast`), fast
+``analytic``: moment chaining with exact closed forms (:func:`hydrology.transport.analytic.forecast`), fast
 enough for the service's latency budget. ``numerical``: the finite-volume solver on the network
-(:func:`hydrology.numerical.simulate`), for time-varying flow and full curves; its run length is
+(:func:`hydrology.transport.numerical.simulate`), for time-varying flow and full curves; its run length is
 taken from the analytic forecast (the last receptor's window plus 50 %), so no plume is cut short.
-Both return a :class:`~hydrology.forecast.Forecast` and an xarray Dataset of curves with units.
+Both return a :class:`~hydrology.transport.analytic.Forecast` and an xarray Dataset of curves with units.
 """
 
 from __future__ import annotations

@@ -309,7 +309,9 @@ class Responses:
 
     def concentration(self, source: SourceHistory, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Concentration [g/m3] at every receptor (or ``rows``) for a source history: the sum of its
-        impulses x h, jumps x S and slope changes x R (superposition), each kind in one evaluation."""
+        impulses x h, jumps x S and slope changes x R (superposition), each kind in one evaluation.
+        Clipped at 0: a release never makes a negative concentration, but the inversion's round-off
+        (~1e-9 of the peak) and the cancellation of a box's two steps can dip just below it."""
         sel = np.arange(len(self)) if rows is None else np.atleast_1d(np.asarray(rows, int))
         t = np.asarray(t_s, float)
         t = np.broadcast_to(t if t.ndim == 2 else np.atleast_1d(t)[None, :], (sel.size, np.atleast_1d(t).shape[-1]))
@@ -323,7 +325,7 @@ class Responses:
             lagged = (t[:, None, :] - at[None, :, None]).reshape(sel.size, at.size * n)
             vals = self._curve(which, lagged, sel).reshape(sel.size, at.size, n)
             c += np.einsum("rkn,k->rn", vals, weight)
-        return c
+        return np.maximum(c, 0.0)
 
 
 def _windows(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

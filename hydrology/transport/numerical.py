@@ -1,7 +1,7 @@
 """Numerical 1-D transport on the river network: finite volumes, transient storage, varying flow.
 
 The second forecast engine and the independent reference for the analytic one
-(:mod:`hydrology.forecast`). On every reach below a release it solves the OTIS equations
+(:mod:`hydrology.transport.analytic`). On every reach below a release it solves the OTIS equations
 (Bencala & Walters 1983; Runkel 1998, USGS WRIR 98-4018, eqs. 1-2)
 
     d(A C)/dt = -d(Q C)/dx + d/dx(A D dC/dx) + alpha A (Cs - C) - k A C + sources
@@ -575,7 +575,7 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         Output interval [s]; default at most :data:`MAX_RECORDS` records.
     threshold_g_m3 : float, optional
         Arrival/end threshold [g/m3] stored for :func:`summarize` (default each receptor's standard,
-        as :func:`hydrology.forecast.forecast` chooses it).
+        as :func:`hydrology.transport.analytic.forecast` chooses it).
     wind_ms : float
         Along-stream 10 m wind [m/s] (floating pollutants).
     state : ReachState, optional
@@ -778,7 +778,7 @@ def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: Re
         attrs={
             "Conventions": "CF-1.8",
             "title": "rivertrace numerical plume simulation",
-            "source": "rivertrace hydrology.numerical (finite volume, ULTIMATE-QUICKEST advection, "
+            "source": "rivertrace hydrology.transport.numerical (finite volume, ULTIMATE-QUICKEST advection, "
                       "backward-Euler dispersion and OTIS transient storage)",
             "engine": "numerical",
             "pollutant": release.pollutant.name,
@@ -809,7 +809,7 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
 
     Arrival and end are the first and last times the curve is at or above the threshold (linear
     interpolation between records); the peak is refined by a parabola through the three highest
-    records; without a threshold the edges are at :data:`~hydrology.forecast.EDGE_FRACTION_OF_PEAK`
+    records; without a threshold the edges are at :data:`~hydrology.transport.analytic.EDGE_FRACTION_OF_PEAK`
     of the receptor's own peak. ``mean_travel_time_s`` is the curve's first temporal moment less
     half the release duration. A plume still above its threshold when the run ends has
     ``end_s = None`` and a warning names it.

@@ -1,7 +1,7 @@
 """Closed-form response curves of a uniform channel: peak and threshold crossings without a time grid.
 
 A travel path is replaced by its equivalent channel (:func:`equivalent_channel`, the one with the
-same travel-time moments, as :mod:`hydrology.forecast` does), and its curve is summarised in closed
+same travel-time moments, as :mod:`hydrology.transport.analytic` does), and its curve is summarised in closed
 form: for an instantaneous release (:func:`puff_response`) the peak time is exact; for a release of
 constant rate and finite duration (:func:`pulse_response`) the peak and, for both, every threshold
 crossing come from a bracketed Newton iteration vectorised over rows. Used by the vulnerability
@@ -23,7 +23,7 @@ def equivalent_channel(distance_m: np.ndarray, mean_s: np.ndarray, var_s2: np.nd
     """Velocity [m/s] and dispersion [m2/s] of the uniform channel with the same travel-time moments.
 
     U_e = x / mean, D_e = variance U_e^3 / (2 x): the large-Peclet moments of the 1-D
-    advection-dispersion equation (Levenspiel & Smith 1957), as :func:`hydrology.forecast.forecast`
+    advection-dispersion equation (Levenspiel & Smith 1957), as :func:`hydrology.transport.analytic.forecast`
     uses them (Nordin, C.F. and Troutman, B.M. 1980, Water Resour. Res. 16(1), 123-128).
     """
     x = np.asarray(distance_m, float)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from bench_util import write_results
 
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.validate import validate_network
 

@@ -22,7 +22,7 @@ import pytest
 from bench_util import write_results
 from numpy.testing import assert_allclose
 
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant
 
 pytestmark = pytest.mark.bench

@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from hydrology.forecast import receptor_thresholds, route_moments
+from hydrology.transport.analytic import receptor_thresholds, route_moments
 from hydrology.transport.response import equivalent_channel, puff_response, pulse_response
 
 TRAP = {"slope": 5e-4, "manning_n": 0.03, "bottom_width_m": 20.0, "side_slope": 2.0}

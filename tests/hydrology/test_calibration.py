@@ -1,6 +1,6 @@
 """Calibration to tracer breakthrough curves (hydrology.calibration), OTIS-P style.
 
-The "observed" curves are made by the NUMERICAL engine (hydrology.numerical.simulate, a
+The "observed" curves are made by the NUMERICAL engine (hydrology.transport.numerical.simulate, a
 finite-volume solver of the OTIS equations, independent of the analytic forward model) on a
 network whose parameters are known, sampled 200 times per station (a fluorometer logging every one
 to two minutes) with 5 % multiplicative Gaussian noise. The fit starts from a network whose
@@ -24,17 +24,17 @@ from hydrology.calibration import (
     Breakthrough,
     CalibrationError,
     TracerFormatError,
-    add_calibrate_parser,
     apply_calibration,
     calibrate,
     read_tracer_csv,
 )
 from hydrology.document import network_from_document, network_to_document
 from hydrology.exceptions import UnknownElementError, UnknownModelError
-from hydrology.forecast import Release, forecast
-from hydrology.numerical import simulate
+from hydrology.transport.analytic import Release, forecast
+from hydrology.transport.numerical import simulate
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.validate import require_valid
+from server.cli.batch import add_calibrate_parser
 
 TRACER = Pollutant("tracer")
 RELEASE = Release("R1", 500.0, TRACER, mass_kg=5.0)

@@ -5,7 +5,7 @@ from importlib import resources
 
 import pytest
 
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import pollutant
 from server.cli import load_valid_network

@@ -1,7 +1,7 @@
 """Monte Carlo ensemble: members equal single forecasts on perturbed networks; quantiles behave.
 
 References are independent of the code under test: each member is compared with
-:func:`hydrology.forecast.forecast` on a network whose discharges (and inflows), velocities or
+:func:`hydrology.transport.analytic.forecast` on a network whose discharges (and inflows), velocities or
 dispersion coefficients were changed in the document, so the reference recomputes the hydraulics
 reach by reach and routes moments with its own Python walk on a time grid.
 """
@@ -21,16 +21,16 @@ from numpy.testing import assert_allclose
 from hydrology.document import load_network, network_from_document
 from hydrology.ensemble import (
     EnsembleError,
-    add_ensemble_parser,
     ensemble_forecast,
     ensemble_members,
     sample_factors,
 )
 from hydrology.exceptions import UnknownElementError
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.network import RiverNetwork
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.synthetic import generate_network
+from server.cli.batch import add_ensemble_parser
 
 # Members are summarised in closed form on the equivalent channel (hydrology.transport.response), so they
 # are checked against the same model evaluated once per perturbed network (_channel_forecast): the

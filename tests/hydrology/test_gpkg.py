@@ -203,3 +203,106 @@ def test_a_value_of_the_wrong_type_is_named(tmp_path):
     doc["intakes"][0]["population"] = "many"
     with pytest.raises(NetworkFormatError, match="intakes.population"):
         write_network_gpkg(doc, tmp_path / "bad.gpkg")
+
+
+# ------------------------------------------------------------------------------------ outputs for GIS (issue 14)
+def _export(tmp_path, *extra):
+    from server.cli import main
+
+    gpkg, geojson = tmp_path / "ruxi.gpkg", tmp_path / "ruxi.geojson"
+    code = main(["export", "demo:ruxi", "--gpkg", str(gpkg), "--geojson", str(geojson), *extra])
+    assert code == 0
+    return gpkg, geojson
+
+
+RUXI_RELEASE = ("--discharger", "RX-FOOD-1", "--mass-kg", "80", "--pollutant", "petroleum",
+                "--start", "2025-07-15T09:00+08:00")
+
+
+def test_export_plume_has_datetimes_mg_l_fields_and_a_crs(tmp_path, capsys):
+    import geopandas as gpd
+    import pandas as pd
+
+    gpkg, _ = _export(tmp_path, *RUXI_RELEASE)
+    capsys.readouterr()
+    rec = gpd.read_file(gpkg, layer="plume_receptors")
+    assert rec.crs.to_epsg() == 4326
+    assert {"peak_mg_l", "threshold_mg_l"} <= set(rec.columns) and not any("g_m3" in c for c in rec.columns)
+    assert isinstance(rec["arrival_time"].dtype, pd.DatetimeTZDtype)
+    start = pd.Timestamp("2025-07-15T01:00:00Z")
+    # the datetime field is the start plus the seconds field, to the millisecond GeoPackage stores
+    got = (rec["arrival_time"] - start).dt.total_seconds().to_numpy()
+    assert got == pytest.approx(rec["arrival_s"].to_numpy(), abs=1e-3)
+    rel = gpd.read_file(gpkg, layer="plume_release")
+    assert rel["start"].iloc[0] == start
+    reaches = gpd.read_file(gpkg, layer="plume_reaches")
+    assert "max_peak_mg_l" in reaches.columns and reaches.crs.to_epsg() == 4326
+    # the network layers read back as the same network
+    assert read_network_gpkg(gpkg)["reaches"] == read_document(DEMO / "ruxi.json")["reaches"]
+
+
+def test_export_geojson_is_wgs84_feature_collection(tmp_path, capsys):
+    _, geojson = _export(tmp_path, *RUXI_RELEASE)
+    capsys.readouterr()
+    doc = json.loads(geojson.read_text(encoding="utf-8"))
+    assert doc["type"] == "FeatureCollection"
+    layers = {f["properties"]["layer"] for f in doc["features"]}
+    assert {"reaches", "stations", "intakes", "plume_reaches", "plume_receptors", "plume_release"} <= layers
+    pts = [f["geometry"]["coordinates"] for f in doc["features"] if f["geometry"] and f["geometry"]["type"] == "Point"]
+    # RFC 7946 order is lon, lat: the Ruxi basin is near 107.7 E, 30.7 N
+    assert all(107 < x < 108.5 and 30 < y < 31.5 for x, y in pts)
+    rel = next(f for f in doc["features"] if f["properties"]["layer"] == "plume_release")
+    assert rel["properties"]["start"].startswith("2025-07-15T01:00:00")
+
+
+def test_geojson_of_a_network_without_crs_is_refused(tmp_path, capsys):
+    from server.cli import main
+
+    doc = read_document(DEMO / "ruxi.json")
+    doc.pop("crs")
+    path = tmp_path / "local.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["export", str(path), "--geojson", str(tmp_path / "x.geojson")]) == 2
+    assert "no CRS" in capsys.readouterr().err
+
+
+ogrinfo = __import__("shutil").which("ogrinfo")
+
+
+@pytest.mark.skipif(ogrinfo is None, reason="GDAL's ogrinfo is not installed (apt-get install gdal-bin)")
+@pytest.mark.parametrize("what", ["export", "plot"])
+def test_ogrinfo_opens_every_layer_without_warnings(what, tmp_path, capsys):
+    import subprocess
+
+    from server.cli import main
+
+    if what == "export":
+        paths = list(_export(tmp_path, *RUXI_RELEASE))
+    else:
+        paths = [tmp_path / "plume.gpkg"]
+        assert main(["plot", "demo:ruxi", *RUXI_RELEASE, "--gpkg", str(paths[0])]) == 0
+    capsys.readouterr()
+    for path in paths:
+        # -al: every layer, every feature, so a field GDAL cannot read would warn here
+        res = subprocess.run([ogrinfo, "-ro", "-al", str(path)], check=True, capture_output=True, text=True, timeout=60)
+        noise = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.lower().startswith(("warning", "error"))]
+        assert noise == [], noise
+        if path.suffix == ".gpkg":
+            assert "DateTime" in res.stdout
+
+
+def test_ogrinfo_negative_control_old_geopackage_version_warns(tmp_path):
+    """GeoPackage 1.4 (pyogrio's default) makes Debian's GDAL 3.6 warn: the check above can fail."""
+    import subprocess
+
+    import geopandas as gpd
+
+    if ogrinfo is None:
+        pytest.skip("GDAL's ogrinfo is not installed")
+    version = subprocess.run([ogrinfo, "--version"], check=True, capture_output=True, text=True, timeout=30).stdout
+    if not version.startswith("GDAL 3.6"):
+        pytest.skip(f"the 1.4 warning is specific to GDAL < 3.7; this is {version.strip()}")
+    path = tmp_path / "v14.gpkg"
+    pyogrio.write_dataframe(gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326), path)
+    res = subprocess.run([ogrinfo, "-ro", "-al", str(path)], check=True, capture_output=True, text=True, timeout=60)
+    assert "partially supported" in res.stderr + res.stdout

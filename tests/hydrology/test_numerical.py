@@ -1,8 +1,8 @@
-"""Tests of the numerical transport engine (hydrology.numerical) against exact solutions.
+"""Tests of the numerical transport engine (hydrology.transport.numerical) against exact solutions.
 
 References are independent of the solver: the closed forms of hydrology.transport (Gaussian puff,
 Ogata-Banks, temporal moments with transient storage), Manning normal depth from
-hydrology.hydraulics, and the analytic engine hydrology.forecast on a network.
+hydrology.hydraulics, and the analytic engine hydrology.transport.analytic on a network.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from numpy.testing import assert_allclose
 
 from hydrology.document import load_network, network_from_document
 from hydrology.exceptions import UnknownElementError
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.hydraulics import normal_flow
-from hydrology.numerical import NumericalError, area_exponent, simulate, summarize, ultimate_quickest
+from hydrology.transport.numerical import NumericalError, area_exponent, simulate, summarize, ultimate_quickest
 from hydrology.pollutants import Pollutant
 from hydrology.transport import finite_release, gaussian_puff, reach_moments
 from hydrology.units import DAY, HOUR

@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import re
 import warnings
 from datetime import UTC, datetime
 
@@ -14,10 +15,9 @@ from scipy.optimize import brentq
 import hydrology.gis_output as gis
 from hydrology import plotting
 from hydrology.document import network_from_document
-from hydrology.engines import run_engine
-from hydrology.forecast import Release, forecast
+from hydrology.transport.engines import run_engine
+from hydrology.transport.analytic import Release, forecast
 from hydrology.gis_output import (
-    add_plot_parser,
     arrivals_from_forecast,
     crs_axis_unit,
     crs_is_geographic,
@@ -25,9 +25,10 @@ from hydrology.gis_output import (
     reach_summary,
     write_arrival_gpkg,
 )
-from hydrology.numerical import summarize
+from hydrology.transport.numerical import summarize
 from hydrology.plotting import PlottingError, display_text, plot_breakthrough, plot_isochrones
 from hydrology.pollutants import Pollutant, pollutant
+from server.cli.forecast import add_plot_parser
 from tracer.scenarios import demo_network
 
 TRACER = Pollutant("tracer")
@@ -160,12 +161,13 @@ def test_geopackage_reads_back_with_attributes_and_crs(basin, tmp_path):
     assert reaches.crs.to_epsg() == 4326
     table = reach_summary(net, arr)
     assert list(reaches["reach"]) == list(table["reach"])
-    for col in ("arrival_s", "peak_s", "peak_g_m3", "end_s", "entry_arrival_s"):
-        assert_allclose(reaches[col].to_numpy(float), table[col].to_numpy(float), rtol=1e-12, equal_nan=True)
+    for col, field in (("arrival_s", "arrival_s"), ("peak_s", "peak_s"), ("peak_g_m3", "peak_mg_l"),
+                       ("end_s", "end_s"), ("entry_arrival_s", "entry_arrival_s")):  # mg/L = g/m3: same numbers
+        assert_allclose(reaches[field].to_numpy(float), table[col].to_numpy(float), rtol=1e-12, equal_nan=True)
     assert reaches["below_release"].sum() == table["below_release"].sum()
     rec = gpd.read_file(path, layer="receptors")
     assert list(rec["id"]) == [r.id for r in fc.receptors]
-    assert_allclose(rec["peak_g_m3"].to_numpy(float), [r.peak_g_m3 for r in fc.receptors], rtol=1e-12)
+    assert_allclose(rec["peak_mg_l"].to_numpy(float), [r.peak_g_m3 for r in fc.receptors], rtol=1e-12)
     assert rec.geometry.notna().all() and rec.crs.to_epsg() == 4326
     rel = gpd.read_file(path, layer="release")
     assert rel["mass_kg"].iloc[0] == fc.release.total_mass_kg
@@ -217,7 +219,7 @@ def test_breakthrough_from_a_numerical_dataset_read_back_from_netcdf(tmp_path):
     marks = [plotting._marks(start_s, back["concentration"].values[:, j], float(back["threshold"].values[j]))
              for j in range(back.sizes["receptor"])]
     ref = summarize(ds)
-    # the same edge rule as hydrology.numerical.summarize (an independent implementation): equal
+    # the same edge rule as hydrology.transport.numerical.summarize (an independent implementation): equal
     assert_allclose([m[0] for m in marks], [r.arrival_s for r in ref], rtol=1e-9)
     assert_allclose([m[3] for m in marks], [r.end_s for r in ref], rtol=1e-9)
     _assert_picture(plot_breakthrough(back, tmp_path / "num.png", receptors=["RX-INTAKE", "RX-MID"]))
@@ -251,17 +253,84 @@ def test_isochrone_ticks_sit_where_the_arrival_crosses_each_hour():
     assert np.all(np.diff(seg_h) > 0)  # colours grow downstream
 
 
-def test_chinese_text_falls_back_or_renders(monkeypatch, tmp_path):
+def test_chinese_text_falls_back_with_a_warning_without_a_cjk_font(monkeypatch, tmp_path):
     net = demo_network("ruxi")
     fc = forecast(net, Release("RX-R03", 1400.0, pollutant("petroleum"), mass_kg=80.0))
     monkeypatch.setattr(plotting, "cjk_font", lambda: None)
-    assert display_text("汝溪河 油膜", "Ruxi oil film") == "Ruxi oil film"
+    with pytest.warns(plotting.CJKFontWarning, match="no CJK font"):  # never silently
+        assert display_text("汝溪河 油膜", "Ruxi oil film") == "Ruxi oil film"
     assert display_text("Ruxi", "id") == "Ruxi"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a missing glyph is a UserWarning in matplotlib: none may appear
-        plot_isochrones(net, fc, tmp_path / "zh.png", title="汝溪河 油膜")
+        warnings.simplefilter("ignore", plotting.CJKFontWarning)  # the fallback's own notice (checked above)
+        plot_isochrones(net, fc, tmp_path / "zh.png", title="汝溪河 油膜", lang="zh")
     monkeypatch.setattr(plotting, "cjk_font", lambda: "Some CJK Font")
     assert display_text("汝溪河 油膜", "Ruxi oil film") == "汝溪河 油膜"
+
+
+def test_a_cjk_font_is_found_or_bundled_and_has_the_glyphs():
+    from matplotlib import font_manager
+
+    plotting.cjk_font.cache_clear()
+    name = plotting.cjk_font()
+    assert name in plotting.CJK_FONTS  # a system font, or the one the package dependency installs
+    font = font_manager.get_font(font_manager.findfont(font_manager.FontProperties(family=name),
+                                                       fallback_to_default=False))
+    text = "".join(v[1] for v in plotting.TEXT.values())
+    missing = {ch for ch in text if plotting._CJK.search(ch) and font.get_char_index(ord(ch)) == 0}
+    assert missing == set()
+
+
+def _glyph(ch: str) -> np.ndarray:
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(plotting._rc()):
+        fig = Figure(figsize=(0.6, 0.6), dpi=60)
+        canvas = FigureCanvasAgg(fig)
+        fig.text(0.5, 0.5, ch, fontsize=24, ha="center", va="center")
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., 0].copy()
+
+
+def test_chinese_characters_render_as_glyphs_not_boxes(monkeypatch):
+    """Missing glyphs render as identical boxes; real ones differ from each other and from blank."""
+    a, b, c = (_glyph(ch) for ch in "汝溪河")
+    blank = _glyph(" ")
+    assert all((g < 128).sum() > 20 for g in (a, b, c))  # ink on the canvas
+    assert not np.array_equal(a, b) and not np.array_equal(b, c) and not np.array_equal(a, blank)
+    # negative control: with DejaVu Sans alone the same characters are the same empty box
+    monkeypatch.setattr(plotting, "_rc", lambda: {"font.family": ["DejaVu Sans"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # matplotlib's "Glyph ... missing" is the point here
+        assert np.array_equal(_glyph("汝"), _glyph("溪"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_map_and_curves_in_both_languages_without_font_noise(lang, tmp_path, caplog):
+    import logging
+
+    net = demo_network("ruxi")
+    fc = forecast(net, Release("RX-R03", 1400.0, pollutant("petroleum"), mass_kg=80.0, start=RUXI_START))
+    caplog.set_level(logging.DEBUG, logger="matplotlib.font_manager")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph (UserWarning) or the CJK fallback warning fails
+        _assert_picture(plot_isochrones(net, fc, tmp_path / f"map_{lang}.png", lang=lang))
+        _assert_picture(plot_breakthrough(fc, tmp_path / f"curves_{lang}.png", lang=lang))
+    noise = [r.getMessage() for r in caplog.records if "findfont" in r.getMessage() and "not found" in r.getMessage()]
+    assert noise == []
+
+
+def test_labels_follow_the_language():
+    assert plotting._text("intake", "zh") == "饮用水取水口" and plotting._text("intake", "en") == "drinking-water intake"
+    assert plotting._basis("GB 3838-2002 class III", "zh") == "GB 3838-2002 III 类"
+    assert plotting._pollutant("petroleum", "zh") == "石油类" and plotting._pollutant("NH3-N", "zh").startswith("氨氮")
+    with pytest.raises(PlottingError, match="lang"):
+        plotting._check_lang("fr")
+    # every English text has a Chinese twin, and the Chinese ones have no English words (ids/units aside)
+    for key, (en, zh) in plotting.TEXT.items():
+        assert en and zh and not re.search(r"\b(?!mg|deg|UTC|kg|km|min)[a-z]{3,}\b", re.sub(r"\{[^}]*\}", "", zh)), key
 
 
 def test_errors_name_the_problem(tmp_path):

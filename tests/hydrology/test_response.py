@@ -1,4 +1,4 @@
-"""Closed-form response curves (hydrology.response) against brute-force curves on a fine time grid.
+"""Closed-form response curves (hydrology.transport.response) against brute-force curves on a fine time grid.
 
 The reference is :mod:`hydrology.transport` (Gaussian puff and Ogata-Banks finite release) evaluated on
 a 400,000-point grid: independent of the Newton iterations under test.
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from hydrology.response import puff_response, pulse_response
+from hydrology.transport.response import puff_response, pulse_response
 from hydrology.transport import finite_release, gaussian_puff
 
 CASES = [  # x [m], U [m/s], D [m2/s], k [1/s], T [s]: high and low Peclet, decay, short and long pulses

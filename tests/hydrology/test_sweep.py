@@ -1,6 +1,6 @@
 """Vulnerability sweep: every pair equals a single forecast (closed forms: test_response.py).
 
-References are independent of the code under test: :func:`hydrology.forecast.forecast` routes moments
+References are independent of the code under test: :func:`hydrology.transport.analytic.forecast` routes moments
 forwards with a Python walk and reads peaks and edges off a 400-point time grid, while the sweep solves
 sparse triangular systems backwards and summarises curves in closed form; split fractions come from
 the documents.
@@ -19,16 +19,16 @@ from numpy.testing import assert_allclose
 
 from hydrology.document import load_network, network_from_document
 from hydrology.exceptions import UnknownModelError
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.sweep import (
     SweepError,
-    add_sweep_parser,
     matrix_frame,
     vulnerability_matrix,
     write_matrix,
 )
 from hydrology.synthetic import generate_network
+from server.cli.batch import add_sweep_parser
 
 N_PAIRS = 30
 # The sweep summarises each pair in closed form on the equivalent channel (hydrology.transport.response),

@@ -203,7 +203,7 @@ def test_reach_fields_complete_and_physical(doc: dict) -> None:
 
 def test_reach_lengths_like_nhdplus(net10k: dict) -> None:
     length = np.array([r["length_m"] for r in net10k["reaches"]])
-    # brief: lognormal around 1-3 km (NHDPlusV2 flowline medians in shared/data are 1.2-2.0 km)
+    # brief: lognormal around 1-3 km (NHDPlusV2 flowline medians in tests/data/nhdplus are 1.2-2.0 km)
     assert 1_000.0 < np.median(length) < 3_000.0
 
 

@@ -54,8 +54,14 @@ def test_forecast_writes_netcdf(capsys, tmp_path):
     code, _, _ = run(capsys, *FORECAST, "--netcdf", str(path))
     assert code == 0
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        assert ds["concentration"].attrs["units"] == "g m-3" and ds["time"].attrs["units"] == "s"
-        assert float(ds["concentration"].max()) > 0
+        # no --start: a duration after the release, never decoded as dates (issue 14: not 1970)
+        t = ds["time_after_release"]
+        assert ds["concentration"].attrs["units"] == "g m-3" and t.attrs["units"] == "s" and "calendar" not in t.attrs
+        assert t.dtype.kind == "f" and float(ds["concentration"].max()) > 0
+    code, _, _ = run(capsys, *FORECAST, "--netcdf", str(path), "--start", "2025-07-15T09:00+08:00")
+    assert code == 0
+    with xr.open_dataset(path, engine="h5netcdf") as ds:  # with --start: real times, starting at the release
+        assert str(ds["time"].values[0]).startswith("2025-07-15T01:00:00")
 
 
 @pytest.mark.parametrize("argv,code,msg", [

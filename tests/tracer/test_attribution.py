@@ -8,8 +8,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from hydrology.exceptions import UnknownElementError
-from hydrology.forecast import Release, route_moments
-from hydrology.numerical import simulate
+from hydrology.transport.analytic import Release, route_moments
+from hydrology.transport.numerical import simulate
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import Pollutant, pollutant
 from tracer.attribution import AttributionError, attribute_release, release_kind

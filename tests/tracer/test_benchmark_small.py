@@ -14,8 +14,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from hydrology.document import network_from_document
-from hydrology.forecast import Release, route_moments
-from hydrology.numerical import simulate
+from hydrology.transport.analytic import Release, route_moments
+from hydrology.transport.numerical import simulate
 from hydrology.pollutants import pollutant
 from hydrology.synthetic import generate_network
 from tracer import benchmark as bm

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hydrology.forecast import Release, forecast
+from hydrology.transport.analytic import Release, forecast
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
 from tracer.planner import PlanInput, Suspect, plan

@@ -1,0 +1,153 @@
+"""``rivertrace forecast`` and ``plot``: one release, every downstream receptor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from . import common
+from .common import add_release_arguments, build_release, lazy, load_valid_network
+
+
+def _iso(start: Any, seconds: float | None) -> str | None:
+    from hydrology.units import DISPLAY_TZ
+
+    if start is None or seconds is None:
+        return None
+    return (start + timedelta(seconds=seconds)).astimezone(DISPLAY_TZ).isoformat(timespec="minutes")
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def forecast_json(net: Any, fc: Any) -> dict[str, Any]:
+    """The JSON object of ``rivertrace forecast --json`` (mg/L = g/m3, seconds after release start)."""
+    rel = fc.release
+    out: dict[str, Any] = {
+        "network": net.name, "engine": fc.engine,
+        "release": {"reach": rel.reach, "chainage_m": rel.chainage_m, "pollutant": rel.pollutant.name,
+                    "behaviour": rel.pollutant.behaviour, "mass_kg": rel.total_mass_kg,
+                    "duration_s": rel.duration_s, "decay_per_s": rel.pollutant.decay_per_s,
+                    "start": rel.start.isoformat() if rel.start else None},
+        "receptors": [],
+    }
+    for r in fc.receptors:
+        out["receptors"].append({
+            "id": r.id, "kind": r.kind, "reach": r.reach, "chainage_m": r.chainage_m,
+            "distance_m": round(r.distance_m, 3), "arrival_s": _round(r.arrival_s), "peak_s": _round(r.peak_s),
+            "peak_mg_l": r.peak_g_m3, "end_s": _round(r.end_s), "duration_above_s": _round(r.duration_above_s),
+            "threshold_mg_l": r.threshold_g_m3, "threshold_basis": r.threshold_basis,
+            "mean_travel_time_s": _round(r.mean_travel_time_s), "mass_fraction": r.mass_fraction,
+            "discharge_m3s": r.discharge_m3s,
+            "arrival_time": _iso(rel.start, r.arrival_s), "peak_time": _iso(rel.start, r.peak_s),
+            "end_time": _iso(rel.start, r.end_s),
+        })
+    return out
+
+
+def _hm(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m = round(seconds / 60)
+    return f"{m // 60}h{m % 60:02d}"
+
+
+def print_forecast_table(net: Any, fc: Any, stream: Any = None) -> None:
+    """Human-readable forecast: one line a receptor, times as h:mm after the release."""
+    stream = stream or sys.stdout
+    rel = fc.release
+    print(f"{net.name}: {rel.pollutant.name} ({rel.pollutant.behaviour}), {rel.total_mass_kg:g} kg at reach "
+          f"{rel.reach} +{rel.chainage_m:g} m, engine {fc.engine}", file=stream)
+    print(f"{'receptor':<16}{'kind':<9}{'dist km':>8}{'arrive':>8}{'peak':>8}{'end':>8}{'peak mg/L':>11}  threshold",
+          file=stream)
+    for r in fc.receptors:
+        thr = f"{r.threshold_g_m3:g} ({r.threshold_basis})" if r.threshold_g_m3 is not None else r.threshold_basis
+        print(f"{r.id:<16}{r.kind:<9}{r.distance_m / 1000:>8.2f}{_hm(r.arrival_s):>8}{_hm(r.peak_s):>8}"
+              f"{_hm(r.end_s):>8}{r.peak_g_m3:>11.4g}  {thr}", file=stream)
+
+
+def run_forecast(net: Any, release: Any, args: argparse.Namespace):
+    from hydrology.transport.engines import run_engine
+
+    # mg/L = g/m3: the threshold needs no conversion
+    return run_engine(args.engine, net, release, kinds=tuple(k.strip() for k in args.kinds.split(",")),
+                      threshold_g_m3=args.threshold_mg_l, wind_ms=args.wind_ms)
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    net = load_valid_network(args.network)
+    release = build_release(net, args)
+    fc, ds = run_forecast(net, release, args)
+    if args.netcdf:
+        from hydrology.io.netcdf import write_curves
+
+        write_curves(net, ds, args.netcdf, start=release.start)
+        print(f"wrote curves to {args.netcdf}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(forecast_json(net, fc), ensure_ascii=False, indent=1))
+    else:
+        print_forecast_table(net, fc)
+    return 0
+
+
+def add_forecast_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    f = sub.add_parser("forecast", help="forecast a plume from one release to every downstream receptor",
+                       description="Forecast arrival (first time above the threshold), peak, and end (last time "
+                                   "above) at every downstream station and intake. Times in seconds after the release "
+                                   "start; concentrations in mg/L. The threshold is the receptor's GB 3838-2002 "
+                                   "limit for the pollutant (station target class; class III for intakes) unless "
+                                   "--threshold-mg-l is given; for 'tracer' (no standard) edges are at 1 % of the "
+                                   "receptor's peak.")
+    f.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
+    add_release_arguments(f, start_help="release start, ISO 8601 with offset, e.g. 2025-07-14T09:30+08:00 "
+                                        "(labels absolute times)")
+    how = f.add_argument_group("how")
+    how.add_argument("--engine", choices=("analytic", "numerical"), default="analytic",
+                     help="analytic: moment chaining with exact closed forms (fast); numerical: finite-volume "
+                          "solver on the network (full curves)")
+    how.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated "
+                     "(station, intake, site, structure, discharger; default station,intake)")
+    how.add_argument("--json", action="store_true", help="print one JSON object (receptors list)")
+    how.add_argument("--netcdf", metavar="PATH.nc", help="write the concentration curves [mg/L] (time x receptor) as "
+                     "CF-1.8 netCDF (featureType timeSeries)")
+    f.set_defaults(func=cmd_forecast, outputs={"netcdf": "--netcdf"})
+    return f
+
+
+def add_plot_parser(sub: argparse._SubParsersAction, *, load_network: Any = None,
+                    build_release: Any = None) -> argparse.ArgumentParser:
+    """Add ``rivertrace plot``; the work is :func:`hydrology.gis_output.cmd_plot` (imported when it runs)."""
+    pp = sub.add_parser("plot", help="plume map with arrival isochrones, breakthrough curves, GeoPackage",
+                        description="Draw the plume of one release (analytic engine): a map of the network with "
+                                    "reaches coloured by leading-edge arrival time and labelled isochrones (--map), "
+                                    "concentration curves at the receptors with the standard dashed (--curves), and "
+                                    "a GeoPackage of reaches with arrival_s, peak_s, peak_mg_l plus the receptors "
+                                    "for QGIS (--gpkg). Times in hours on the figures, seconds (and, with --start, "
+                                    "datetimes) in the GeoPackage. Labels in Chinese or English (--lang).")
+    pp.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
+    add_release_arguments(pp, start_help="release start, ISO 8601 with offset (adds local clock times)")
+    out = pp.add_argument_group("outputs (at least one)")
+    out.add_argument("--map", metavar="PNG", help="isochrone map to write")
+    out.add_argument("--curves", metavar="PNG", help="breakthrough curves to write")
+    out.add_argument("--gpkg", metavar="GPKG", help="GeoPackage (layers reaches, receptors, release) to write")
+    out.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated (default station,intake)")
+    out.add_argument("--receptors", metavar="IDS", help="receptor ids for the curves, comma-separated (default all)")
+    out.add_argument("--isochrone-step-h", type=float, metavar="H", help="isochrone spacing [h] (default automatic)")
+    out.add_argument("--title", help="map title (default: pollutant, mass and source)")
+    out.add_argument("--lang", choices=("zh", "en"), default="en", help="language of titles, labels and legends "
+                     "(default en; zh needs a CJK font, found or bundled: see README)")
+    run = lazy("hydrology.gis_output", "cmd_plot")
+    pp.set_defaults(func=partial(run, load_network=load_network or common.load_valid_network,
+                                 build_release=build_release or common.build_release),
+                    outputs={"map": "--map", "curves": "--curves", "gpkg": "--gpkg"})
+    return pp
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    add_forecast_parser(sub)
+    add_plot_parser(sub)
