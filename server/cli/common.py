@@ -8,6 +8,7 @@ functions that need them.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -111,10 +112,11 @@ def parse_time(text: str | None, flag: str = "--start") -> datetime | None:
 
 
 def add_release_arguments(parser: argparse.ArgumentParser, *, start_help: str, pollutant_default: str | None = None,
-                          with_threshold: bool = True, optional: bool = False) -> None:
+                          with_threshold: bool = True, optional: bool = False, curves: bool = False) -> None:
     """The release flags shared by ``forecast``, ``plot``, ``ensemble`` and ``export`` (units in the names).
 
-    ``optional``: the release itself is optional (``export``), so no flag is required.
+    ``optional``: the release itself is optional (``export``), so no flag is required. ``curves``: a
+    measured rate curve or an observed inflow curve may replace ``--mass-kg`` (the kernel's engines).
     """
     where = parser.add_argument_group("where (either a discharger, or a reach and chainage)")
     where.add_argument("--discharger", metavar="ID", help="release at this registered discharger")
@@ -122,9 +124,17 @@ def add_release_arguments(parser: argparse.ArgumentParser, *, start_help: str, p
     where.add_argument("--chainage-m", type=float, metavar="X", help="release position: metres [m] from the "
                        "reach's upstream end")
     what = parser.add_argument_group("what")
-    what.add_argument("--mass-kg", type=float, required=not optional, metavar="M",
-                      help="mass released [kg]; instantaneous unless --duration-s is given")
+    what.add_argument("--mass-kg", type=float, required=not (optional or curves), metavar="M",
+                      help="mass released [kg]; instantaneous unless --duration-s is given"
+                      + ("; or give --release-curve or --inflow-curve instead" if curves else ""))
     what.add_argument("--duration-s", type=float, metavar="T", help="release duration [s] (constant rate M/T)")
+    if curves:
+        what.add_argument("--release-curve", metavar="CSV", help="release rate over time, for a discharge that is not a "
+                          "box: columns time_s [s after --start] (or time, ISO 8601 with offset) and rate_kg_s [kg/s]; "
+                          "linear between rows, 0 before the first and after the last")
+        what.add_argument("--inflow-curve", metavar="CSV", help="concentration observed at the release point over time "
+                          "(an upstream boundary curve, e.g. a tracer study's x = 0 record): columns time_s [s after "
+                          "--start] (or time, ISO 8601 with offset) and concentration_mg_l [mg/L]; linear between rows")
     if pollutant_default is None:
         what.add_argument("--pollutant", required=not optional, metavar="NAME",
                           help="GB 3838 item (COD, NH3-N, petroleum, TP, ...) or 'tracer' (conservative, no standard)")
@@ -173,12 +183,62 @@ def build_release(net: Any, args: argparse.Namespace):
         raise CliError(f"--decay-per-day must not be negative, got {args.decay_per_day}")
     pol = pollutant(args.pollutant, per_day_to_per_s(args.decay_per_day or 0.0))
     start = parse_time(getattr(args, "start", None))
+    rate_csv, inflow_csv = getattr(args, "release_curve", None), getattr(args, "inflow_curve", None)
+    given = [args.mass_kg is not None, rate_csv is not None, inflow_csv is not None]
+    if sum(given) != 1:
+        raise CliError("give exactly one of --mass-kg, --release-curve CSV and --inflow-curve CSV")
+    if rate_csv is not None or inflow_csv is not None:
+        if args.duration_s is not None:
+            raise CliError("--duration-s goes with --mass-kg; a curve states its own duration")
+        path, column = (rate_csv, "rate_kg_s") if rate_csv is not None else (inflow_csv, "concentration_mg_l")
+        curve = read_curve(path, column, start)
+        key = "rate_curve" if rate_csv is not None else "inflow_curve"
+        return Release(reach, chainage, pol, start=start, **{key: curve})
     if args.duration_s is not None:
         if not args.duration_s > 0:
             raise CliError(f"--duration-s must be positive, got {args.duration_s}")
         return Release(reach, chainage, pol, rate_kg_s=args.mass_kg / args.duration_s,
                        duration_s=args.duration_s, start=start)
     return Release(reach, chainage, pol, mass_kg=args.mass_kg, start=start)
+
+
+def read_curve(path: str, column: str, start: datetime | None) -> tuple[tuple[float, float], ...]:
+    """(time [s after the release start], value) rows of a release or inflow curve CSV.
+
+    Columns ``time_s`` (seconds after the start) or ``time`` (ISO 8601 with offset; needs the start)
+    and ``column`` (kg/s, or mg/L = g/m3). Rows in time order; every bad row is named in one message.
+    """
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as err:
+        raise CliError(f"{path}: cannot read: {err.strerror or err}") from err
+    header = set(rows[0]) if rows else set()
+    tcol = "time_s" if "time_s" in header else "time"
+    if not rows or column not in header or tcol not in header:
+        raise CliError(f"{path}: needs rows and columns time_s (or time) and {column} (header {sorted(header)})")
+    if tcol == "time" and start is None:
+        raise CliError(f"{path}: ISO times need --start (or give seconds in a time_s column)")
+    out: list[tuple[float, float]] = []
+    problems: list[str] = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            t = float(row[tcol]) if tcol == "time_s" else (parse_time(row[tcol], "time") - start).total_seconds()  # type: ignore[operator]
+            v = float(row[column])
+        except (TypeError, ValueError, CliError) as err:
+            problems.append(f"line {line}: {err}")
+            continue
+        if not (math.isfinite(t) and math.isfinite(v) and v >= 0):
+            problems.append(f"line {line}: {tcol} {t} and {column} {v} must be finite, the value >= 0")
+        elif out and t < out[-1][0]:
+            problems.append(f"line {line}: time {t} s goes back (rows must be in time order)")
+        else:
+            out.append((t, v))
+    if problems:
+        raise CliError(f"{path}: {len(problems)} bad row(s); first: {problems[0]}")
+    return tuple(out)  # kg/s, or mg/L = g/m3: both already SI
 
 
 def positive(kind: type = float, *, allow_zero: bool = False):

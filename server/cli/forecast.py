@@ -31,8 +31,12 @@ def forecast_json(net: Any, fc: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "network": net.name, "engine": fc.engine,
         "release": {"reach": rel.reach, "chainage_m": rel.chainage_m, "pollutant": rel.pollutant.name,
-                    "behaviour": rel.pollutant.behaviour, "mass_kg": rel.total_mass_kg,
-                    "duration_s": rel.duration_s, "decay_per_s": rel.pollutant.decay_per_s,
+                    "behaviour": rel.pollutant.behaviour,
+                    "kind": ("inflow_curve" if rel.is_boundary else "rate_curve" if rel.rate_curve is not None
+                             else "pulse" if rel.mass_kg is not None else "box"),
+                    "mass_kg": None if rel.is_boundary else rel.total_mass_kg,
+                    "duration_s": rel.duration_s if rel.rate_curve is None else rel.active_s,
+                    "decay_per_s": rel.pollutant.decay_per_s,
                     "start": rel.start.isoformat() if rel.start else None},
         "receptors": [],
     }
@@ -61,7 +65,9 @@ def print_forecast_table(net: Any, fc: Any, stream: Any = None) -> None:
     """Human-readable forecast: one line a receptor, times as h:mm after the release."""
     stream = stream or sys.stdout
     rel = fc.release
-    print(f"{net.name}: {rel.pollutant.name} ({rel.pollutant.behaviour}), {rel.total_mass_kg:g} kg at reach "
+    amount = ("an observed inflow curve" if rel.is_boundary else
+              f"{rel.total_mass_kg:g} kg" + (" (rate curve)" if rel.rate_curve is not None else ""))
+    print(f"{net.name}: {rel.pollutant.name} ({rel.pollutant.behaviour}), {amount} at reach "
           f"{rel.reach} +{rel.chainage_m:g} m, engine {fc.engine}", file=stream)
     print(f"{'receptor':<16}{'kind':<9}{'dist km':>8}{'arrive':>8}{'peak':>8}{'end':>8}{'peak mg/L':>11}  threshold",
           file=stream)
@@ -105,7 +111,7 @@ def add_forecast_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
                                    "receptor's peak.")
     f.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
     add_release_arguments(f, start_help="release start, ISO 8601 with offset, e.g. 2025-07-14T09:30+08:00 "
-                                        "(labels absolute times)")
+                                        "(labels absolute times)", curves=True)
     how = f.add_argument_group("how")
     how.add_argument("--engine", choices=("analytic", "numerical"), default="analytic",
                      help="analytic: moment chaining with exact closed forms (fast); numerical: finite-volume "

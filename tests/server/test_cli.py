@@ -40,6 +40,42 @@ def test_forecast_by_reach_with_duration_and_decay(capsys):
     assert {r["id"] for r in doc["receptors"]} == {"PH-MID", "PH-ZHAIXI", "PH-OUTLET"}
 
 
+def test_release_curve_that_is_a_box_equals_the_box(capsys, tmp_path):
+    """--release-curve with a constant rate for an hour is --mass-kg/--duration-s: the same forecast."""
+    curve = tmp_path / "rate.csv"
+    curve.write_text("time_s,rate_kg_s\n0,0.02\n3600,0.02\n", encoding="utf-8")
+    base = ["forecast", "demo:ruxi", "--discharger", "RX-FOOD-1", "--pollutant", "COD", "--json"]
+    _, box, _ = run(capsys, *base, "--mass-kg", "72", "--duration-s", "3600")
+    code, by_curve, _ = run(capsys, *base, "--release-curve", str(curve))
+    assert code == 0
+    a, b = json.loads(box), json.loads(by_curve)
+    assert b["release"]["kind"] == "rate_curve" and b["release"]["mass_kg"] == pytest.approx(72.0)
+    for ra, rb in zip(a["receptors"], b["receptors"], strict=True):
+        assert rb["peak_mg_l"] == pytest.approx(ra["peak_mg_l"], rel=1e-9)  # one superposition, the same terms
+
+
+def test_inflow_curve_forecast_and_bad_curves(capsys, tmp_path):
+    """An observed concentration curve at the release point (the Clackamas x = 0 record, times from 0 s):
+    the forecast runs with no mass, and a broken curve file is one line, exit 2."""
+    good = tmp_path / "x0.csv"
+    good.write_text("time_s,concentration_mg_l\n0,0\n600,0.02\n1200,0.01\n3000,0\n", encoding="utf-8")
+    code, out, _ = run(capsys, "forecast", "demo:ruxi", "--reach", "RX-R01", "--chainage-m", "0",
+                       "--inflow-curve", str(good), "--pollutant", "tracer", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["release"]["kind"] == "inflow_curve" and doc["release"]["mass_kg"] is None
+    peaks = [r["peak_mg_l"] for r in doc["receptors"]]
+    assert 0 < peaks[0] < 0.02 and peaks == sorted(peaks, reverse=True)  # diluted and dispersed downstream
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time_s,concentration_mg_l\n0,0\n600,-1\n", encoding="utf-8")
+    code, _, err = run(capsys, "forecast", "demo:ruxi", "--reach", "RX-R01", "--chainage-m", "0",
+                       "--inflow-curve", str(bad), "--pollutant", "tracer")
+    assert code == 2 and "line 3" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "forecast", "demo:ruxi", "--reach", "RX-R01", "--chainage-m", "0", "--mass-kg", "1",
+                       "--inflow-curve", str(good), "--pollutant", "tracer")
+    assert code == 2 and "exactly one of" in err
+
+
 def test_tracer_has_no_standard_and_threshold_override(capsys):
     _, out, _ = run(capsys, *FORECAST[:-2], "--pollutant", "tracer", "--json")
     assert json.loads(out)["receptors"][0]["threshold_basis"] == "1% of peak"
