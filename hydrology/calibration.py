@@ -542,18 +542,31 @@ def apply_calibration(net_or_doc: RiverNetwork | Mapping[str, Any], result: Cali
 
 # ----------------------------------------------------------------------------------- CLI
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Run ``rivertrace calibrate`` (numerical engine with --storage); raises HydrologyError on bad input."""
+    """Run ``rivertrace calibrate``; raises HydrologyError on bad input."""
     from .document import network_from_document, read_document, write_network
-    from .pollutants import Pollutant
+    from .io.curves import read_curve
+    from .pollutants import pollutant
+    from .units import per_day_to_per_s
     from .validate import require_valid
 
     try:
         start = utc_time(args.start) if args.start else None
     except ValueError as err:
         raise CalibrationError(f"--start {args.start!r}: {err}") from err
-    amount = ({"mass_kg": args.mass_kg} if args.duration_s is None else
-              {"rate_kg_s": args.mass_kg / args.duration_s, "duration_s": args.duration_s})
-    release = Release(args.reach, args.chainage_m, Pollutant("tracer"), start=start, **amount)
+    inflow = getattr(args, "inflow_curve", None)
+    if (args.mass_kg is None) == (inflow is None):
+        raise CalibrationError("give either --mass-kg (an injection) or --inflow-curve CSV (an observed boundary curve)")
+    amount: dict[str, Any]
+    if inflow is not None:
+        if args.duration_s is not None:
+            raise CalibrationError("--duration-s goes with --mass-kg; an inflow curve states its own duration")
+        amount = {"inflow_curve": read_curve(inflow, "concentration_mg_l", start)}
+    elif args.duration_s is None:
+        amount = {"mass_kg": args.mass_kg}
+    else:
+        amount = {"rate_kg_s": args.mass_kg / args.duration_s, "duration_s": args.duration_s}
+    tracer = pollutant("tracer", per_day_to_per_s(getattr(args, "decay_per_day", None) or 0.0))
+    release = Release(args.reach, args.chainage_m, tracer, start=start, **amount)
     try:
         groups = json.loads(Path(args.groups).read_text(encoding="utf-8")) if args.groups else None
     except (OSError, ValueError) as err:
@@ -563,7 +576,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     doc = (getattr(args, "read_document", None) or read_document)(args.network)
     params = ("velocity_factor", "dispersion") + (STORAGE_PARAMETERS if args.storage else ())
     res = calibrate(require_valid(network_from_document(doc)), read_tracer_csv(args.tracer, start), release,
-                    groups=groups, parameters=params, engine="numerical" if args.storage else "analytic")
+                    groups=groups, parameters=params, engine=getattr(args, "engine", "analytic"),
+                    error_model=getattr(args, "error_model", "relative"),
+                    background_g_m3=getattr(args, "background_mg_l", 0.0))
     write_network(apply_calibration(doc, res), args.output)
     for p in res.parameters:
         print(f"{p.group:<12}{p.name:<18}{p.value:>11.4g} +- {p.standard_error:<9.3g} "

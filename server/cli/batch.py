@@ -110,12 +110,26 @@ def add_calibrate_parser(sub: Any) -> argparse.ArgumentParser:
     c.add_argument("--reach", required=True, metavar="ID", help="reach id of the injection")
     c.add_argument("--chainage-m", required=True, type=float, metavar="X",
                    help="injection position: metres [m] from the reach's upstream end")
-    c.add_argument("--mass-kg", required=True, type=positive(), metavar="M", help="tracer mass injected [kg]")
+    c.add_argument("--mass-kg", type=positive(), metavar="M", help="tracer mass injected [kg] (or --inflow-curve)")
     c.add_argument("--duration-s", type=positive(), metavar="T",
                    help="injection duration [s] (constant rate M/T; default instantaneous)")
+    c.add_argument("--inflow-curve", metavar="CSV", help="instead of a mass: the concentration observed at the "
+                   "injection point or an upstream section (columns time_s [s] or time (ISO 8601), "
+                   "concentration_mg_l [mg/L]), the upstream boundary of the fit")
+    c.add_argument("--decay-per-day", type=positive(allow_zero=True), metavar="K",
+                   help="first-order decay of the tracer [1/day] (default 0; rhodamine WT ~0.76)")
+    c.add_argument("--background-mg-l", type=positive(allow_zero=True), default=0.0, metavar="C",
+                   help="concentration the stations read without the tracer [mg/L] (default 0)")
+    c.add_argument("--error-model", choices=("relative", "scaled", "absolute"), default="relative",
+                   help="residuals: relative (noise ~ concentration; log residuals), scaled (each station / its "
+                        "peak), absolute (in mg/L, OTIS-P's unweighted least squares) (default relative)")
+    c.add_argument("--engine", choices=("analytic", "numerical"), default="analytic",
+                   help="forward model: analytic (the exact transport kernel: storage, lakes, decay) or numerical "
+                        "(finite volumes) (default analytic)")
     c.add_argument("--start", metavar="ISO8601", help="injection start with UTC offset (needed for ISO times)")
     c.add_argument("--groups", metavar="FILE.json", help='{"group": [reach ids], ...} (default: one group)')
-    c.add_argument("--storage", action="store_true", help="also fit beta and alpha (numerical engine)")
+    c.add_argument("--storage", action="store_true", help="also fit the storage-zone ratio beta [-] and exchange "
+                   "rate alpha [1/s] per group")
     c.add_argument("-o", "--output", required=True, metavar="FITTED.json", help="fitted network document to write")
     c.set_defaults(func=lazy("hydrology.calibration", "cmd_calibrate"), read_document=common.read_any_document,
                    outputs={"output": "--output"})

@@ -8,7 +8,6 @@ functions that need them.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -203,42 +202,14 @@ def build_release(net: Any, args: argparse.Namespace):
 
 
 def read_curve(path: str, column: str, start: datetime | None) -> tuple[tuple[float, float], ...]:
-    """(time [s after the release start], value) rows of a release or inflow curve CSV.
-
-    Columns ``time_s`` (seconds after the start) or ``time`` (ISO 8601 with offset; needs the start)
-    and ``column`` (kg/s, or mg/L = g/m3). Rows in time order; every bad row is named in one message.
-    """
-    import csv
+    """:func:`hydrology.io.curves.read_curve`, its errors as one CLI line."""
+    from hydrology.io.curves import CurveFormatError
+    from hydrology.io.curves import read_curve as _read
 
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as err:
-        raise CliError(f"{path}: cannot read: {err.strerror or err}") from err
-    header = set(rows[0]) if rows else set()
-    tcol = "time_s" if "time_s" in header else "time"
-    if not rows or column not in header or tcol not in header:
-        raise CliError(f"{path}: needs rows and columns time_s (or time) and {column} (header {sorted(header)})")
-    if tcol == "time" and start is None:
-        raise CliError(f"{path}: ISO times need --start (or give seconds in a time_s column)")
-    out: list[tuple[float, float]] = []
-    problems: list[str] = []
-    for line, row in enumerate(rows, start=2):
-        try:
-            t = float(row[tcol]) if tcol == "time_s" else (parse_time(row[tcol], "time") - start).total_seconds()  # type: ignore[operator]
-            v = float(row[column])
-        except (TypeError, ValueError, CliError) as err:
-            problems.append(f"line {line}: {err}")
-            continue
-        if not (math.isfinite(t) and math.isfinite(v) and v >= 0):
-            problems.append(f"line {line}: {tcol} {t} and {column} {v} must be finite, the value >= 0")
-        elif out and t < out[-1][0]:
-            problems.append(f"line {line}: time {t} s goes back (rows must be in time order)")
-        else:
-            out.append((t, v))
-    if problems:
-        raise CliError(f"{path}: {len(problems)} bad row(s); first: {problems[0]}")
-    return tuple(out)  # kg/s, or mg/L = g/m3: both already SI
+        return _read(path, column, start)
+    except CurveFormatError as err:
+        raise CliError(str(err)) from err
 
 
 def positive(kind: type = float, *, allow_zero: bool = False):
