@@ -26,7 +26,8 @@ t0 = t_c - x/U, and the rate from the plateau, R = Q plateau exp(k x/U) / f. The
 follow, with log rate in place of log mass.
 
 Two passes. The screen above scores every hypothesis on the equivalent channel (closed forms,
-microseconds each). The :data:`EXACT_RESCORE` best-screened hypotheses are then scored again with the
+microseconds each). The best-screened hypotheses (at most :data:`EXACT_RESCORE`, within
+:data:`EXACT_RESCORE_GAP` of the best) are then scored again with the
 exact transport kernel (:func:`_exact_terms`: storage tails, lakes, branches that rejoin, decay):
 their release start from the exact mean of each station's curve, their size from its integral, and
 shape, consistency, silence and feasibility from the kernel's curves. The rest keep the screen's
@@ -91,8 +92,11 @@ PLATEAU_SHARE = 0.25
 PLATEAU_MIN_SAMPLES = 3
 PLATEAU_LEVEL = 0.5
 #: hypotheses that the moment screen ranks highest and that are then scored again with the exact
-#: transport kernel (their curves, release times and sizes) [-]
-EXACT_RESCORE = 30
+#: transport kernel (their curves, release times and sizes), at most [-] ...
+EXACT_RESCORE = 20
+#: ... of those within this log-posterior of the screen's best [-] (e^-40: no probability to move,
+#: unless the exact curves shift a hypothesis by more than the whole screen's model error)
+EXACT_RESCORE_GAP = 40.0
 ReleaseKind = Literal["pulse", "continuous"]
 Z90 = 1.6449
 
@@ -490,6 +494,7 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
     logpost = logp + shape + consistency + silence + feas + ops
     screen = np.argsort(-logpost, kind="stable")
     top = screen[seen_by[screen]][:EXACT_RESCORE]
+    top = top[logpost[top] >= logpost[screen[0]] - EXACT_RESCORE_GAP]
     if top.size:
         ex = _exact_terms(net, st, [hyps[i] for i in top], model, saw, silent, discharge, pol,
                           frozenset(above_stations))

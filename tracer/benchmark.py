@@ -87,6 +87,12 @@ DETECTION_WINDOW_S = 86400.0
 MASS_RANGE_KG = (5.0, 500.0)
 #: continuous incidents: release rate, log-uniform [kg/s]
 RATE_RANGE_KG_S = (0.002, 0.2)
+#: finite ("box") incidents: release duration, log-uniform [s] (issue 11: 5 minutes to 12 hours)
+DURATION_RANGE_S = (300.0, 43200.0)
+#: share of readings lost at random, and share of incidents with one station offline (issue 11) [-]
+MISSING_SHARE, OFFLINE_SHARE = 0.05, 0.10
+#: bins of the first choice's stated probability for the reliability table and ECE [-]
+CALIBRATION_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 #: readings start this many reading intervals before the release (uniform, inclusive) [-]
 LEAD_STEPS = (24, 72)
 #: the record ends when the plume is this many standard deviations past the farthest station [-]
@@ -263,6 +269,7 @@ def _readings(values: Mapping[str, np.ndarray], times: pd.DatetimeIndex, paramet
     df = pd.DataFrame({"station_id": np.repeat(list(values), len(times)), "parameter": parameter,
                        "time": np.tile(times, len(values)), "value": np.concatenate(list(values.values())),
                        "unit": "mg/L"})
+    df = df[np.isfinite(df["value"].to_numpy(float))].reset_index(drop=True)  # a lost reading is absent
     if parameter == "tracer":
         # the loaders know the standards' items only; a dye tracer goes in through the Readings
         # constructor, which checks the columns and sorts (g/m3 = mg/L, so nothing to convert)
@@ -277,7 +284,8 @@ def _readings(values: Mapping[str, np.ndarray], times: pd.DatetimeIndex, paramet
 class Incident:
     """One seeded release, the readings it produced, and what attribution will be told.
 
-    ``mass_kg`` is NaN for a continuous release, ``rate_kg_s`` None for a pulse.
+    ``mass_kg`` is NaN for a continuous release, ``rate_kg_s`` None for a pulse; a finite ("box")
+    release has both and its ``duration_s``.
     """
 
     basin: str
@@ -299,17 +307,28 @@ class Incident:
     attribution_net: RiverNetwork = field(repr=False, compare=False)
     attribution_state: ReachState = field(repr=False, compare=False)
     warm_up: bool = False
-    release: ReleaseKind = "pulse"
+    release: str = "pulse"
     rate_kg_s: float | None = None
+    duration_s: float | None = None
+    sample_every_s: float = RECORD_EVERY_S
 
 
 def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tuple[float, float] = MASS_RANGE_KG,
                   pollutant_mix: Mapping[str, float] = POLLUTANT_MIX, window_s: float = DETECTION_WINDOW_S,
-                  release: ReleaseKind = "pulse", rate_range_kg_s: tuple[float, float] = RATE_RANGE_KG_S) -> Incident:
-    """Draw one incident on ``basin`` (see the module docstring for the protocol)."""
-    pulse = release == "pulse"
-    if release not in ("pulse", "continuous"):
-        raise BenchmarkError(f"unknown release kind {release!r}; choose 'pulse' or 'continuous'")
+                  release: str = "pulse", rate_range_kg_s: tuple[float, float] = RATE_RANGE_KG_S,
+                  duration_range_s: tuple[float, float] = DURATION_RANGE_S, sample_every_s: float = RECORD_EVERY_S,
+                  faults: bool = False) -> Incident:
+    """Draw one incident on ``basin`` (see the module docstring for the protocol).
+
+    ``release``: ``"pulse"``, ``"box"`` (a mass released at a constant rate over a duration
+    log-uniform in ``duration_range_s``) or ``"continuous"``. ``sample_every_s``: the stations'
+    reporting interval [s] (the solver runs finer and is sampled). ``faults``: lose
+    :data:`MISSING_SHARE` of the readings at random and, in :data:`OFFLINE_SHARE` of incidents, every
+    reading of one station below the source.
+    """
+    if release not in ("pulse", "box", "continuous"):
+        raise BenchmarkError(f"unknown release kind {release!r}; choose 'pulse', 'box' or 'continuous'")
+    pulse = release != "continuous"  # a box releases a finite mass, like a pulse
     size_range = mass_range_kg if pulse else rate_range_kg_s
     t_start = time.perf_counter()
     net, st = basin.net, basin.state
@@ -328,7 +347,10 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
             redraws["no station within the window"] += 1
             continue
         size = float(np.exp(rng.uniform(math.log(size_range[0]), math.log(min(size_range[1], cap)))))
-        peak = max(f * size * 1000.0 / (st.discharge_m3s[st.index[s.reach]] * (math.sqrt(2 * math.pi * v) if pulse else 1.0))
+        dur = (float(np.exp(rng.uniform(*np.log(duration_range_s)))) if release == "box" else 0.0)
+        # frozen-cloud peak; a box's mass spread over its duration adds T^2/12 to the variance
+        peak = max(f * size * 1000.0 / (st.discharge_m3s[st.index[s.reach]] * (math.sqrt(2 * math.pi * (v + dur**2 / 12))
+                                                                           if pulse else 1.0))
                    for s, f, _x, _m, v in routed)
         if peak >= SAW_SIGMAS * _noise_scale(parameter):
             break
@@ -337,17 +359,22 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
         raise BenchmarkError(f"basin {basin.name!r}: no detectable incident in {MAX_DRAWS} draws ({dict(redraws)})")
 
     start = _YEAR + timedelta(seconds=int(rng.integers(0, 365 * 86400)))
-    t_end = max(m + PLUME_SIGMAS * math.sqrt(v) for _s, _f, _x, m, v in routed) + 3600.0
-    n_after = math.ceil(t_end / RECORD_EVERY_S)
-    lead = int(rng.integers(LEAD_STEPS[0], LEAD_STEPS[1] + 1)) + (0 if pulse else n_after)
-    t_rel = np.arange(-lead, n_after + 1) * RECORD_EVERY_S
+    t_end = max(m + PLUME_SIGMAS * math.sqrt(v) for _s, _f, _x, m, v in routed) + 3600.0 + dur
+    step = float(sample_every_s)
+    n_after = math.ceil(t_end / step)
+    lead_s = int(rng.integers(LEAD_STEPS[0], LEAD_STEPS[1] + 1)) * RECORD_EVERY_S  # hours of background
+    lead = math.ceil(lead_s / step) + (0 if pulse else n_after)
+    t_rel = np.arange(-lead, n_after + 1) * step
     times = pd.DatetimeIndex(pd.Timestamp(start) + pd.to_timedelta(t_rel, unit="s"))
     down = [r[0] for r in routed]
     sub = network_from_document(downstream_document(net, st, d.reach, d.chainage_m, t_end, pol, down))
-    rel = (Release(d.reach, d.chainage_m, pol, mass_kg=size, start=start) if pulse else  # still going on at the end
-           Release(d.reach, d.chainage_m, pol, rate_kg_s=size, duration_s=(n_after + 1) * RECORD_EVERY_S, start=start))
-    ds = simulate(sub, rel,
-                  t_end_s=n_after * RECORD_EVERY_S, kinds=("station",), record_every_s=RECORD_EVERY_S)
+    if release == "pulse":
+        rel = Release(d.reach, d.chainage_m, pol, mass_kg=size, start=start)
+    elif release == "box":
+        rel = Release(d.reach, d.chainage_m, pol, rate_kg_s=size / dur, duration_s=dur, start=start)
+    else:  # still going on at the end
+        rel = Release(d.reach, d.chainage_m, pol, rate_kg_s=size, duration_s=(n_after + 1) * step, start=start)
+    ds = simulate(sub, rel, t_end_s=n_after * step, kinds=("station",), record_every_s=min(step, RECORD_EVERY_S))
     t_sim, bg = np.asarray(ds["time"].values, float), BACKGROUND_G_M3[parameter]
 
     def noisy(c: np.ndarray) -> np.ndarray:  # (background + plume) x (1 + 0.1 N(0, 1)), clipped at 0
@@ -355,8 +382,15 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
 
     values = {s.id: noisy(np.interp(t_rel, t_sim, ds["concentration"].sel(receptor=s.id).values, left=0.0))
               for s in down}
+    offline: str | None = None
+    if faults:
+        if len(down) > 1 and rng.random() < OFFLINE_SHARE:
+            offline = down[int(rng.integers(len(down)))].id
+            values[offline] = np.full(t_rel.size, np.nan)
+        for sid in values:  # lose readings at random
+            values[sid] = np.where(rng.random(t_rel.size) < MISSING_SHARE, np.nan, values[sid])
     readings = _readings(values, times, parameter)
-    signals = station_signals(readings, parameter, list(values), times[0])
+    signals = station_signals(readings, parameter, [k for k in values if k != offline], times[0])
     seen = {sid: s.t_s[np.argmax(s.excess > SAW_SIGMAS * s.noise)] for sid, s in signals.items() if s.saw}
     anet, astate, factor, new = basin.attribution_network(rng)
     ups: list[Feature] = []
@@ -375,7 +409,8 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
     return Incident(basin.name, d.id, parameter, size if pulse else math.nan, start, factor, readings,
                     anomaly.id if anomaly else None, tuple(values), tuple(s.id for s in ups), ident, reason, gap,
                     confusers, dict(redraws), time.perf_counter() - t_start, anet, astate, new, release,
-                    None if pulse else size)
+                    None if release == "pulse" else (size / dur if release == "box" else size),
+                    dur if release == "box" else None, step)
 
 
 def identifiability(net: RiverNetwork, state: ReachState, anomaly: Feature, truth: str, pollutant: Pollutant,
@@ -425,6 +460,7 @@ class Outcome:
     stations_saw: int
     evidence: Mapping[str, Mapping[str, float]]
     model: str | None = None  # the release model attribution chose
+    top_probability: float = math.nan  # the probability attribution stated for its first choice
 
     @property
     def top1(self) -> bool:
@@ -451,13 +487,13 @@ def attribute_incident(incident: Incident) -> Outcome:
     rank = res.rank_of(inc.discharger)
     top = res.candidates[0]
     t_err = m_err = math.nan
-    fitted, true = (top.mass_kg, inc.mass_kg) if inc.release == "pulse" else (top.rate_kg_s, inc.rate_kg_s)
+    fitted, true = (top.mass_kg, inc.mass_kg) if inc.release != "continuous" else (top.rate_kg_s, inc.rate_kg_s)
     if rank == 1 and top.release_start is not None and fitted is not None and true is not None:
         t_err = abs((top.release_start - inc.release_start).total_seconds())
         m_err = abs(fitted / true - 1.0)
     evidence = {"top": top.evidence, **({"truth": res.candidates[rank - 1].evidence} if rank else {})}
     return Outcome(inc, rank, top.id, res.nearest_upstream_discharger, t_err, m_err, elapsed, len(res.candidates),
-                   len(res.stations_saw), evidence, res.model)
+                   len(res.stations_saw), evidence, res.model, top.probability)
 
 
 def _group(outs: Sequence[Outcome]) -> dict[str, Any]:
@@ -466,6 +502,31 @@ def _group(outs: Sequence[Outcome]) -> dict[str, Any]:
 
     return {"n": len(outs), "top1": share([o.top1 for o in outs]), "top3": share([o.top3 for o in outs]),
             "baseline_top1": share([o.baseline_id == o.incident.discharger for o in outs])}
+
+
+def calibration(outs: Sequence[Outcome]) -> dict[str, Any]:
+    """Calibration of the first choice's stated probability p: among first choices stated at p, the
+    share that is right should be p. Returns the expected calibration error (ECE: the bins'
+    |accuracy - mean p| weighted by their counts; Guo et al. 2017, eq. 3), the Brier score of the
+    first choice, mean (p - right)^2, and the reliability table over :data:`CALIBRATION_BINS`."""
+    p = np.array([o.top_probability for o in outs], float)
+    right = np.array([o.top1 for o in outs], float)
+    ok = np.isfinite(p)
+    p, right = p[ok], right[ok]
+    if not p.size:
+        return {"n": 0, "ece": None, "brier": None, "bins": []}
+    edges = np.asarray(CALIBRATION_BINS)
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, edges.size - 2)
+    rows, ece = [], 0.0
+    for b in range(edges.size - 1):
+        m = which == b
+        if m.any():
+            acc, conf = float(right[m].mean()), float(p[m].mean())
+            ece += m.sum() / p.size * abs(acc - conf)
+            rows.append({"bin": [float(edges[b]), float(edges[b + 1])], "n": int(m.sum()),
+                         "mean_probability": round(conf, 4), "share_right": round(acc, 4)})
+    return {"n": int(p.size), "ece": round(float(ece), 4), "brier": round(float(np.mean((p - right) ** 2)), 4),
+            "bins": rows}
 
 
 def _quantiles(values: Sequence[float], digits: int) -> tuple[float | None, float | None]:
@@ -496,6 +557,9 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         "not_identifiable": _group([o for o in det if not o.incident.identifiable]), "all_detected": _group(det),
         "median_release_time_error_s": t_err[0], "p90_release_time_error_s": t_err[1],
         "median_mass_error": m_err[0], "p90_mass_error": m_err[1],
+        "calibration_identifiable": calibration(ident),
+        "by_release": {k: _group([o for o in ident if o.incident.release == k])
+                       for k in sorted({o.incident.release for o in ident})},
         "model_chosen": dict(Counter(f"{o.incident.release} -> {o.model}" for o in det)),
         "attribution_median_ms": ms[0], "attribution_p90_ms": ms[1],
         "candidates_median": float(np.median([o.n_candidates for o in det])) if det else None,
