@@ -189,3 +189,36 @@ def test_continuous_incidents(continuous_outcomes):
     assert figures["all_detected"]["top3"] >= 0.8
     assert set(figures["model_chosen"]) == {"continuous -> continuous"}
     assert figures["median_mass_error"] < 0.25  # the rate, within its 10 % noise and 20 % flow error
+
+
+def test_calibration_figures_by_hand():
+    """ECE and Brier of the first choice on outcomes whose values are worked out by hand: four stated
+    at 0.95 (three right), two at 0.35 (one right). Bins [0.9, 1.0] and [0.3, 0.4]:
+    ECE = 4/6 |0.75 - 0.95| + 2/6 |0.5 - 0.35| = 0.1333 + 0.05 = 0.1833;
+    Brier = (3 x 0.05^2 + 0.95^2 + 0.65^2 + 0.35^2) / 6 = 0.2446."""
+    from types import SimpleNamespace
+
+    outs = [SimpleNamespace(top_probability=p, top1=r) for p, r in
+            [(0.95, True), (0.95, True), (0.95, True), (0.95, False), (0.35, True), (0.35, False)]]
+    cal = bm.calibration(outs)
+    assert cal["n"] == 6
+    assert cal["ece"] == pytest.approx(0.1833, abs=1e-4)
+    assert cal["brier"] == pytest.approx((3 * 0.05**2 + 0.95**2 + 0.65**2 + 0.35**2) / 6, abs=1e-4)
+    assert [b["n"] for b in cal["bins"]] == [2, 4]
+
+
+def test_box_release_incident_has_its_duration_and_lost_readings(synthetic):
+    """A finite release: its duration is drawn in the stated range, and with faults about 5 % of the
+    readings are missing (seeded draw: between 2 % and 9 %, binomial on >= 500 readings)."""
+    basin = bm.Basin("synthetic-2000", synthetic, seed=2)
+    rng = np.random.default_rng(11)
+    inc = bm.make_incident(basin, rng, release="box", sample_every_s=900.0, faults=True)
+    assert bm.DURATION_RANGE_S[0] <= inc.duration_s <= bm.DURATION_RANGE_S[1]
+    assert inc.rate_kg_s == pytest.approx(inc.mass_kg / inc.duration_s)
+    frame = inc.readings.frame
+    per_station = frame.groupby("station_id").size()
+    expected = per_station.max()  # a complete record: every 900 s over the same span
+    lost = 1 - per_station[per_station > 0.5 * expected].sum() / (expected * (per_station > 0.5 * expected).sum())
+    assert 0.02 <= lost <= 0.09
+    steps = np.diff(np.sort(frame[frame["station_id"] == per_station.idxmax()]["time"].unique())).astype("timedelta64[s]")
+    assert (steps.astype(float) % 900 == 0).all()
