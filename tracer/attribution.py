@@ -134,6 +134,8 @@ class Candidate:
     log_posterior: float
     evidence: dict[str, float]
     explanation: dict[str, str]
+    #: release duration [s] of the finite-release model (None: an instant, or not fitted)
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +322,13 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
     mean of that curve, t0 = centroid - mean (pulse; for a release still going on, the centroid of
     the rise), and the size from its integral, M = int(excess) dt / int(h) dt (rate = plateau /
     S(inf)), so no equivalent channel is involved.
+
+    A release that is not a pulse lasts: a mass released evenly over T has the curve's variance plus
+    T^2/12 (variances of independent delays add), so T = sqrt(12 (var_obs - var_h - dt^2/12)) where
+    the observed variance exceeds the hypothesis's own (dt: the sampling interval, whose rounding adds
+    dt^2/12), averaged over the stations; the start is then centroid - mean - T/2 and the curve
+    (M/T)[S(t - t0) - S(t - t0 - T)]. A near source explains a wide curve only through a long release,
+    a far one through dispersion, and the shapes then differ (a box's flat top and steep flanks).
     """
     n = len(hyps)
     resp = [point_source_responses(net, st, h.reach, h.chainage_m, pol, ("station",), within=within) for h in hyps]
@@ -328,11 +337,13 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
     LM = np.full((len(saw), n), np.nan)
     W = np.zeros((len(saw), n))
     VT = np.ones((len(saw), n))
+    DUR = np.zeros((len(saw), n))
     for si, s in enumerate(saw):
         a, b = event_run(s)
         t_run = s.t_s[a:b + 1]
         pos = np.clip(s.excess[a:b + 1], 0.0, None)
         integral = float(np.trapezoid(pos, t_run))
+        dt = float(np.median(np.diff(s.t_s))) if s.t_s.size > 1 else 0.0
         cont = model == "continuous"
         if cont and release_kind(s) != "continuous":
             continue
@@ -346,17 +357,23 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
                 T0[si, j] = t_run[-1] - integral / plateau - mean
                 LM[si, j] = math.log(plateau / final)
             else:
-                T0[si, j] = float(np.trapezoid(pos * t_run, t_run)) / integral - mean
+                centroid = float(np.trapezoid(pos * t_run, t_run)) / integral
+                v_obs = float(np.trapezoid(pos * (t_run - centroid) ** 2, t_run)) / integral
+                DUR[si, j] = math.sqrt(12.0 * max(v_obs - float(r.variance_s2[k]) - dt**2 / 12.0, 0.0))
+                T0[si, j] = centroid - mean  # the release's centroid; the start follows with the duration
                 LM[si, j] = math.log(integral / final)
             W[si, j] = integral
             VT[si, j] = float(r.variance_s2[k]) + (FLOW_ERROR * mean) ** 2
     wsum = W.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
+        dur_hat = np.where(wsum > 0, (W * DUR).sum(axis=0) / wsum, 0.0)
+        T0 = T0 - dur_hat[None, :] / 2.0  # from the release's centroid to its start
         t0_hat = np.nansum(W * np.nan_to_num(T0), axis=0) / wsum
         lm_hat = np.nansum(W * np.nan_to_num(LM), axis=0) / wsum
         consistency = -0.5 * np.nansum(np.where(W > 0, (T0 - t0_hat) ** 2 / VT + (LM - lm_hat) ** 2 / MASS_SIGMA_LN**2, 0.0),
                                        axis=0)
     consistency = np.where(wsum > 0, consistency, 0.0)
+    dur_hat = np.nan_to_num(dur_hat)
 
     def modelled(s: StationSignal, idx: np.ndarray, t0: np.ndarray, lm: np.ndarray) -> np.ndarray:
         yhat = np.zeros((n, idx.size))
@@ -365,7 +382,13 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
             if k is None or not np.isfinite(t0[j]):
                 continue
             tt = s.t_s[idx] - t0[j]
-            curve = r.step(tt[None, :], rows=np.array([k])) if model == "continuous" else r.impulse(tt[None, :], rows=np.array([k]))
+            one = np.array([k])
+            if model == "continuous":
+                curve = r.step(tt[None, :], rows=one)
+            elif dur_hat[j] > 0:  # the mass spread evenly over the duration
+                curve = (r.step(tt[None, :], rows=one) - r.step(tt[None, :] - dur_hat[j], rows=one)) / dur_hat[j]
+            else:
+                curve = r.impulse(tt[None, :], rows=one)
             yhat[j] = math.exp(lm[j]) * curve[0]
         return yhat
 
@@ -380,7 +403,7 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
         base = _station_term(s, np.zeros((1, idx.size)), idx, SILENCE_RELATIVE_ERROR)[0]
         silence += _station_term(s, modelled(s, idx, t0_hat, lm_hat), idx, SILENCE_RELATIVE_ERROR) - base
     return {"t0": t0_hat, "lm": lm_hat, "consistency": consistency, "shape": shape, "silence": silence,
-            "vt": VT, "w": W}
+            "vt": VT, "w": W, "duration": dur_hat}
 
 
 def attribute_release(net: RiverNetwork, readings: Readings, station: str, parameter: str, *,
@@ -493,12 +516,14 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
     feas_notes, ops_notes = list(feas_notes), list(ops_notes)
     logpost = logp + shape + consistency + silence + feas + ops
     screen = np.argsort(-logpost, kind="stable")
+    duration = np.full(H, np.nan)  # fitted by the exact pass only
     top = screen[seen_by[screen]][:EXACT_RESCORE]
     top = top[logpost[top] >= logpost[screen[0]] - EXACT_RESCORE_GAP]
     if top.size:
         ex = _exact_terms(net, st, [hyps[i] for i in top], model, saw, silent, discharge, pol,
                           frozenset(above_stations))
         t0_hat[top], lm_hat[top] = ex["t0"], ex["lm"]
+        duration[top] = ex["duration"]
         shape[top], consistency[top], silence[top] = ex["shape"], ex["consistency"], ex["silence"]
         VT[:, top] = ex["vt"]
         W[:, top] = ex["w"]
@@ -545,6 +570,7 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
             evidence={"prior": float(logp[i]), "shape": float(shape[i]), "consistency": float(consistency[i]),
                       "silence": float(silence[i]), "feasibility": float(feas[i]), "operations": float(ops[i])},
             explanation={"signature": sig_notes[i], "feasibility": feas_notes[i], "operations": ops_notes[i]},
+            duration_s=float(duration[i]) if pulse and seen_by[i] and np.isfinite(duration[i]) else None,
         ))
     nearest = min((c for c in cands if c.kind != "unregistered"), key=lambda c: c.distance_m, default=None)
     notes = () if kind is not None else (f"{model} release: " + (
