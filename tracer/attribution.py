@@ -97,6 +97,9 @@ EXACT_RESCORE = 20
 #: ... of those within this log-posterior of the screen's best [-] (e^-40: no probability to move,
 #: unless the exact curves shift a hypothesis by more than the whole screen's model error)
 EXACT_RESCORE_GAP = 40.0
+#: the exact pass fits a release duration (False: every pulse is an instant; kept to measure the
+#: difference in the benchmark)
+FINITE_RELEASES = True
 ReleaseKind = Literal["pulse", "continuous"]
 Z90 = 1.6449
 
@@ -284,6 +287,21 @@ def _curve(kind: ReleaseKind, x: np.ndarray, tt: np.ndarray, size: np.ndarray, q
     return (GRAMS_PER_KG * size / q) * ogata_banks(x, tt, 1.0, u, d, decay_per_s)
 
 
+def _run_moments(s: StationSignal) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+    """The event run's times [s] and positive excess [g/m3], its integral [g s/m3], centroid [s] and
+    variance [s2]. Each sample stands for one sampling interval (the median spacing): a run of one
+    hourly sample still has an integral (the trapezoid rule gives it none) and a variance of 0."""
+    a, b = event_run(s)
+    t_run = s.t_s[a:b + 1]
+    pos = np.clip(s.excess[a:b + 1], 0.0, None)
+    dt = float(np.median(np.diff(s.t_s))) if s.t_s.size > 1 else 0.0
+    total = float(pos.sum())
+    if total <= 0.0:
+        return t_run, pos, 0.0, math.nan, math.nan
+    centroid = float((pos * t_run).sum()) / total
+    return t_run, pos, total * dt, centroid, float((pos * (t_run - centroid) ** 2).sum()) / total
+
+
 def _station_fit(kind: ReleaseKind, s: StationSignal, geo: tuple[np.ndarray, ...], q: float,
                  decay_per_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Release start [s], ln size (mass [kg] or rate [kg/s]) and weight [-] each hypothesis needs to
@@ -294,13 +312,10 @@ def _station_fit(kind: ReleaseKind, s: StationSignal, geo: tuple[np.ndarray, ...
     f, x, m, v = geo
     down = f > 0
     a, b = event_run(s)
-    t_run = s.t_s[a:b + 1]
-    pos = np.clip(s.excess[a:b + 1], 0.0, None)
-    integral = float(np.trapezoid(pos, t_run))
+    t_run, pos, integral, centroid, _var = _run_moments(s)
     u, d = _equivalent_channel(x, m, v)
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "pulse":
-            centroid = float(np.trapezoid(pos * t_run, t_run)) / integral
             t0 = np.where(down, centroid - (m + 2 * d / u**2), np.nan)
             size = np.where(down, q * integral / (f * GRAMS_PER_KG), np.nan)
         elif release_kind(s) == "continuous":
@@ -340,9 +355,7 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
     DUR = np.zeros((len(saw), n))
     for si, s in enumerate(saw):
         a, b = event_run(s)
-        t_run = s.t_s[a:b + 1]
-        pos = np.clip(s.excess[a:b + 1], 0.0, None)
-        integral = float(np.trapezoid(pos, t_run))
+        t_run, pos, integral, centroid, v_obs = _run_moments(s)
         dt = float(np.median(np.diff(s.t_s))) if s.t_s.size > 1 else 0.0
         cont = model == "continuous"
         if cont and release_kind(s) != "continuous":
@@ -357,9 +370,8 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
                 T0[si, j] = t_run[-1] - integral / plateau - mean
                 LM[si, j] = math.log(plateau / final)
             else:
-                centroid = float(np.trapezoid(pos * t_run, t_run)) / integral
-                v_obs = float(np.trapezoid(pos * (t_run - centroid) ** 2, t_run)) / integral
-                DUR[si, j] = math.sqrt(12.0 * max(v_obs - float(r.variance_s2[k]) - dt**2 / 12.0, 0.0))
+                if FINITE_RELEASES:
+                    DUR[si, j] = math.sqrt(12.0 * max(v_obs - float(r.variance_s2[k]) - dt**2 / 12.0, 0.0))
                 T0[si, j] = centroid - mean  # the release's centroid; the start follows with the duration
                 LM[si, j] = math.log(integral / final)
             W[si, j] = integral

@@ -8,13 +8,14 @@ incidents; sampled every 5 minutes, every hour and every 4 hours. For each inter
 on identifiable incidents beside the nearest-upstream baseline, the first choice's calibration (ECE,
 Brier, reliability table) and the errors in release start and mass of right first choices.
 
-This measures the attribution as it is; issue 11's targets (top-1 >= 90 %, top-3 >= 99 %,
-ECE <= 0.05 at 5-minute and hourly sampling) are printed beside the figures, not asserted: the release
-model has no duration yet.
+This measures the attribution as it is, twice on the same incidents: with the exact pass fitting a
+release duration, and with every pulse taken as an instant (tracer.attribution.FINITE_RELEASES).
+Issue 11's targets (top-1 >= 90 %, top-3 >= 99 %, ECE <= 0.05 at 5-minute and hourly sampling) are
+written beside the figures, not asserted: the probabilities are not yet calibrated.
 
 Run with `python -m pytest -m bench -s tests/bench/test_bench_attribution_releases.py`; figures go to
-tests/bench/results/attribution_releases.json and the reliability diagram to
-tests/bench/results/attribution_reliability.png.
+tests/bench/results/attribution_releases.json (attribution_releases_instant_model.json) and the
+reliability diagrams to tests/bench/results/attribution_reliability*.png.
 """
 
 import numpy as np
@@ -66,7 +67,13 @@ def _reliability_png(by_interval, path):
     plt.close(fig)
 
 
-def test_attribution_on_releases_that_last():
+@pytest.mark.parametrize("finite", [False, True], ids=["instant-model", "duration-model"])
+def test_attribution_on_releases_that_last(finite, monkeypatch):
+    """``finite``: whether the attribution's exact pass fits a release duration (the same incidents)."""
+    from tracer import attribution
+
+    monkeypatch.setattr(attribution, "FINITE_RELEASES", finite)
+    suffix = "" if finite else "_instant_model"
     basins = _basins()
     by_interval = {}
     for interval in INTERVALS_S:
@@ -84,12 +91,12 @@ def test_attribution_on_releases_that_last():
         figs.pop("failures", None)
         by_interval[f"every {int(interval)} s"] = figs
     RESULTS.mkdir(exist_ok=True)
-    _reliability_png(by_interval, RESULTS / "attribution_reliability.png")
+    _reliability_png(by_interval, RESULTS / f"attribution_reliability{suffix}.png")
     summary = {k: {"identifiable": v["identifiable"], "by_release": v["by_release"],
                    "ece": v["calibration_identifiable"]["ece"], "brier": v["calibration_identifiable"]["brier"],
                    "median_release_time_error_s": v["median_release_time_error_s"],
                    "median_mass_error": v["median_mass_error"]} for k, v in by_interval.items()}
-    write_results("attribution_releases", {"targets_issue_11": TARGETS, "summary": summary,
-                                           "by_interval": by_interval})
+    write_results(f"attribution_releases{suffix}", {"targets_issue_11": TARGETS, "finite_release_model": finite,
+                                                     "summary": summary, "by_interval": by_interval})
     # no target asserted (see the module doc); the run must have produced identifiable incidents
     assert all(v["identifiable"]["n"] >= 10 for v in by_interval.values())
