@@ -43,12 +43,12 @@ from scipy.special import ndtri
 from scipy.stats import qmc
 
 from .exceptions import HydrologyError, UnknownElementError
-from .transport.analytic import EDGE_FRACTION_OF_PEAK, Release, path_velocity, receptor_thresholds
 from .network import Node, RiverNetwork
 from .reach_state import ReachState, compute_reach_state
-from .transport.response import equivalent_channel, puff_response, pulse_response
 from .sweep import reach_graph
 from .transport import reach_moments
+from .transport.analytic import EDGE_FRACTION_OF_PEAK, Release, path_velocity, receptor_thresholds
+from .transport.response import equivalent_channel, puff_response, pulse_response
 from .validate import load_valid
 
 if TYPE_CHECKING:

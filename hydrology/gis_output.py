@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import HydrologyError, UnknownElementError
-from .transport.analytic import Forecast, Release, forecast
 from .network import Feature, RiverNetwork
+from .transport.analytic import Forecast, Release, forecast
 
 if TYPE_CHECKING:
     import xarray as xr

@@ -45,11 +45,11 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve_triangular
 
 from .exceptions import HydrologyError, UnknownModelError
-from .transport.analytic import EDGE_FRACTION_OF_PEAK, node_outflow_divisor, path_velocity, receptor_thresholds
 from .pollutants import Pollutant
 from .pollutants import pollutant as make_pollutant
-from .transport.response import equivalent_channel, puff_response, pulse_response
 from .transport import reach_moments
+from .transport.analytic import EDGE_FRACTION_OF_PEAK, node_outflow_divisor, path_velocity, receptor_thresholds
+from .transport.response import equivalent_channel, puff_response, pulse_response
 from .validate import load_valid
 
 if TYPE_CHECKING:

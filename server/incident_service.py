@@ -10,10 +10,10 @@ import grpc
 import pandas as pd
 from google.protobuf import json_format
 
-from hydrology.transport.analytic import Release, forecast
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
 from hydrology.standards import exceeds
+from hydrology.transport.analytic import Release, forecast
 from server.generated.rivertrace.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,

@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 from google.protobuf import json_format
 
-from hydrology.transport.analytic import forecast
 from hydrology.oxygen_network import DOConditions
+from hydrology.transport.analytic import forecast
 from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.detection import detect
 from tracer.planner import plan

@@ -312,7 +312,7 @@ def _station_fit(kind: ReleaseKind, s: StationSignal, geo: tuple[np.ndarray, ...
     f, x, m, v = geo
     down = f > 0
     a, b = event_run(s)
-    t_run, pos, integral, centroid, _var = _run_moments(s)
+    t_run, _pos, integral, centroid, _var = _run_moments(s)
     u, d = _equivalent_channel(x, m, v)
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind == "pulse":
@@ -355,7 +355,7 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
     DUR = np.zeros((len(saw), n))
     for si, s in enumerate(saw):
         a, b = event_run(s)
-        t_run, pos, integral, centroid, v_obs = _run_moments(s)
+        t_run, _pos, integral, centroid, v_obs = _run_moments(s)
         dt = float(np.median(np.diff(s.t_s))) if s.t_s.size > 1 else 0.0
         cont = model == "continuous"
         if cont and release_kind(s) != "continuous":

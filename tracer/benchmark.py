@@ -61,15 +61,15 @@ import numpy as np
 import pandas as pd
 
 from hydrology.document import network_from_document
-from hydrology.transport.analytic import Release, path_velocity, route_moments
 from hydrology.network import Feature, Reach, RiverNetwork
-from hydrology.transport.numerical import simulate
 from hydrology.pollutants import Pollutant
 from hydrology.pollutants import pollutant as make_pollutant
 from hydrology.reach_state import ReachState
+from hydrology.transport.analytic import Release, path_velocity, route_moments
+from hydrology.transport.numerical import simulate
 
 from . import priors
-from .attribution import DEFAULT_HORIZON_S, ReleaseKind, attribute_release, build_hypotheses
+from .attribution import DEFAULT_HORIZON_S, attribute_release, build_hypotheses
 from .exceptions import TracerError
 from .readings import Readings, readings_from_frame
 from .signals import NOISE_FLOOR_ABSOLUTE, NOISE_FLOOR_RELATIVE, SAW_SIGMAS, station_signals
@@ -387,8 +387,8 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
         if len(down) > 1 and rng.random() < OFFLINE_SHARE:
             offline = down[int(rng.integers(len(down)))].id
             values[offline] = np.full(t_rel.size, np.nan)
-        for sid in values:  # lose readings at random
-            values[sid] = np.where(rng.random(t_rel.size) < MISSING_SHARE, np.nan, values[sid])
+        for sid, series in values.items():  # lose readings at random
+            values[sid] = np.where(rng.random(t_rel.size) < MISSING_SHARE, np.nan, series)
     readings = _readings(values, times, parameter)
     signals = station_signals(readings, parameter, [k for k in values if k != offline], times[0])
     seen = {sid: s.t_s[np.argmax(s.excess > SAW_SIGMAS * s.noise)] for sid, s in signals.items() if s.saw}

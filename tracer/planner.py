@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hydrology.transport.analytic import Forecast, Release, forecast, route_moments
 from hydrology.oxygen import cbod_ultimate_from_bod5
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import Pollutant
 from hydrology.standards import limit
+from hydrology.transport.analytic import Forecast, Release, forecast, route_moments
 
 from .checklist import Action, Checklist, Priority, utc
 from .policy import Policy

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from hydrology.document import network_from_document, read_document
-from hydrology.transport.analytic import Release
 from hydrology.network import RiverNetwork
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import pollutant
+from hydrology.transport.analytic import Release
 from hydrology.units import DISPLAY_TZ
 
 from .readings import Readings, readings_from_frame

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from hydrology.transport.analytic import Release, route_moments
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import Pollutant, pollutant
+from hydrology.transport.analytic import Release, route_moments
 
 from .attribution import DEFAULT_HORIZON_S, AttributionError, AttributionResult, ReleaseKind, attribute_release
 from .attribution_do import attribute_do

@@ -58,8 +58,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,10 +65,14 @@ import numpy as np
 from ..exceptions import UnknownElementError
 from . import laplace
 from .closed_form import GRAMS_PER_KG
+from .history import SourceHistory
 from .routing import ForecastError, node_divisors, path_velocity, reach_moment_arrays
+from .unit_responses import Responses
+
+__all__ = ["Responses", "SourceHistory", "channel_exponent", "point_source_responses"]
 
 if TYPE_CHECKING:
-    from ..network import Feature, FeatureKind, RiverNetwork
+    from ..network import FeatureKind, RiverNetwork
     from ..pollutants import Pollutant
     from ..reach_state import ReachState
 
@@ -122,210 +124,6 @@ def channel_exponent(s: np.ndarray, velocity_ms: np.ndarray, dispersion_m2s: np.
         p = sk + alpha * sk / (sk + omega)
     r = np.sqrt(u * u + 4.0 * d * p)
     return -2.0 * p / (u + r), r
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHistory:
-    """A source strength that is piecewise linear in time, as impulses, jumps and slope changes.
-
-    For a release into the river the strengths are kg (impulses), kg/s (jumps of the rate) and
-    kg/s2 (changes of its slope); for an inflow boundary curve, g/m3, g/m3 and g/m3/s. Times [s]
-    are after the release start.
-    """
-
-    impulses: tuple[tuple[float, float], ...] = ()
-    jumps: tuple[tuple[float, float], ...] = ()
-    kinks: tuple[tuple[float, float], ...] = ()
-
-    @classmethod
-    def pulse(cls, mass_kg: float, at_s: float = 0.0) -> SourceHistory:
-        """An instantaneous release of ``mass_kg`` [kg]."""
-        return cls(impulses=((at_s, mass_kg),))
-
-    @classmethod
-    def box(cls, rate_kg_s: float, duration_s: float | None, at_s: float = 0.0) -> SourceHistory:
-        """A constant rate [kg/s] for ``duration_s`` [s]; None: still going on."""
-        jumps = ((at_s, rate_kg_s),) if duration_s is None else ((at_s, rate_kg_s), (at_s + duration_s, -rate_kg_s))
-        return cls(jumps=jumps)
-
-    @classmethod
-    def from_samples(cls, times_s: Sequence[float], values: Sequence[float], *, ongoing: bool = False) -> SourceHistory:
-        """Linear interpolation between samples (a rate curve [kg/s] or a concentration curve [g/m3]).
-
-        The value is 0 before the first sample; after the last it drops to 0, or holds when
-        ``ongoing``. Two samples at one time make a jump.
-        """
-        t = np.asarray(times_s, float)
-        v = np.asarray(values, float)
-        if t.ndim != 1 or t.size != v.size or t.size == 0:
-            raise ForecastError("a source curve needs as many times as values, at least one")
-        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
-            raise ForecastError("a source curve has a time or value that is not finite")
-        if np.any(np.diff(t) < 0):
-            raise ForecastError("the times of a source curve must not decrease")
-        jumps: list[tuple[float, float]] = []
-        kinks: list[tuple[float, float]] = []
-        level = slope = 0.0
-        for i in range(t.size):
-            if v[i] != level:  # the first sample, or a second sample at the same time
-                jumps.append((float(t[i]), float(v[i] - level)))
-                level = float(v[i])
-            nxt = i + 1 < t.size and t[i + 1] > t[i]
-            new_slope = float((v[i + 1] - v[i]) / (t[i + 1] - t[i])) if nxt else 0.0
-            if new_slope != slope:
-                kinks.append((float(t[i]), new_slope - slope))
-                slope = new_slope
-            if nxt:
-                level = float(v[i + 1])  # reached along the segment
-        if not ongoing and level != 0.0:
-            jumps.append((float(t[-1]), -level))
-        return cls(jumps=tuple(jumps), kinks=tuple(kinks))
-
-    @property
-    def start_s(self) -> float:
-        """First time the source is active [s]."""
-        return min([t for t, _ in (*self.impulses, *self.jumps, *self.kinks)], default=0.0)
-
-    @property
-    def end_s(self) -> float:
-        """Last time the source changes [s] (for a source still going on, when it reached its level)."""
-        return max([t for t, _ in (*self.impulses, *self.jumps, *self.kinks)], default=0.0)
-
-    @property
-    def ongoing(self) -> bool:
-        """True when the source does not end: f(t) = sum J + sum K (t - tk) is not 0 after the end."""
-        scale = max([abs(v) for _t, v in (*self.jumps, *self.kinks)], default=0.0)
-        slope = sum(kv for _t, kv in self.kinks)
-        level = sum(jv for _t, jv in self.jumps) + sum(kv * (self.end_s - tk) for tk, kv in self.kinks)
-        return abs(slope) > 1e-9 * scale or abs(level) > 1e-9 * scale * max(1.0, self.end_s)
-
-    @property
-    def total(self) -> float:
-        """Integral of the source over time (released mass [kg] for a rate); inf when ongoing."""
-        if self.ongoing:
-            return float("inf")
-        te = self.end_s
-        return (sum(m for _t, m in self.impulses) + sum(j * (te - t) for t, j in self.jumps)
-                + sum(k * (te - t) ** 2 / 2.0 for t, k in self.kinks))
-
-
-class Responses:
-    """Unit responses of a point source at every receptor it reaches (one row per receptor).
-
-    Curves are resident concentrations [g/m3] per unit source: per kg (impulse), per kg/s (step),
-    per kg/s2 (ramp); for an inflow boundary, per g/m3, g/m3 and g/m3/s. Times [s] after the
-    release start. ``mean_s`` and ``variance_s2`` are the exact temporal moments of each impulse
-    response (decay included), from the derivatives of its transform at s = 0.
-    """
-
-    def __init__(self, features: tuple[Feature, ...], mass_fraction: np.ndarray, distance_m: np.ndarray,
-                 discharge_m3s: np.ndarray, travel_time_s: np.ndarray, mean_s: np.ndarray, variance_s2: np.ndarray, final: np.ndarray,
-                 t0_s: np.ndarray, period_s: np.ndarray, gamma: np.ndarray, samples: np.ndarray,
-                 nodes: np.ndarray, groups: list[np.ndarray]) -> None:
-        self.features = features
-        self.mass_fraction, self.distance_m, self.discharge_m3s = mass_fraction, distance_m, discharge_m3s
-        #: mean advective travel time sum (L/U)(1 + beta) [s] (mass-weighted over branches), as
-        #: :func:`~hydrology.transport.routing.route_moments`; not the curve's mean (``mean_s``)
-        self.travel_time_s = travel_time_s
-        self.mean_s, self.variance_s2 = mean_s, variance_s2
-        #: S(inf): the step response's final value [g/m3 per kg/s] (per g/m3 for a boundary)
-        self.step_final = final
-        self.t0_s, self.period_s, self.gamma = t0_s, period_s, gamma
-        self._samples, self._nodes, self._groups = samples, nodes, groups
-        self._cf: dict[str, list[np.ndarray]] = {}
-        self._ramp_end: np.ndarray | None = None
-        #: rows in the source's own lake: h = a exp(-b t) exactly (a [g/m3 per kg/s... per kg], b [1/s]);
-        #: NaN elsewhere. Set by point_source_responses: a jump at t = 0 defeats Fourier inversion.
-        self.tank_a = np.full(len(features), np.nan)
-        self.tank_b = np.full(len(features), np.nan)
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    @property
-    def sd_s(self) -> np.ndarray:
-        """Standard deviation of the impulse response [s]."""
-        return np.sqrt(self.variance_s2)
-
-    def _coefficients(self, which: str) -> list[np.ndarray]:
-        if which not in self._cf:
-            power = {"impulse": 0, "step": 1, "ramp": 2}[which]
-            self._cf[which] = [laplace.continued_fraction(self._samples[g][:, :self._width(g)]
-                                                          / self._nodes[g][:, :self._width(g)] ** power)
-                               for g in self._groups]
-        return self._cf[which]
-
-    def _width(self, g: np.ndarray) -> int:
-        return int(np.count_nonzero(self._nodes[g[0]]))
-
-    def _invert(self, which: str, tau: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        out = np.zeros(tau.shape)
-        for g, cf in zip(self._groups, self._coefficients(which)):
-            hit = np.flatnonzero(np.isin(rows, g))
-            if hit.size:
-                local = np.searchsorted(g, rows[hit])
-                out[hit] = laplace.evaluate(cf[local], self.gamma[rows[hit]], self.period_s[rows[hit]], tau[hit])
-        return out
-
-    def ramp_end(self) -> np.ndarray:
-        """R at the end of each window [g/m3 per kg/s2]."""
-        if self._ramp_end is None:
-            every = np.arange(len(self))
-            self._ramp_end = self._invert("ramp", self.period_s[:, None], every)[:, 0]
-        return self._ramp_end
-
-    def _curve(self, which: str, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        sel = np.arange(len(self)) if rows is None else np.atleast_1d(np.asarray(rows, int))
-        t = np.asarray(t_s, float)
-        t = np.broadcast_to(t if t.ndim == 2 else np.atleast_1d(t)[None, :], (sel.size, np.atleast_1d(t).shape[-1]))
-        tau = t - self.t0_s[sel, None]
-        T = self.period_s[sel, None]
-        val = self._invert(which, np.clip(tau, 0.0, T), sel)
-        out = np.where((tau >= 0) & (tau <= T), val, 0.0)
-        if which == "step":
-            out = np.where(tau > T, self.step_final[sel, None], out)
-        elif which == "ramp":
-            out = np.where(tau > T, self.ramp_end()[sel, None] + self.step_final[sel, None] * (tau - T), out)
-        tank = np.flatnonzero(np.isfinite(self.tank_a[sel]))
-        if tank.size:
-            a, b = self.tank_a[sel][tank][:, None], self.tank_b[sel][tank][:, None]
-            tt = np.maximum(t[tank], 0.0)
-            e = np.exp(-b * tt)
-            closed = {"impulse": a * e, "step": a * (1 - e) / b, "ramp": a * (tt / b - (1 - e) / b**2)}[which]
-            out[tank] = np.where(t[tank] >= 0, closed, 0.0)
-        return out
-
-    def impulse(self, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """h(t) [g/m3 per kg] at times ``t_s`` [s] (shape (N,) or (R, N)), for all rows or ``rows``."""
-        return self._curve("impulse", t_s, rows)
-
-    def step(self, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """S(t) [g/m3 per kg/s]: a unit rate from t = 0 on."""
-        return self._curve("step", t_s, rows)
-
-    def ramp(self, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """R(t) [g/m3 per kg/s2]: a rate growing at 1 kg/s per s from t = 0."""
-        return self._curve("ramp", t_s, rows)
-
-    def concentration(self, source: SourceHistory, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Concentration [g/m3] at every receptor (or ``rows``) for a source history: the sum of its
-        impulses x h, jumps x S and slope changes x R (superposition), each kind in one evaluation.
-        Clipped at 0: a release never makes a negative concentration, but the inversion's round-off
-        (~1e-9 of the peak) and the cancellation of a box's two steps can dip just below it."""
-        sel = np.arange(len(self)) if rows is None else np.atleast_1d(np.asarray(rows, int))
-        t = np.asarray(t_s, float)
-        t = np.broadcast_to(t if t.ndim == 2 else np.atleast_1d(t)[None, :], (sel.size, np.atleast_1d(t).shape[-1]))
-        n = t.shape[1]
-        c = np.zeros((sel.size, n))
-        for which, terms in (("impulse", source.impulses), ("step", source.jumps), ("ramp", source.kinks)):
-            if not terms:
-                continue
-            at = np.array([a for a, _v in terms])
-            weight = np.array([v for _a, v in terms])
-            lagged = (t[:, None, :] - at[None, :, None]).reshape(sel.size, at.size * n)
-            vals = self._curve(which, lagged, sel).reshape(sel.size, at.size, n)
-            c += np.einsum("rkn,k->rn", vals, weight)
-        return np.maximum(c, 0.0)
 
 
 def _windows(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

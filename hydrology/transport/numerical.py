@@ -105,16 +105,16 @@ from scipy.sparse.linalg import splu
 from .. import empirical_hydraulics as _emp
 from .. import hydraulics as _hyd
 from ..exceptions import HydrologyError, UnknownElementError
-from .analytic import EDGE_FRACTION_OF_PEAK, ReceptorForecast, path_velocity, receptor_thresholds, route_moments
 from ..pollutants import SURFACE_VELOCITY_INDEX, WIND_DRIFT_FACTOR
+from .analytic import EDGE_FRACTION_OF_PEAK, ReceptorForecast, path_velocity, receptor_thresholds, route_moments
 from .closed_form import GRAMS_PER_KG
 
 if TYPE_CHECKING:
     import xarray as xr
 
-    from .analytic import Release
     from ..network import FeatureKind, RiverNetwork
     from ..reach_state import ReachState
+    from .analytic import Release
 
 #: largest Courant number Q dt / (A dx) of any cell [-] (ULTIMATE-QUICKEST is TVD up to 1)
 COURANT_MAX = 0.9

@@ -165,8 +165,8 @@ def parse_kinds(text: str) -> tuple[str, ...]:
 
 def build_release(net: Any, args: argparse.Namespace):
     """A :class:`hydrology.transport.analytic.Release` from CLI flags (converted to SI here)."""
-    from hydrology.transport.analytic import Release
     from hydrology.pollutants import pollutant
+    from hydrology.transport.analytic import Release
     from hydrology.units import per_day_to_per_s
 
     if args.discharger:

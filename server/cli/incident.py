@@ -172,8 +172,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_cap(args: argparse.Namespace) -> int:
-    from hydrology.transport.analytic import forecast
     from hydrology.oxygen_network import DOConditions
+    from hydrology.transport.analytic import forecast
     from server.cap import CapError, CapReference, build_cap, facts_from_do_event, facts_from_forecast
     from tracer.planner import PlanInput, Suspect, plan
     from tracer.policy import load_policy

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from bench_util import write_results
 
-from hydrology.transport.analytic import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant
+from hydrology.transport.analytic import Release, forecast
 from hydrology.validate import validate_network
 
 pytestmark = pytest.mark.bench

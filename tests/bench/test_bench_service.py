@@ -25,8 +25,8 @@ from bench_util import write_results
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hydrology.document import network_to_document
-from hydrology.transport.analytic import Release, forecast
 from hydrology.pollutants import Pollutant
+from hydrology.transport.analytic import Release, forecast
 from server.app import create_server
 from server.cli import demo_basin_path
 from server.client import RivertraceClient

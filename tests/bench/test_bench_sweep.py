@@ -22,8 +22,8 @@ import pytest
 from bench_util import write_results
 from numpy.testing import assert_allclose
 
-from hydrology.transport.analytic import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant
+from hydrology.transport.analytic import Release, forecast
 
 pytestmark = pytest.mark.bench
 BUDGET_S = 60.0

@@ -3,7 +3,6 @@
 import copy
 
 import numpy as np
-
 import pytest
 
 from hydrology.transport.analytic import receptor_thresholds, route_moments

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +29,9 @@ from hydrology.calibration import (
 )
 from hydrology.document import network_from_document, network_to_document
 from hydrology.exceptions import UnknownElementError, UnknownModelError
+from hydrology.pollutants import Pollutant, pollutant
 from hydrology.transport.analytic import Release, forecast
 from hydrology.transport.numerical import simulate
-from hydrology.pollutants import Pollutant, pollutant
 from hydrology.validate import require_valid
 from server.cli.batch import add_calibrate_parser
 

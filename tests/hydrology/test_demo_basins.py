@@ -5,9 +5,9 @@ from importlib import resources
 
 import pytest
 
-from hydrology.transport.analytic import Release, forecast
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import pollutant
+from hydrology.transport.analytic import Release, forecast
 from server.cli import load_valid_network
 
 

@@ -26,10 +26,10 @@ from hydrology.ensemble import (
     sample_factors,
 )
 from hydrology.exceptions import UnknownElementError
-from hydrology.transport.analytic import Release, forecast
 from hydrology.network import RiverNetwork
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.synthetic import generate_network
+from hydrology.transport.analytic import Release, forecast
 from server.cli.batch import add_ensemble_parser
 
 # Members are summarised in closed form on the equivalent channel (hydrology.transport.response), so they

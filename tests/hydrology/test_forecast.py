@@ -8,8 +8,8 @@ from net_cases import chain_doc, confluence_doc
 from numpy.testing import assert_allclose
 
 from hydrology.document import network_from_document
-from hydrology.transport.analytic import ForecastError, Release, forecast, route_moments
 from hydrology.pollutants import SURFACE_VELOCITY_INDEX, Pollutant, pollutant
+from hydrology.transport.analytic import ForecastError, Release, forecast, route_moments
 
 TRACER = Pollutant("tracer")
 

@@ -166,7 +166,8 @@ def test_storage_lake_and_channel_against_mpmath():
         t = np.linspace(resp.mean_s[row] * 0.3, resp.mean_s[row] + 4 * resp.sd_s[row], 7)
         got = resp.impulse(t)[row]
         with mpmath.workdps(160):
-            ref = [1000.0 / q * float(mpmath.invertlaplace(lambda s: _mp_transfer(s, parts, k), float(ti), method="talbot"))
+            ref = [1000.0 / q * float(mpmath.invertlaplace(lambda s, parts=parts: _mp_transfer(s, parts, k), float(ti),
+                                                          method="talbot"))
                    for ti in t]
         assert_allclose(got, ref, atol=1e-4 * max(ref), err_msg=f.id)
 
@@ -199,7 +200,7 @@ def test_storage_curve_has_the_otis_moments():
     assert_allclose(var, v_ref, rtol=5e-3)
 
 
-def test_mass_reaching_each_receptor_follows_the_flow_shares(confluence):  # noqa: F811 (fixture)
+def test_mass_reaching_each_receptor_follows_the_flow_shares(confluence):
     """Q int C dt at every receptor = released mass x the share of the flow that carries it."""
     net = network_from_document(confluence)
     st = net.reach_state()

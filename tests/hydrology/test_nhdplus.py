@@ -21,9 +21,9 @@ from numpy.testing import assert_allclose
 from hydrology.document import network_from_document
 from hydrology.empirical_hydraulics import LEOPOLD_MADDOCK_DEFAULTS
 from hydrology.exceptions import NetworkFormatError
-from hydrology.transport.analytic import route_moments
 from hydrology.nhdplus import NHDPLUS_MIN_SLOPE, import_nhdplus
 from hydrology.pollutants import Pollutant
+from hydrology.transport.analytic import route_moments
 from hydrology.validate import validate_network
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nhdplus"

@@ -17,11 +17,11 @@ from numpy.testing import assert_allclose
 
 from hydrology.document import load_network, network_from_document
 from hydrology.exceptions import UnknownElementError
-from hydrology.transport.analytic import Release, forecast
 from hydrology.hydraulics import normal_flow
-from hydrology.transport.numerical import NumericalError, area_exponent, simulate, summarize, ultimate_quickest
 from hydrology.pollutants import Pollutant
 from hydrology.transport import finite_release, gaussian_puff, reach_moments
+from hydrology.transport.analytic import Release, forecast
+from hydrology.transport.numerical import NumericalError, area_exponent, simulate, summarize, ultimate_quickest
 from hydrology.units import DAY, HOUR
 
 TRACER = Pollutant("tracer")

@@ -15,8 +15,6 @@ from scipy.optimize import brentq
 import hydrology.gis_output as gis
 from hydrology import plotting
 from hydrology.document import network_from_document
-from hydrology.transport.engines import run_engine
-from hydrology.transport.analytic import Release, forecast
 from hydrology.gis_output import (
     arrivals_from_forecast,
     crs_axis_unit,
@@ -25,9 +23,11 @@ from hydrology.gis_output import (
     reach_summary,
     write_arrival_gpkg,
 )
-from hydrology.transport.numerical import summarize
 from hydrology.plotting import PlottingError, display_text, plot_breakthrough, plot_isochrones
 from hydrology.pollutants import Pollutant, pollutant
+from hydrology.transport.analytic import Release, forecast
+from hydrology.transport.engines import run_engine
+from hydrology.transport.numerical import summarize
 from server.cli.forecast import add_plot_parser
 from tracer.scenarios import demo_network
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from hydrology.transport.response import puff_response, pulse_response
 from hydrology.transport import finite_release, gaussian_puff
+from hydrology.transport.response import puff_response, pulse_response
 
 CASES = [  # x [m], U [m/s], D [m2/s], k [1/s], T [s]: high and low Peclet, decay, short and long pulses
     (5000.0, 0.5, 20.0, 0.0, 3600.0),

@@ -19,7 +19,6 @@ from numpy.testing import assert_allclose
 
 from hydrology.document import load_network, network_from_document
 from hydrology.exceptions import UnknownModelError
-from hydrology.transport.analytic import Release, forecast
 from hydrology.pollutants import Pollutant, pollutant
 from hydrology.sweep import (
     SweepError,
@@ -28,6 +27,7 @@ from hydrology.sweep import (
     write_matrix,
 )
 from hydrology.synthetic import generate_network
+from hydrology.transport.analytic import Release, forecast
 from server.cli.batch import add_sweep_parser
 
 N_PAIRS = 30

@@ -157,8 +157,8 @@ def test_missing_groups_file_is_one_line(capsys, tmp_path):
 # ------------------------------------------------------------------------------ demo: everywhere
 def test_calibrate_reads_demo_networks(capsys, tmp_path):
     """``calibrate demo:ruxi`` (issue 14: it failed with 'cannot read'): fit curves made by the same engine."""
-    from hydrology.transport.analytic import Release, forecast
     from hydrology.pollutants import Pollutant
+    from hydrology.transport.analytic import Release, forecast
     from server.cli import load_valid_network
 
     net = load_valid_network("demo:ruxi")

@@ -8,10 +8,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from hydrology.exceptions import UnknownElementError
-from hydrology.transport.analytic import Release, route_moments
-from hydrology.transport.numerical import simulate
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import Pollutant, pollutant
+from hydrology.transport.analytic import Release, route_moments
+from hydrology.transport.numerical import simulate
 from tracer.attribution import AttributionError, attribute_release, release_kind
 from tracer.priors import OperationsEvidence
 from tracer.readings import Readings, readings_from_frame

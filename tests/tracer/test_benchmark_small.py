@@ -14,10 +14,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from hydrology.document import network_from_document
-from hydrology.transport.analytic import Release, route_moments
-from hydrology.transport.numerical import simulate
 from hydrology.pollutants import pollutant
 from hydrology.synthetic import generate_network
+from hydrology.transport.analytic import Release, route_moments
+from hydrology.transport.numerical import simulate
 from tracer import benchmark as bm
 from tracer.scenarios import demo_network
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hydrology.transport.analytic import Release, forecast
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
+from hydrology.transport.analytic import Release, forecast
 from tracer.planner import PlanInput, Suspect, plan
 from tracer.policy import Policy, PolicyError, load_policy
 from tracer.scenarios import RUXI_RELEASE_START, demo_network, puhe_replay, ruxi_replay

@@ -3,9 +3,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from hydrology.transport.engines import run_engine
-from hydrology.transport.analytic import Release
 from hydrology.pollutants import Pollutant
+from hydrology.transport.analytic import Release
+from hydrology.transport.engines import run_engine
 from server.cli import load_valid_network
 
 start = datetime.fromisoformat("2025-05-01T08:00:00+08:00")
