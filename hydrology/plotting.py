@@ -126,14 +126,9 @@ def _pollutant(name: str, lang: Lang) -> str:
     name when ``lang`` is not zh or no CJK font can draw it."""
     if lang != "zh" or cjk_font() is None:
         return name
-    if name == "tracer":
-        return "示踪剂"
-    try:
-        from .standards import load_standard
+    from .standards import pollutant_name_zh
 
-        return load_standard().row(name).name_zh or name
-    except (KeyError, ValueError):
-        return name
+    return pollutant_name_zh(name)
 
 
 #: figure resolution [dots per inch]

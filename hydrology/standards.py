@@ -442,3 +442,14 @@ def classify(sample: Mapping[str, float], standard: str | Standard = DEFAULT_STA
         Class ('I'..'V' or 'worse than V'), deciding items and per-item classes.
     """
     return _standard(standard).classify(sample, temperature_c=temperature_c)
+
+
+def pollutant_name_zh(name: str) -> str:
+    """The Chinese name of a pollutant from the bundled GB 3838 table (``tracer``: 示踪剂); the item
+    name itself when the table has no Chinese name for it."""
+    if name == "tracer":
+        return "示踪剂"
+    try:
+        return load_standard().row(name).name_zh or name
+    except (KeyError, ValueError):
+        return name

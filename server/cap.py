@@ -415,14 +415,9 @@ def _fractions(line: Any) -> list[float]:
 
 
 def _pollutant_zh(name: str) -> str:
-    if name == "tracer":
-        return "示踪剂"
-    try:
-        from hydrology.standards import load_standard
+    from hydrology.standards import pollutant_name_zh
 
-        return load_standard().row(name).name_zh or name
-    except (KeyError, ValueError):
-        return name
+    return pollutant_name_zh(name)
 
 
 def facts_from_forecast(net: Any, fc: Any, checklist: Any = None, *, alert_id: str, incident_id: str, sent: datetime,

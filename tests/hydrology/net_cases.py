@@ -74,3 +74,43 @@ def channel_forecast(net, rel, kinds=("station", "intake"), threshold=None):
     else:
         out = pulse_response(x, u, d, rel.pollutant.decay_per_s, f * rel.rate_kg_s, rel.duration_s, q, thr_arg)
     return {ft.id: {k: float(out[k][i]) for k in ("peak_g_m3", "peak_s", "arrival_s", "end_s")} for i, ft in enumerate(feats)}
+
+
+#: the Clackamas 1992 rhodamine study (tests/data/tracer_studies/clackamas_1992; see its README)
+CLACKAMAS_DIR = __import__("pathlib").Path(__file__).resolve().parent.parent / "data" / "tracer_studies" / "clackamas_1992"
+CLACKAMAS_Q = 17.09  # [m3/s], q.inp
+CLACKAMAS_DECAY = 8.85e-6  # [1/s], both zones, params.inp
+
+
+def clackamas_network(reaches):
+    """The two OTIS reaches as a network: ``reaches`` = [(length m, D m2/s, A m2, As m2, alpha 1/s)] x 2;
+    stations at 2,414 m (end of R1) and 4,828 m."""
+    from hydrology.document import network_from_document
+
+    q = CLACKAMAS_Q
+    return network_from_document({
+        "name": "clackamas", "nodes": [{"id": "n0"}, {"id": "n1"}, {"id": "n2"}],
+        "reaches": [{"id": f"R{i + 1}", "from_node": f"n{i}", "to_node": f"n{i + 1}", "length_m": L,
+                     "discharge_m3s": q, "velocity_ms": q / A, "dispersion_m2s": D, "storage_ratio": As / A,
+                     "storage_exchange_per_s": alpha, "slope": 1e-3}
+                    for i, (L, D, A, As, alpha) in enumerate(reaches)],
+        "inflows": [{"node": "n0", "discharge_m3s": q}],
+        "stations": [{"id": "x2414", "reach": "R1", "chainage_m": 2414.0},
+                     {"id": "x4828", "reach": "R2", "chainage_m": 2414.0}]})
+
+
+def clackamas_observations():
+    """(release with the observed x = 0 curve as its inflow boundary [g/m3], {station: (times s, g/m3)}),
+    times in seconds after the first x = 0 sample."""
+    from hydrology.pollutants import pollutant
+    from hydrology.transport.analytic import Release
+
+    bc = np.loadtxt(CLACKAMAS_DIR / "clackamas_x0_boundary_ugL.txt")
+    h0 = bc[0, 0]
+    release = Release("R1", 0.0, pollutant("tracer", CLACKAMAS_DECAY),
+                      inflow_curve=tuple(((h - h0) * 3600.0, c / 1000.0) for h, c in bc))
+    obs = {}
+    for sid, fname in (("x2414", "clackamas_2414m_ugL.txt"), ("x4828", "clackamas_4828m_ugL.txt")):
+        o = np.loadtxt(CLACKAMAS_DIR / fname)
+        obs[sid] = ((o[:, 0] - h0) * 3600.0, o[:, 1] / 1000.0)
+    return release, obs

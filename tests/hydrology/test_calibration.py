@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from net_cases import CLACKAMAS_Q, clackamas_network, clackamas_observations
 from numpy.testing import assert_allclose
 
 from hydrology.calibration import (
@@ -29,7 +29,7 @@ from hydrology.calibration import (
 )
 from hydrology.document import network_from_document, network_to_document
 from hydrology.exceptions import UnknownElementError, UnknownModelError
-from hydrology.pollutants import Pollutant, pollutant
+from hydrology.pollutants import Pollutant
 from hydrology.transport.analytic import Release, forecast
 from hydrology.transport.numerical import simulate
 from hydrology.validate import require_valid
@@ -409,26 +409,11 @@ def test_clackamas_fit_matches_the_published_otis_p_estimates():
     group per reach) from OTIS-P's own first-run start values, must land inside OTIS-P's published
     95 % intervals for A, As and alpha of both reaches; D of reach 1 too (D of reach 2 is not
     constrained by these data: OTIS-P's interval includes zero)."""
-    data = Path(__file__).resolve().parent.parent / "data" / "tracer_studies" / "clackamas_1992"
-    q = 17.09
-    start = [(2414.0, 0.2, 33.0, 15.0, 5e-5), (2800.0, 0.2, 33.0, 15.0, 5e-5)]  # params.inp / q.inp (first run)
-    doc = {"name": "clackamas", "nodes": [{"id": "n0"}, {"id": "n1"}, {"id": "n2"}],
-           "reaches": [{"id": f"R{i + 1}", "from_node": f"n{i}", "to_node": f"n{i + 1}", "length_m": L,
-                        "discharge_m3s": q, "velocity_ms": q / A, "dispersion_m2s": D, "storage_ratio": As / A,
-                        "storage_exchange_per_s": alpha, "slope": 1e-3}
-                       for i, (L, D, A, As, alpha) in enumerate(start)],
-           "inflows": [{"node": "n0", "discharge_m3s": q}],
-           "stations": [{"id": "x2414", "reach": "R1", "chainage_m": 2414.0},
-                        {"id": "x4828", "reach": "R2", "chainage_m": 2414.0}]}
-    net = network_from_document(doc)
-    bc = np.loadtxt(data / "clackamas_x0_boundary_ugL.txt")
-    h0 = bc[0, 0]
-    release = Release("R1", 0.0, pollutant("tracer", 8.85e-6),
-                      inflow_curve=tuple(((h - h0) * 3600.0, c / 1000.0) for h, c in bc))
-    obs = {}
-    for sid, fname in (("x2414", "clackamas_2414m_ugL.txt"), ("x4828", "clackamas_4828m_ugL.txt")):
-        o = np.loadtxt(data / fname)
-        obs[sid] = Breakthrough(sid, (o[:, 0] - h0) * 3600.0, o[:, 1] / 1000.0)
+    q = CLACKAMAS_Q
+    # params.inp / q.inp of the first run: A = 33 m2, D = 0.2 m2/s, As = 15 m2, alpha = 5e-5 1/s
+    net = clackamas_network([(2414.0, 0.2, 33.0, 15.0, 5e-5), (2800.0, 0.2, 33.0, 15.0, 5e-5)])
+    release, observed = clackamas_observations()
+    obs = {sid: Breakthrough(sid, t, c) for sid, (t, c) in observed.items()}
     res = calibrate(net, obs, release, groups={"R1": ["R1"], "R2": ["R2"]}, error_model="absolute",
                     parameters=("velocity_factor", "dispersion", "storage_ratio", "storage_exchange"))
     # OTIS-P run3/star.out, "ESTIMATES FROM LEAST SQUARES FIT", 95 % confidence limits: D, A, As, alpha

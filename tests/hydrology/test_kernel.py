@@ -11,11 +11,11 @@
 """
 
 import math
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
+from net_cases import clackamas_network, clackamas_observations
 from numpy.testing import assert_allclose
 from scipy.integrate import quad
 
@@ -26,7 +26,6 @@ from hydrology.transport.closed_form import gaussian_puff, ogata_banks, reach_mo
 from hydrology.transport.kernel import SourceHistory, point_source_responses
 from hydrology.transport.routing import ForecastError
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 TRACER = pollutant("tracer")
 
 
@@ -231,7 +230,6 @@ def test_source_history_from_samples_reproduces_the_curve():
 
 
 # ------------------------------------------------------------------------------ Clackamas 1992
-CLACKAMAS = DATA / "tracer_studies" / "clackamas_1992"
 #: OTIS-P final estimates (run3/star.out, "ESTIMATES FROM LEAST SQUARES FIT"): length [m], D [m2/s],
 #: A [m2], As [m2], alpha [1/s]; Q = 17.09 m3/s and decay 8.85e-6 1/s in both zones (q.inp, params.inp)
 CLACKAMAS_REACHES = [(2414.0, 1.9612336, 30.399956, 7.0258582, 2.0656149e-4),
@@ -242,29 +240,15 @@ def test_clackamas_rhodamine_study_with_published_parameters():
     """Real data: with the published OTIS-P parameters and the observed x = 0 curve as the boundary,
     the kernel reproduces the observed curves at 2,414 m and 4,828 m with Nash-Sutcliffe >= 0.99
     (OTIS-P's own fit is of that quality; the issue's target)."""
-    q = 17.09
-    doc = {"name": "clackamas", "nodes": [{"id": "n0"}, {"id": "n1"}, {"id": "n2"}],
-           "reaches": [{"id": f"R{i + 1}", "from_node": f"n{i}", "to_node": f"n{i + 1}", "length_m": L,
-                        "discharge_m3s": q, "velocity_ms": q / A, "dispersion_m2s": D, "storage_ratio": As / A,
-                        "storage_exchange_per_s": alpha, "slope": 1e-3}
-                       for i, (L, D, A, As, alpha) in enumerate(CLACKAMAS_REACHES)],
-           "inflows": [{"node": "n0", "discharge_m3s": q}],
-           "stations": [{"id": "x2414", "reach": "R1", "chainage_m": 2414.0},
-                        {"id": "x4828", "reach": "R2", "chainage_m": 2414.0}]}
-    net = network_from_document(doc)
-    bc = np.loadtxt(CLACKAMAS / "clackamas_x0_boundary_ugL.txt")
-    h0 = bc[0, 0]
-    rel = Release("R1", 0.0, pollutant("tracer", 8.85e-6),
-                  inflow_curve=tuple(((h - h0) * 3600.0, c / 1000.0) for h, c in bc))
+    net = clackamas_network(CLACKAMAS_REACHES)
+    rel, observed = clackamas_observations()
     fc = forecast(net, rel, threshold_g_m3=1e-3)
     nse = {}
-    for sid, fname in (("x2414", "clackamas_2414m_ugL.txt"), ("x4828", "clackamas_4828m_ugL.txt")):
-        obs = np.loadtxt(CLACKAMAS / fname)
-        t = (obs[:, 0] - h0) * 3600.0
-        model = fc.curves(times_s=t)["concentration"].sel(receptor=sid).values * 1000.0
-        nse[sid] = 1.0 - np.sum((obs[:, 1] - model) ** 2) / np.sum((obs[:, 1] - obs[:, 1].mean()) ** 2)
+    for sid, (t, c) in observed.items():
+        model = fc.curves(times_s=t)["concentration"].sel(receptor=sid).values
+        nse[sid] = 1.0 - np.sum((c - model) ** 2) / np.sum((c - c.mean()) ** 2)
         # and the peak: within 5 % of the observed (the observed peak is one sample, +-5 % noise)
-        assert_allclose(model.max(), obs[:, 1].max(), rtol=0.05)
+        assert_allclose(model.max(), c.max(), rtol=0.05)
     assert min(nse.values()) >= 0.99, nse
 
 
