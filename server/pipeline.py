@@ -188,7 +188,8 @@ class Pipeline:
         """Screen a network's recent readings; handle every new incident; return their ids."""
         version, net = self.networks.get(network)
         readings = readings_frame(self.store, network)
-        det = detect(readings, station_contexts(net))
+        contexts = self.networks.derived(network, version, "station_contexts", station_contexts)  # once per version
+        det = detect(readings, contexts)
         open_sets = self._open_incident_keys(network)
         new = []
         for inc in det.incidents:
