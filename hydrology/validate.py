@@ -87,11 +87,11 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
 
     # reaches: values and node references
     dangling = False
-    for node in net.nodes.values():
+    for nd in net.nodes.values():
         for fld in ("x", "y"):
-            v = getattr(node, fld)
-            if v is not None and not in_range(float(v), COORD_RANGE):
-                err("nodes", node.id, fld, f"must be in {range_text(COORD_RANGE)}, got {v:g}")
+            c = getattr(nd, fld)
+            if c is not None and not in_range(float(c), COORD_RANGE):
+                err("nodes", nd.id, fld, f"must be in {range_text(COORD_RANGE)}, got {c:g}")
     for r in net.reaches.values():
         for fld, rng in REACH_RANGES.items():
             v = getattr(r, fld)
