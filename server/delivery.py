@@ -94,6 +94,8 @@ def post_json(url: str, body: bytes, headers: dict[str, str], connect_timeout_s:
             buf += chunk
             if len(buf) > MAX_STATUS_LINE:
                 raise DeliveryFailed(f"{host}:{port} sent no HTTP status line in {MAX_STATUS_LINE} bytes")
+    except TimeoutError as err:
+        raise DeliveryFailed(f"{host}:{port}: no complete HTTP status line within {read_timeout_s} s") from err
     except (OSError, ssl.SSLError) as err:
         raise DeliveryFailed(f"{host}:{port}: {type(err).__name__}: {err}") from err
     finally:
