@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import sys
 import threading
 from concurrent import futures
@@ -105,9 +106,13 @@ def _credentials(config: Config) -> grpc.ServerCredentials | None:
     try:
         key, cert = config.tls_key.read_bytes(), config.tls_cert.read_bytes()
         ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+        # gRPC accepts any bytes here and fails on the first handshake: check the PEM now
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(config.tls_cert), str(config.tls_key))
+        if config.tls_client_ca:
+            ssl.create_default_context(cafile=str(config.tls_client_ca))
         return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ConfigError(f"[tls]: cannot use the certificate or key: {err}") from err
+    except (OSError, ValueError, RuntimeError) as err:  # ssl.SSLError is an OSError
+        raise ConfigError(f"[tls]: cannot use the certificate, key or client_ca: {err}") from err
 
 
 class HealthProbe:
@@ -151,6 +156,11 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
     """
     config.check()
     creds = _credentials(config)
+    if config.delivery_ca is not None:
+        try:
+            ssl.create_default_context(cafile=str(config.delivery_ca))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"[delivery] ca: cannot use {config.delivery_ca}: {err}") from err
     store = store or Store(config.db)
     networks = Networks(store)
     outbox = Outbox(store)

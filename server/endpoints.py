@@ -86,7 +86,7 @@ def parse_grpc_address(address: str) -> Endpoint:
     field = "grpc_address"
     if not address or len(address) > MAX_ENDPOINT_CHARS:
         raise EndpointError(field, "is empty" if not address else f"is longer than {MAX_ENDPOINT_CHARS} characters")
-    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\S*)|([^:\[\]\s/]*):(\S*)", address)
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:([^/:\s]*)|([^:\[\]\s/]*):([^/:\s]*)", address)
     if m is None:
         raise EndpointError(field, f"{address[:80]!r} is not host:port")
     host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
