@@ -95,6 +95,16 @@ def _cut(text: str, max_bytes: int) -> str:
     return data[: max_bytes - 3].decode("utf-8", errors="ignore") + "..."
 
 
+def _cut_middle(text: str, max_bytes: int) -> str:
+    """``text`` cut in the middle to at most ``max_bytes`` UTF-8 bytes: a field path keeps its
+    start and its last part (``reaches[<long id>...].length_m``)."""
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    half = (max_bytes - 3) // 2
+    return data[:half].decode("utf-8", errors="ignore") + "..." + data[-half:].decode("utf-8", errors="ignore")
+
+
 def capped_details(violations: Sequence[tuple[str, str]], budget: int = MAX_DETAILS_BYTES) -> error_details_pb2.BadRequest:
     """A BadRequest of at most ``budget`` serialised bytes: the first violations in full (field and
     description cut to a few hundred characters), then one summary naming how many more there are
@@ -102,7 +112,7 @@ def capped_details(violations: Sequence[tuple[str, str]], budget: int = MAX_DETA
     br = error_details_pb2.BadRequest()
     reserve = 400  # room for the summary entry
     for i, (f, d) in enumerate(violations):
-        v = error_details_pb2.BadRequest.FieldViolation(field=_cut(f, MAX_FIELD_CHARS), description=_cut(d, MAX_DESCRIPTION_CHARS))
+        v = error_details_pb2.BadRequest.FieldViolation(field=_cut_middle(f, MAX_FIELD_CHARS), description=_cut(d, MAX_DESCRIPTION_CHARS))
         if br.ByteSize() + v.ByteSize() + 4 > budget - reserve:
             rest = violations[i:]
             names = ", ".join(_cut(x[0], 40) for x in rest[:5])

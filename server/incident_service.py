@@ -30,8 +30,24 @@ from .errors import ServiceError, abort, bad_request
 from .endpoints import EndpointError, check_endpoint
 from .outbox_store import NotOwnerError, Outbox, TargetRow
 from .pipeline import Broadcaster, operations_evidence, readings_frame
-from .servicers import Networks, _who
+from .servicers import Networks, _who, check_name
 from .storage import Store, now_ns
+
+#: longest trace horizon or release duration accepted (30 days) [s]
+MAX_HORIZON_S = 30 * 86400.0
+#: largest release mass accepted (a million tonnes) [kg]
+MAX_MASS_KG = 1e9
+
+
+def _seconds(d: Any) -> float:
+    """A Duration in seconds, without the overflow of ToTimedelta on absurd values."""
+    return d.seconds + d.nanos * 1e-9
+
+
+def _out_of_range(checks: list[tuple[str, float, float, float, str]]) -> list[tuple[str, str]]:
+    """(field, description) for every value outside its closed range (NaN is outside every range)."""
+    return [(f, f"must be in [{lo:g}, {hi:g}] {unit}, got {v:g}") for f, v, lo, hi, unit in checks if not lo <= v <= hi]
+
 
 #: a watcher checks that its call is alive at least this often, whatever happens [s]
 WATCH_CHECK_S = 30.0
@@ -89,8 +105,13 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
 
     def Trace(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
+            check_name(request.network, "network")
+            horizon = _seconds(request.horizon) if request.HasField("horizon") else 72 * 3600.0
+            problems = _out_of_range([("horizon", horizon, 60.0, MAX_HORIZON_S, "s"),
+                                      ("temperature_c", request.temperature_c, -2.0, 50.0, "degC")])
+            if problems:
+                raise bad_request(f"{problems[0][0]} {problems[0][1]}", problems)
             _v, net = self.networks.get(request.network)
-            horizon = request.horizon.ToTimedelta().total_seconds() if request.HasField("horizon") else 72 * 3600.0
             net.feature(request.station_id, "station")  # NOT_FOUND before any work
             anchor = (request.station_id, canonical_parameter(request.parameter))
             frame = readings_frame(self.store, request.network, anchor)
@@ -106,6 +127,23 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
 
     def Forecast(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
+            check_name(request.network, "network")
+            dur = _seconds(request.duration) if request.HasField("duration") else 0.0
+            checks = [("mass_kg", request.mass_kg, 1e-9, MAX_MASS_KG, "kg"),
+                      ("decay_per_day", request.decay_per_day, 0.0, 100.0, "1/d"),
+                      ("duration", dur, 0.0, MAX_HORIZON_S, "s"),
+                      ("threshold_mg_l", request.threshold_mg_l, 0.0, 1e5, "mg/L")]
+            if request.WhichOneof("where") == "location":
+                checks.append(("location.chainage_m", request.location.chainage_m, 0.0, 1e6, "m"))
+            if request.HasField("start"):
+                now = pd.Timestamp.now(tz="UTC").timestamp()
+                checks.append(("start", float(request.start.seconds), now - self.config.reading_past_days * 86400.0,
+                               now + MAX_HORIZON_S, "s since 1970"))
+            problems = _out_of_range(checks)
+            if len(request.pollutant) > 64:
+                problems.append(("pollutant", "is longer than 64 characters"))
+            if problems:
+                raise bad_request(f"{problems[0][0]} {problems[0][1]}", problems)
             _v, net = self.networks.get(request.network)
             if request.WhichOneof("where") == "discharger_id":
                 d = net.feature(request.discharger_id, "discharger")
@@ -118,9 +156,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 raise bad_request(f"mass_kg must be positive, got {request.mass_kg}", [("mass_kg", "not positive")])
             if not request.pollutant:
                 raise bad_request("pollutant is required", [("pollutant", "missing")])
-            pol = pollutant(request.pollutant, max(request.decay_per_day, 0.0) / 86400.0)
+            pol = pollutant(request.pollutant, request.decay_per_day / 86400.0)
             start = convert.to_datetime(request.start) if request.HasField("start") else pd.Timestamp.now(tz="UTC").to_pydatetime()
-            dur = request.duration.ToTimedelta().total_seconds() if request.HasField("duration") else 0.0
             rel = (Release(reach, chainage, pol, rate_kg_s=request.mass_kg / dur, duration_s=dur, start=start) if dur > 0
                    else Release(reach, chainage, pol, mass_kg=request.mass_kg, start=start))
             fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l or None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 import threading
 import time
@@ -128,18 +129,22 @@ def _parse_int(text: str) -> int | float:
     return int(text) if len(text) <= 18 else float(text)
 
 
-def _depth_ok(doc: Any, limit: int) -> bool:
-    """Whether a parsed JSON value nests at most ``limit`` levels (checked without recursion)."""
-    stack = [(doc, 1)]
+def _json_problem(doc: Any, limit: int) -> tuple[str, str] | None:
+    """The first (path, problem) of a parsed JSON value: nesting beyond ``limit`` levels, or a
+    number that is not finite (NaN, Infinity, or an integer beyond 1e308); None if it has none.
+    Walks without recursion, so a hostile nesting cannot exhaust the stack."""
+    stack: list[tuple[Any, int, str]] = [(doc, 1, "")]
     while stack:
-        v, d = stack.pop()
+        v, d, path = stack.pop()
         if d > limit:
-            return False
+            return path or "document_json", f"nests deeper than {limit} levels"
         if isinstance(v, dict):
-            stack.extend((x, d + 1) for x in v.values())
+            stack.extend((x, d + 1, f"{path}.{str(k)[:40]}" if path else str(k)[:40]) for k, x in v.items())
         elif isinstance(v, list):
-            stack.extend((x, d + 1) for x in v)
-    return True
+            stack.extend((x, d + 1, f"{path}[{i}]") for i, x in enumerate(v))
+        elif isinstance(v, float) and not math.isfinite(v):
+            return path, f"is not a finite number ({v})"
+    return None
 
 
 def parse_document_json(text: str, field: str = "document_json") -> dict[str, Any]:
@@ -155,8 +160,9 @@ def parse_document_json(text: str, field: str = "document_json") -> dict[str, An
         raise bad_request(f"{field} is not usable JSON: {str(err)[:200]}", [(field, str(err)[:200])]) from err
     if not isinstance(doc, dict):
         raise bad_request(f"{field} must be a JSON object", [(field, "not an object")])
-    if not _depth_ok(doc, MAX_JSON_DEPTH):
-        raise bad_request(f"{field} nests deeper than {MAX_JSON_DEPTH} levels", [(field, "nested too deeply")])
+    problem = _json_problem(doc, MAX_JSON_DEPTH)
+    if problem is not None:
+        raise bad_request(f"{field}: {problem[0]} {problem[1]}", [problem])
     return doc
 
 
