@@ -97,6 +97,8 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
             v = getattr(r, fld)
             if v is not None and not in_range(v, rng):
                 err("reaches", r.id, fld, f"must be in {range_text(rng)}, got {v:g}")
+        if r.geometry and not all(in_range(c, COORD_RANGE) for pt in r.geometry for c in pt):
+            err("reaches", r.id, "geometry", f"every coordinate must be in {range_text(COORD_RANGE)}")
         if r.bottom_width_m == 0 and not (r.side_slope or 0) > 0:
             err("reaches", r.id, "bottom_width_m", "a channel of zero bottom width needs side_slope > 0 (else it "
                 "has no cross-section)")
