@@ -12,7 +12,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import networkx as nx
 
 from .document import network_from_document
 from .exceptions import NetworkFormatError, NetworkValidationError
@@ -72,6 +71,26 @@ def in_range(v: float, rng: tuple[float, float, bool, bool, str]) -> bool:
     return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
 
 
+def _count_parts(edges: Any) -> int:
+    """Number of weakly connected parts of the graph made by these (from, to) edges (union-find with
+    path halving: linear, where a networkx subgraph view took seconds at 100,000 reaches)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while True:
+            p = parent.setdefault(x, x)
+            if p == x:
+                return x
+            parent[x] = parent.setdefault(p, p)
+            x = parent[x]
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    return len({find(x) for x in list(parent)})
+
+
 def _has_velocity_method(r: Any) -> bool:
     jobson = r.drainage_area_m2 is not None and r.slope is not None
     return r.velocity_ms is not None or r.has_trapezoid or r.has_hydraulic_geometry or jobson
@@ -95,7 +114,9 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
     for r in net.reaches.values():
         for fld, rng in REACH_RANGES.items():
             v = getattr(r, fld)
-            if v is not None and not in_range(v, rng):
+            if v is None or rng[0] < v < rng[1]:  # strictly inside: fine whichever ends are open
+                continue
+            if not in_range(v, rng):
                 err("reaches", r.id, fld, f"must be in {range_text(rng)}, got {v:g}")
         if r.geometry and not all(in_range(c, COORD_RANGE) for pt in r.geometry for c in pt):
             err("reaches", r.id, "geometry", f"every coordinate must be in {range_text(COORD_RANGE)}")
@@ -138,8 +159,7 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
         if not outs and not net.reaches_into(node):
             warnings.append(Problem("warning", "nodes", node, "", "isolated node: no reach starts or ends here"))
     if net.reaches and not dangling:
-        n_parts = nx.number_weakly_connected_components(net.graph.subgraph(
-            {n for r in net.reaches.values() for n in (r.from_node, r.to_node)}))
+        n_parts = _count_parts((r.from_node, r.to_node) for r in net.reaches.values())
         if n_parts > 1:
             warnings.append(Problem("warning", "network", "", "reaches",
                                     f"the network has {n_parts} disconnected parts"))

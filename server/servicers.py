@@ -187,7 +187,9 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
     def __init__(self, config: Config, store: Store, networks: Networks) -> None:
         self.config, self.store, self.networks = config, store, networks
 
-    def _put(self, name: str, doc: dict[str, Any], context: grpc.ServicerContext, what: str) -> network_pb2.PutNetworkResponse:
+    def _put(self, name: str, doc: dict[str, Any], context: grpc.ServicerContext, what: str,
+             text: str | None = None) -> network_pb2.PutNetworkResponse:
+        """Validate, store (``text``: the document as the client sent it, stored as is) and cache."""
         check_name(name, "name")
         net, problems = validate_document(doc)
         errors = [p for p in problems if p.severity == "error"]
@@ -196,14 +198,15 @@ class NetworkServicer(network_pb2_grpc.NetworkServiceServicer):
                               [(f"{p.element}[{p.id}].{p.field}" if p.id else f"{p.element}.{p.field}", p.message)
                                for p in errors])
         who, role = _who(self.config, context)
-        stored = self.store.put_network(name, doc, who, audit=(who, role, what, name))
+        stored = self.store.put_network(name, doc, who, audit=(who, role, what, name), text=text)
         self.networks.put(name, stored.version, net)  # validated once: the first use does not parse again
         return network_pb2.PutNetworkResponse(name=name, version=stored.version, stored_at=convert.timestamp(stored.stored_at_ns),
                                               warnings=[convert.problem(p) for p in problems if p.severity == "warning"])
 
     def PutNetwork(self, request: network_pb2.PutNetworkRequest, context: grpc.ServicerContext) -> Any:
         try:
-            return self._put(request.name, _document(request), context, "PutNetwork")
+            text = request.document_json if request.WhichOneof("source") == "document_json" else None
+            return self._put(request.name, _document(request), context, "PutNetwork", text)
         except Exception as exc:  # noqa: BLE001 - mapped to a status by the one table
             abort(context, exc)
 
