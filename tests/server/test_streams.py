@@ -16,9 +16,11 @@ from server import app as app_module
 from server.app import create_server
 from server.cli import demo_basin_path
 from server.config import Client, Config
+from server.convert import timestamp
 from server.generated.rivertrace.v1 import (
     incidents_pb2,
     incidents_pb2_grpc,
+    monitoring_pb2,
     monitoring_pb2_grpc,
     network_pb2,
     network_pb2_grpc,
@@ -69,13 +71,22 @@ def close_streams(channels, calls, feeds):
         ch.close()
 
 
-def probe(port, n):
-    """n Health checks and n GetNetwork calls on a fresh channel; their latencies [s] (raises on any failure)."""
+def probe(port, n, ingest=False):
+    """n Health checks and n GetNetwork calls (and with ``ingest`` n one-reading ingest streams) on a
+    fresh channel; their latencies [s] (raises on any failure)."""
     lat = []
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         health = health_pb2_grpc.HealthStub(ch)
         nets = network_pb2_grpc.NetworkServiceStub(ch)
-        for _ in range(n):
+        mon = monitoring_pb2_grpc.MonitoringServiceStub(ch)
+        for i in range(n):
+            if ingest:
+                batch = monitoring_pb2.ReadingBatch(network="ruxi", batch_id=i, readings=[monitoring_pb2.Reading(
+                    station_id="RX-UP", parameter="COD", time=timestamp((1752540000 + 60 * i) * 10**9), value=3.0, unit="mg/L")])
+                t = time.perf_counter()
+                (ack,) = list(mon.IngestReadings(iter([batch]), metadata=_md("t-bureau"), timeout=10))
+                assert ack.stored == 1
+                lat.append(time.perf_counter() - t)
             t = time.perf_counter()
             assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
             lat.append(time.perf_counter() - t)
@@ -96,15 +107,16 @@ def serve(tmp_path, **kw):
 
 
 def run_with_streams(tmp_path, n_watch, n_ingest, n_probes=8):
-    """Open the streams, check the server holds them all, probe; returns figures."""
+    """Open the streams, check the server holds them all, probe (Health, GetNetwork, ingest); returns figures."""
     running = serve(tmp_path)
     channels, calls, feeds = open_streams(running, n_watch, n_ingest)
     try:
         slots = running.extras["slots"]
         # every stream has reached its handler and holds a slot: the probes really run beside them
         assert _wait(lambda: slots.open_count() == n_watch + n_ingest, 120), slots.open_count()
-        lat = probe(running.port, n_probes)
-        assert slots.open_count() == n_watch + n_ingest  # nothing was dropped to make room
+        lat = probe(running.port, n_probes, ingest=True)
+        # nothing was dropped to make room (the probes' own ingest streams have ended)
+        assert _wait(lambda: slots.open_count() == n_watch + n_ingest, 10)
     finally:
         close_streams(channels, calls, feeds)
         running.stop(grace=1.0)
