@@ -111,12 +111,12 @@ def _parse_items(doc: Mapping[str, Any], key: str, spec: Mapping[str, tuple[str,
         problems.append(Problem("error", "network", "", key, f"'{key}' must be a list"))
         return []
     items: list[dict[str, Any]] = []
-    required = tuple(f for f, (_kind, req) in spec.items() if req)
+    must = tuple(f for f, (_kind, req) in spec.items() if req)
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(Problem("error", key, f"#{i}", "", "must be an object"))
             continue
-        if _fast_ok(item, spec, required):  # the common case, in one pass over the item's own keys
+        if _fast_ok(item, spec, must):  # the common case, in one pass over the item's own keys
             items.append(item)
             continue
         ident = str(item["id"]) if isinstance(item.get("id"), str) else f"#{i}"

@@ -123,10 +123,45 @@ def _who(config: Config, context: grpc.ServicerContext) -> tuple[str | None, str
     return (c.name, c.role) if c else (None, None)
 
 
-def _parse_int(text: str) -> int | float:
-    """JSON integers beyond 18 digits become floats (inf beyond 1e308), which validation refuses
-    by field, instead of Python integers no float can hold."""
-    return int(text) if len(text) <= 18 else float(text)
+class _Finiteness:
+    """JSON number hooks that note whether any number is not finite (NaN, Infinity, 1e999, or an
+    integer beyond 1e308), so the document is walked for its path only when one is."""
+
+    def __init__(self) -> None:
+        self.bad = False
+
+    def parse_int(self, text: str) -> int | float:
+        """Integers beyond 18 digits become floats (inf beyond 1e308) instead of Python integers
+        no float can hold; validation then refuses them by field."""
+        if len(text) <= 18:
+            return int(text)
+        v = float(text)
+        self.bad = self.bad or not math.isfinite(v)
+        return v
+
+    def parse_float(self, text: str) -> float:
+        v = float(text)
+        if v - v != 0.0:
+            self.bad = True
+        return v
+
+    def parse_constant(self, text: str) -> float:
+        self.bad = True
+        return float(text)
+
+
+def _too_deep(doc: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests more than ``limit`` levels (level by level, no recursion,
+    looking only at containers)."""
+    level, depth = [doc], 1
+    while level:
+        if depth > limit:
+            return True
+        nxt: list[Any] = []
+        for v in level:
+            nxt.extend([x for x in (v.values() if type(v) is dict else v) if type(x) is dict or type(x) is list])
+        level, depth = nxt, depth + 1
+    return False
 
 
 def _json_problem(doc: Any, limit: int) -> tuple[str, str] | None:
@@ -149,8 +184,9 @@ def _json_problem(doc: Any, limit: int) -> tuple[str, str] | None:
 
 def parse_document_json(text: str, field: str = "document_json") -> dict[str, Any]:
     """A JSON network document from a request, every failure an INVALID_ARGUMENT naming ``field``."""
+    hooks = _Finiteness()
     try:
-        doc = json.loads(text, parse_int=_parse_int)
+        doc = json.loads(text, parse_int=hooks.parse_int, parse_float=hooks.parse_float, parse_constant=hooks.parse_constant)
     except json.JSONDecodeError as err:
         raise bad_request(f"{field} is not JSON: {err.msg} at line {err.lineno} column {err.colno}",
                           [(field, err.msg)]) from err
@@ -160,8 +196,8 @@ def parse_document_json(text: str, field: str = "document_json") -> dict[str, An
         raise bad_request(f"{field} is not usable JSON: {str(err)[:200]}", [(field, str(err)[:200])]) from err
     if not isinstance(doc, dict):
         raise bad_request(f"{field} must be a JSON object", [(field, "not an object")])
-    problem = _json_problem(doc, MAX_JSON_DEPTH)
-    if problem is not None:
+    if hooks.bad or _too_deep(doc, MAX_JSON_DEPTH):  # rare: walk again to name the place
+        problem = _json_problem(doc, MAX_JSON_DEPTH) or (field, "is not usable JSON")
         raise bad_request(f"{field}: {problem[0]} {problem[1]}", [problem])
     return doc
 
