@@ -203,9 +203,10 @@ class Pipeline:
             msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops)
             alert_id = f"{inc.id}/opened"
             alert = convert.alert(alert_id, msg, 0, summary)
-            self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
-                                     json_format.MessageToJson(msg))
-            self.outbox.enqueue(alert_id, inc.id, alert.SerializeToString(), network, departments)
+            with self.store.transaction():  # the incident and its alert commit together
+                self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
+                                         json_format.MessageToJson(msg))
+                self.outbox.enqueue(alert_id, inc.id, alert.SerializeToString(), network, departments)
             self.broadcaster.publish(msg)
             new.append(inc.id)
             log.info("incident %s: %s", inc.id, summary[1])
