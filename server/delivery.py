@@ -37,6 +37,8 @@ from server.generated.rivertrace.v1 import alerts_pb2, alerts_pb2_grpc
 from .outbox_store import DueDelivery, Outbox, TargetRow
 
 log = logging.getLogger("rivertrace.delivery")
+#: most targets served at the same time (one thread each); others wait for a worker to finish [-]
+MAX_WORKERS = 64
 #: largest HTTP status line read from a webhook [bytes]
 MAX_STATUS_LINE = 1024
 
@@ -155,9 +157,12 @@ class Deliverer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                self._workers = {t: w for t, w in self._workers.items() if w.is_alive()}
                 for target_id in self.outbox.due_targets():
                     w = self._workers.get(target_id)
-                    if w is None or not w.is_alive():
+                    if w is None and len(self._workers) >= MAX_WORKERS:
+                        break  # the busy workers finish their attempts within their deadlines
+                    if w is None:
                         w = threading.Thread(target=self._work, args=(target_id,), name=f"rivertrace-deliver-{target_id[:40]}",
                                              daemon=True)
                         self._workers[target_id] = w

@@ -249,6 +249,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
 
 #: longest id, network name or department name of a target [characters]
 MAX_TARGET_TEXT = 128
+#: most targets one (non-admin) client may register [-]
+MAX_TARGETS_PER_OWNER = 100
 #: most departments in a target's scope [-]
 MAX_TARGET_DEPARTMENTS = 64
 DELIVERY_STATE = {"pending": alerts_pb2.DELIVERY_STATE_PENDING, "delivered": alerts_pb2.DELIVERY_STATE_DELIVERED,
@@ -296,6 +298,10 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         who, role = _who(self.config, context)
         try:
             self._check_request(request)
+            if role != "admin" and self.outbox.target(request.id) is None and \
+                    len(self.outbox.targets(owner=who)) >= MAX_TARGETS_PER_OWNER:
+                raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                   f"{who!r} has {MAX_TARGETS_PER_OWNER} targets, the most a client may register")
             row = TargetRow(request.id, request.grpc_address or None, request.webhook_url or None,
                             request.webhook_secret or None, request.network or None, tuple(request.departments), now_ns(),
                             owner=who, tls=bool(request.tls))

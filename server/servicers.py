@@ -74,7 +74,13 @@ class Networks:
             return entry
 
     def put(self, name: str, version: int, net: RiverNetwork) -> None:
-        """Cache a network just stored and validated (the first use does not parse it again)."""
+        """Cache a network just stored and validated (the first use does not parse it again).
+
+        Older versions of the same name leave the cache (a big network holds hundreds of MB; an
+        old version still asked for is parsed again from the store)."""
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == name and k[1] < version]:
+                del self._cache[key]
         self._remember((name, version), net)
 
     def _entry(self, name: str, version: int = 0) -> tuple[int, tuple[RiverNetwork, dict[str, Any]]]:

@@ -228,3 +228,17 @@ def test_mutual_tls_with_the_python_client(tmp_path):
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         r.stop(grace=1.0)
+
+
+def test_a_hub_may_register_at_most_100_targets(running):
+    from server.incident_service import MAX_TARGETS_PER_OWNER
+
+    with connect(running, "t-hub2") as hub:
+        for i in range(MAX_TARGETS_PER_OWNER):
+            hub.register_hub(f"many-{i}", grpc_address=f"127.0.0.1:{2000 + i}")
+        hub.register_hub("many-0", grpc_address="127.0.0.1:3000")  # re-registering its own is still fine
+        with pytest.raises(grpc.RpcError) as info:
+            hub.register_hub("one-too-many", grpc_address="127.0.0.1:3001")
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for i in range(MAX_TARGETS_PER_OWNER):
+            hub.alerts.RemoveTarget(alerts_pb2.RemoveTargetRequest(id=f"many-{i}"), **hub._kw())
