@@ -85,7 +85,7 @@ def _check(value: Any, kind: str) -> str | None:
     return None
 
 
-def _finite(value: int | float) -> bool:
+def _finite(value: float) -> bool:
     """Finite and representable as a float (a 400-digit integer is not)."""
     try:
         return math.isfinite(float(value))

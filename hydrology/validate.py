@@ -12,7 +12,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-
 from .document import network_from_document
 from .exceptions import NetworkFormatError, NetworkValidationError
 from .network import FEATURE_COLLECTIONS, RiverNetwork

@@ -140,7 +140,7 @@ class HealthProbe:
         while not self._stop.wait(self.period_s):
             try:
                 self.store.probe()
-            except Exception:  # noqa: BLE001 - e.g. the file closed at shutdown
+            except Exception:
                 log.debug("health probe failed", exc_info=True)
 
     def stop(self) -> None:

@@ -26,8 +26,8 @@ from tracer.trace import trace
 
 from . import convert
 from .config import Config
-from .errors import ServiceError, abort, bad_request
 from .endpoints import EndpointError, check_endpoint
+from .errors import ServiceError, abort, bad_request
 from .outbox_store import NotOwnerError, Outbox, TargetRow
 from .pipeline import Broadcaster, operations_evidence, readings_frame
 from .servicers import Networks, _who, check_name

@@ -128,8 +128,9 @@ class Outbox:
                         (t.id, t.grpc_address, t.webhook_url, t.webhook_secret, t.network, json.dumps(list(t.departments)),
                          t.created_at_ns, owner, int(t.tls)))
             if old is not None and _target(old).endpoint != t.endpoint:
-                con.execute("UPDATE deliveries SET next_attempt_ns = ?, attempts = 0 WHERE target_id = ? AND state IN "
-                            "('pending', 'retrying')", (now_ns(), t.id))
+                t_now = now_ns()  # due now, attempts and dead-letter clock start again at the new endpoint
+                con.execute("UPDATE deliveries SET next_attempt_ns = ?, attempts = 0, queued_at_ns = ? WHERE target_id = ? "
+                            "AND state IN ('pending', 'retrying')", (t_now, t_now, t.id))
             if audit is not None:
                 self.store.audit(*audit)
         return old is not None
@@ -220,16 +221,21 @@ class Outbox:
         delay = None if dead else backoff_s(attempts, rng, cap_s)
         with self.store.transaction() as con:
             if dead:
-                con.execute("UPDATE deliveries SET state = 'dead', attempts = ?, last_error = ? "
-                            "WHERE alert_id = ? AND target_id = ?", (attempts + 1, error[:500], alert_id, target_id))
+                n = con.execute("UPDATE deliveries SET state = 'dead', attempts = ?, last_error = ? WHERE alert_id = ? "
+                                "AND target_id = ? AND attempts = ? AND state IN ('pending', 'retrying')",
+                                (attempts + 1, error[:500], alert_id, target_id, attempts)).rowcount
+                if not n:  # re-registered (attempts reset) or replayed meanwhile: this failure is stale
+                    return 0.0
                 con.execute("""UPDATE deliveries SET state = 'dead', last_error = ? WHERE target_id = ? AND state IN
                                ('pending', 'retrying') AND alert_id IN (SELECT a.alert_id FROM alerts a, alerts b
                                WHERE b.alert_id = ? AND a.incident_id = b.incident_id AND a.sequence > b.sequence)""",
                             (f"held behind dead-lettered {alert_id}", target_id, alert_id))
             else:
+                # only if nothing changed the row since the attempt began: a re-registration during a
+                # failing attempt reset its attempts and made it due now, and that must stand
                 con.execute("UPDATE deliveries SET state = 'retrying', attempts = ?, next_attempt_ns = ?, last_error = ? "
-                            "WHERE alert_id = ? AND target_id = ?",
-                            (attempts + 1, t + int(delay * 1e9), error[:500], alert_id, target_id))
+                            "WHERE alert_id = ? AND target_id = ? AND attempts = ? AND state IN ('pending', 'retrying')",
+                            (attempts + 1, t + int(delay * 1e9), error[:500], alert_id, target_id, attempts))
         return delay
 
     def replay(self, target_id: str = "", alert_id: str = "", incident_id: str = "", audit: Audit | None = None) -> int:

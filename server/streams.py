@@ -118,5 +118,5 @@ class IdleReaper:
                 log.info("closing %s: idle for more than %.0f s", what, self.idle_s)
                 try:
                     context.cancel()
-                except Exception:  # noqa: BLE001 - the call may have ended meanwhile
+                except Exception:
                     log.debug("cancel of an idle stream failed", exc_info=True)

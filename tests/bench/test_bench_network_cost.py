@@ -87,7 +87,7 @@ def test_screening_computes_derived_tables_once_per_version(tmp_path):
         stations = [s["id"] for s in doc["stations"]][:12]
         t0 = 1752540000 * 10**9
         running.store.add_readings("n10k", [(s, "COD", t0 + i * 300 * 10**9, 3.0, None) for i, s in enumerate(stations)])
-        version, net = running.networks.get("n10k")
+        _version, net = running.networks.get("n10k")
         t = time.thread_time()
         station_contexts(net)
         contexts_cpu = time.thread_time() - t

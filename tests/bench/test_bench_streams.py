@@ -12,7 +12,7 @@ import pytest
 from bench_util import write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from test_streams import PROBE_BUDGET_S, run_with_streams  # noqa: E402 - the CI test's harness
+from test_streams import PROBE_BUDGET_S, run_with_streams
 
 pytestmark = pytest.mark.bench
 

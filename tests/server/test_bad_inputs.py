@@ -13,16 +13,15 @@ import time
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from service_util import TOKENS, make_server
 
+from hydrology.validate import REACH_RANGES
 from server.cli import demo_basin_path
 from server.client import RivertraceClient, field_violations
 from server.convert import timestamp
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from hydrology.validate import REACH_RANGES
 from server.generated.rivertrace.v1 import alerts_pb2, common_pb2, incidents_pb2, monitoring_pb2, network_pb2
 from tracer.scenarios import ruxi_replay
 
