@@ -6,6 +6,7 @@ host = "127.0.0.1"
 port = 50051                    # 0: any free port
 max_message_mb = 16
 workers = 16                    # threads reserved for unary calls (streams have their own capacity)
+heavy_calls = 2                 # Trace and Forecast computing at once (others wait): reads stay fast
 allow_insecure = false          # true: allow bearer tokens over plaintext on a non-loopback address
 [tls]                           # optional: serve TLS (and mTLS with client_ca)
 cert = "server.crt"
@@ -81,6 +82,7 @@ class Config:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     workers: int = 16
+    heavy_calls: int = 2
     outbox_poll_s: float = 0.5
     allow_insecure: bool = False
     max_streams: int = 700
@@ -106,7 +108,7 @@ class Config:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
 
-        for key in ("workers", "max_message_mb", "max_streams"):
+        for key in ("workers", "max_message_mb", "max_streams", "heavy_calls"):
             v = getattr(self, key)
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{key} must be a positive integer, got {v!r}")
         need(isinstance(self.port, int) and 0 <= self.port <= 65535, f"port must be 0-65535, got {self.port!r}")
@@ -140,7 +142,7 @@ class Config:
             raise ConfigError(f"{source}: [delivery] allow: {err}") from err
 
 
-_TOP = {"db", "host", "port", "max_message_mb", "workers", "outbox_poll_s", "allow_insecure"}
+_TOP = {"db", "host", "port", "max_message_mb", "workers", "heavy_calls", "outbox_poll_s", "allow_insecure"}
 _SECTIONS = {
     "streams": {"max_open": "max_streams", "idle_ingest_s": "idle_ingest_s", "roles": "stream_roles"},
     "delivery": {"allow": "delivery_allow", "ca": "delivery_ca", "connect_timeout_s": "connect_timeout_s",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -64,6 +67,20 @@ def _load(payload: str) -> incidents_pb2.Incident:
 class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
     def __init__(self, config: Config, store: Store, networks: Networks, outbox: Outbox, broadcaster: Broadcaster) -> None:
         self.config, self.store, self.networks, self.outbox, self.broadcaster = config, store, networks, outbox, broadcaster
+        # Trace and Forecast hold the GIL for hundreds of ms: at most config.heavy_calls compute at once,
+        # so that reads and ingest acknowledgements get their share of the interpreter under load
+        self._heavy = threading.BoundedSemaphore(config.heavy_calls)
+
+    @contextmanager
+    def _heavy_slot(self, context: grpc.ServicerContext) -> Iterator[None]:
+        remaining = context.time_remaining()
+        if not self._heavy.acquire(timeout=None if remaining is None else max(0.0, remaining)):
+            raise ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed while waiting for a compute slot "
+                               f"(at most {self.config.heavy_calls} traces and forecasts run at once)")
+        try:
+            yield
+        finally:
+            self._heavy.release()
 
     def ListIncidents(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
@@ -114,11 +131,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             _v, net = self.networks.get(request.network)
             net.feature(request.station_id, "station")  # NOT_FOUND before any work
             anchor = (request.station_id, canonical_parameter(request.parameter))
-            frame = readings_frame(self.store, request.network, anchor)
-            t_end = frame.frame["time"].max() if len(frame.frame) else pd.Timestamp.now(tz="UTC")
-            ops = operations_evidence(self.store, request.network, t_end - pd.Timedelta(seconds=horizon), t_end)
-            res = trace(net, frame, request.station_id, request.parameter, operations=ops,
-                        horizon_s=horizon, do_conditions=DOConditions(temperature_c=request.temperature_c or 25.0))
+            with self._heavy_slot(context):
+                frame = readings_frame(self.store, request.network, anchor)
+                t_end = frame.frame["time"].max() if len(frame.frame) else pd.Timestamp.now(tz="UTC")
+                ops = operations_evidence(self.store, request.network, t_end - pd.Timedelta(seconds=horizon), t_end)
+                res = trace(net, frame, request.station_id, request.parameter, operations=ops,
+                            horizon_s=horizon, do_conditions=DOConditions(temperature_c=request.temperature_c or 25.0))
             return incidents_pb2.TraceResponse(model=res.model, candidates=[convert.candidate(c) for c in res.candidates],
                                                stations_saw=list(res.stations_saw), stations_silent=list(res.stations_silent),
                                                nearest_upstream_discharger=res.nearest_upstream_discharger or "")
@@ -160,7 +178,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             start = convert.to_datetime(request.start) if request.HasField("start") else pd.Timestamp.now(tz="UTC").to_pydatetime()
             rel = (Release(reach, chainage, pol, rate_kg_s=request.mass_kg / dur, duration_s=dur, start=start) if dur > 0
                    else Release(reach, chainage, pol, mass_kg=request.mass_kg, start=start))
-            fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l or None)
+            with self._heavy_slot(context):
+                fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l or None)
             return incidents_pb2.ForecastResponse(receptors=convert.arrivals(fc))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
