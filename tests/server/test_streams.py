@@ -195,3 +195,36 @@ def test_stream_capacity_is_part_of_the_config():
         Config(max_streams=0).check()
     assert "max_streams" in str(info.value)
     assert json.loads(RUXI)["reaches"]  # the fixture network used above is the demo basin
+
+
+def test_heavy_calls_wait_for_a_compute_slot_and_reads_do_not(tmp_path, monkeypatch):
+    import threading
+
+    from server import incident_service
+
+    release, started = threading.Event(), threading.Event()
+    real = incident_service.forecast
+
+    def slow_forecast(*a, **kw):
+        started.set()
+        release.wait(30)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(incident_service, "forecast", slow_forecast)
+    running = serve(tmp_path, heavy_calls=1)
+    req = incidents_pb2.ForecastRequest(network="ruxi", discharger_id="RX-FOOD-1", mass_kg=10.0, pollutant="COD")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            stub = incidents_pb2_grpc.IncidentServiceStub(ch)
+            first = stub.Forecast.future(req, metadata=_md("t-bureau"), timeout=30)
+            assert started.wait(10)  # the first forecast holds the only compute slot
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Forecast(req, metadata=_md("t-bureau"), timeout=1.0)  # waits for the slot until its deadline
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert max(probe(running.port, 2)) <= PROBE_BUDGET_S  # reads do not wait for compute slots
+            release.set()
+            assert len(first.result().receptors) > 0
+            assert len(stub.Forecast(req, metadata=_md("t-bureau"), timeout=30).receptors) > 0  # the slot is free again
+    finally:
+        release.set()
+        running.stop(grace=1.0)
