@@ -37,6 +37,10 @@ from server.generated.rivertrace.v1 import alerts_pb2, alerts_pb2_grpc
 from .outbox_store import DueDelivery, Outbox, TargetRow
 
 log = logging.getLogger("rivertrace.delivery")
+#: gRPC's own reconnect backoff grows to 120 s by default, so a hub that was down for minutes would
+#: be refused by the channel long after it came back: keep it short [ms]
+CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 500), ("grpc.min_reconnect_backoff_ms", 500),
+                   ("grpc.max_reconnect_backoff_ms", 5000))
 #: most targets served at the same time (one thread each); others wait for a worker to finish [-]
 MAX_WORKERS = 64
 #: largest HTTP status line read from a webhook [bytes]
@@ -228,9 +232,9 @@ class Deliverer:
             if target.tls:
                 key_pem, cert_pem = self._client_cert or (None, None)
                 creds = grpc.ssl_channel_credentials(root_certificates=self._ca, private_key=key_pem, certificate_chain=cert_pem)
-                ch = grpc.secure_channel(target.grpc_address or "", creds)
+                ch = grpc.secure_channel(target.grpc_address or "", creds, options=CHANNEL_OPTIONS)
             else:
-                ch = grpc.insecure_channel(target.grpc_address or "")
+                ch = grpc.insecure_channel(target.grpc_address or "", options=CHANNEL_OPTIONS)
             self._channels[target.id] = (key, ch)
             return ch
 
