@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import ssl
 import sys
 import threading
@@ -48,7 +49,7 @@ from .incident_service import AlertServicer, AuditServicer, IncidentServicer
 from .outbox_store import Outbox
 from .pipeline import Broadcaster, Pipeline
 from .servicers import MonitoringServicer, Networks, NetworkServicer
-from .storage import Store
+from .storage import Store, StoreError
 from .streams import IdleReaper, StreamSlots
 
 log = logging.getLogger("rivertrace.server")
@@ -161,7 +162,11 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
             ssl.create_default_context(cafile=str(config.delivery_ca))
         except (OSError, ValueError) as err:
             raise ConfigError(f"[delivery] ca: cannot use {config.delivery_ca}: {err}") from err
-    store = store or Store(config.db)
+    if store is None:
+        try:
+            store = Store(config.db)
+        except (StoreError, sqlite3.Error, OSError) as err:
+            raise ConfigError(f"db {str(config.db)!r}: cannot be opened for writing: {err}") from err
     networks = Networks(store)
     outbox = Outbox(store)
     broadcaster = Broadcaster()

@@ -242,3 +242,9 @@ def test_a_hub_may_register_at_most_100_targets(running):
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         for i in range(MAX_TARGETS_PER_OWNER):
             hub.alerts.RemoveTarget(alerts_pb2.RemoveTargetRequest(id=f"many-{i}"), **hub._kw())
+
+
+def test_a_database_that_cannot_be_opened_is_a_config_error(tmp_path, capsys):
+    assert serve(Config(db=tmp_path, port=0)) == 2  # a directory, not a file
+    err = capsys.readouterr().err
+    assert "cannot be opened for writing" in err and "Traceback" not in err
