@@ -63,25 +63,43 @@ def _check(value: Any, kind: str) -> str | None:
         return None if isinstance(value, str) and value != "" else "must be a non-empty string"
     if kind == "num":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"must be a number, got {value!r}"
-        return None if math.isfinite(value) else f"must be finite, got {value!r}"
+            return f"must be a number, got {_short(value)}"
+        return None if _finite(value) else f"must be finite, got {_short(value)}"
     if kind == "bool":
-        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+        return None if isinstance(value, bool) else f"must be true or false, got {_short(value)}"
     if kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else f"must be an integer, got {value!r}"
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+        return None if ok else f"must be an integer (below 2^63), got {_short(value)}"
     if kind == "strlist":
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return None if ok else "must be a list of strings"
     if kind == "map":
         return None if isinstance(value, dict) else "must be an object"
+    if kind == "nummap":
+        ok = isinstance(value, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) and v >= 0 for v in value.values())
+        return None if ok else "must be an object of non-negative finite numbers"
     if kind == "geom":
         ok = isinstance(value, list) and all(
             isinstance(p, (list, tuple)) and len(p) >= 2
-            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in p) for p in value
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) and _finite(c) for c in p) for p in value
         )
-        return None if ok else "must be a list of [x, y] points"
+        return None if ok else "must be a list of [x, y] points of finite numbers"
     return None
+
+
+def _finite(value: float) -> bool:
+    """Finite and representable as a float (a 400-digit integer is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _short(value: Any) -> str:
+    """A value for a message, at most 60 characters (a 400-digit number is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _parse_items(doc: Mapping[str, Any], key: str, spec: Mapping[str, tuple[str, bool]],
@@ -96,9 +114,13 @@ def _parse_items(doc: Mapping[str, Any], key: str, spec: Mapping[str, tuple[str,
         problems.append(Problem("error", "network", "", key, f"'{key}' must be a list"))
         return []
     items: list[dict[str, Any]] = []
+    must = tuple(f for f, (_kind, req) in spec.items() if req)
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(Problem("error", key, f"#{i}", "", "must be an object"))
+            continue
+        if _fast_ok(item, spec, must):  # the common case, in one pass over the item's own keys
+            items.append(item)
             continue
         ident = str(item["id"]) if isinstance(item.get("id"), str) else f"#{i}"
         bad = False
@@ -116,6 +138,32 @@ def _parse_items(doc: Mapping[str, Any], key: str, spec: Mapping[str, tuple[str,
         if not bad:
             items.append(item)
     return items
+
+
+def _fast_ok(item: Mapping[str, Any], spec: Mapping[str, tuple[str, bool]], required: tuple[str, ...]) -> bool:
+    """Whether an item passes every check of its spec; a quick pass that only says yes or no (the
+    slow path then names every problem in spec order). Same rules as :func:`_check`."""
+    for fname in required:
+        if item.get(fname) is None:
+            return False
+    for fname, value in item.items():
+        sp = spec.get(fname)
+        if sp is None or value is None:
+            continue
+        kind = sp[0]
+        t = type(value)
+        if kind == "num":
+            if t is float:
+                if value - value != 0.0:  # NaN or +-inf
+                    return False
+            elif t is not int or abs(value) > 1e300:
+                return False
+        elif kind == "str":
+            if t is not str or not value:
+                return False
+        elif _check(value, kind) is not None:
+            return False
+    return True
 
 
 def _extra(item: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,7 +222,8 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
     # duplicate ids are structural: a dict would silently keep only the last one
     for key in ("nodes", "reaches", "departments", *FEATURE_COLLECTIONS):
         seen: set[str] = set()
-        for item in doc.get(key) or []:
+        items = doc.get(key)
+        for item in items if isinstance(items, list) else []:
             ident = item.get("id") if isinstance(item, dict) else None
             if isinstance(ident, str):
                 if ident in seen:
@@ -183,7 +232,8 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
     # an HJ 212 device id (MN) names one station or discharger: the gateway maps packets by it
     mns: dict[str, str] = {}
     for key in ("stations", "dischargers"):
-        for item in doc.get(key) or []:
+        items = doc.get(key)
+        for item in items if isinstance(items, list) else []:  # a non-list is reported above
             mn = item.get("hj212_mn") if isinstance(item, dict) else None
             if isinstance(mn, str) and mn:
                 if not (len(mn) <= 24 and mn.isascii() and mn.isalnum()):

@@ -58,10 +58,16 @@ class RivertraceClient:
     """Thin, typed access to the four services over one channel."""
 
     def __init__(self, address: str, *, token: str | None = None, root_certificates: bytes | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, max_message_mb: int = 16) -> None:
+                 timeout: float = DEFAULT_TIMEOUT_S, max_message_mb: int = 16, private_key: bytes | None = None,
+                 certificate_chain: bytes | None = None) -> None:
+        """``root_certificates`` (PEM) turns TLS on; ``private_key`` and ``certificate_chain`` (PEM)
+        add a client certificate for a server that requires one (mTLS, config ``[tls] client_ca``)."""
         opts = [("grpc.max_receive_message_length", max_message_mb << 20), ("grpc.max_send_message_length", max_message_mb << 20)]
-        if root_certificates is not None:
-            self.channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates), options=opts)
+        if (private_key is None) != (certificate_chain is None):
+            raise ValueError("a client certificate needs both private_key and certificate_chain")
+        if root_certificates is not None or certificate_chain is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates, private_key=private_key, certificate_chain=certificate_chain)
+            self.channel = grpc.secure_channel(address, creds, options=opts)
         else:
             self.channel = grpc.insecure_channel(address, options=opts)
         self.metadata = [("authorization", f"Bearer {token}")] if token else []
@@ -151,8 +157,8 @@ class RivertraceClient:
 
     # ----------------------------------------------------------------------------- alerts
     def register_hub(self, target_id: str, *, grpc_address: str | None = None, webhook_url: str | None = None,
-                     network: str = "", secret: str = "") -> alerts_pb2.Target:
-        req = alerts_pb2.RegisterTargetRequest(id=target_id, network=network, webhook_secret=secret)
+                     network: str = "", secret: str = "", tls: bool = False) -> alerts_pb2.Target:
+        req = alerts_pb2.RegisterTargetRequest(id=target_id, network=network, webhook_secret=secret, tls=tls)
         if grpc_address:
             req.grpc_address = grpc_address
         if webhook_url:
@@ -161,3 +167,8 @@ class RivertraceClient:
 
     def deliveries(self, incident_id: str = "") -> list[alerts_pb2.Delivery]:
         return list(self.alerts.ListDeliveries(alerts_pb2.ListDeliveriesRequest(incident_id=incident_id), **self._kw()).deliveries)
+
+    def replay_deliveries(self, target_id: str = "", alert_id: str = "", incident_id: str = "") -> int:
+        """Admin: put dead-lettered deliveries back in the queue; returns how many."""
+        return self.alerts.ReplayDeliveries(alerts_pb2.ReplayDeliveriesRequest(
+            target_id=target_id, alert_id=alert_id, incident_id=incident_id), **self._kw()).replayed

@@ -8,6 +8,7 @@ converted to SI by :mod:`tracer.readings` (their ``unit`` field).
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hydrology.network import Feature, RiverNetwork
 from hydrology.problems import Problem
 from server.generated.rivertrace.v1 import common_pb2, monitoring_pb2, network_pb2
-from tracer.readings import LoadResult, readings_from_frame
+from tracer.readings import (
+    UNITS,
+    LoadResult,
+    RejectedRow,
+    canonical_parameter,
+    normalise_unit,
+    parameter_quantity,
+    readings_from_frame,
+)
 
 FEATURE_KIND = {"station": common_pb2.FEATURE_KIND_STATION, "discharger": common_pb2.FEATURE_KIND_DISCHARGER,
                 "intake": common_pb2.FEATURE_KIND_INTAKE, "structure": common_pb2.FEATURE_KIND_STRUCTURE,
@@ -57,18 +66,82 @@ def features(net: RiverNetwork, kind: int) -> list[network_pb2.Feature]:
     return [feature(f) for f in net.iter_features(kinds)]  # type: ignore[arg-type]
 
 
-def readings_batch(batch: monitoring_pb2.ReadingBatch, known_stations: set[str]) -> LoadResult:
-    """Validate and convert a batch of readings to SI; rejected rows keep their index in the batch."""
+#: plausible readings by quantity, in the internal SI unit (beyond the physical bounds of
+#: tracer.readings, which leave concentrations unbounded above): a value outside is refused by field
+#: with the range in the message. 1e5 g/m3 (100 g/L) is above the COD of any raw industrial effluent;
+#: 300,000 m3/s is above the Amazon's mean flow (about 209,000 m3/s); 100 S/m is above saturated brine.
+PLAUSIBLE_READING: dict[str, tuple[float, float, str]] = {
+    "mass_concentration": (0.0, 1e5, "g/m3"), "temperature": (-2.0, 100.0, "degC"),
+    "discharge": (-3e5, 3e5, "m3/s"), "turbidity": (0.0, 1e5, "NTU"), "conductivity": (0.0, 100.0, "S/m"),
+    "count": (0.0, 1e12, "count/L"), "dimensionless": (0.0, 1e6, "1"),
+}
+#: longest station id, parameter, unit or flag in a reading [characters]
+MAX_READING_TEXT = 128
+
+
+def _si_value(parameter: str, unit: str, value: float) -> tuple[float, str] | None:
+    """(value in the internal unit, quantity), or None when the parameter or unit is unknown."""
+    try:
+        p = canonical_parameter(parameter)
+        q = parameter_quantity(p)
+        conv = UNITS[q].get(normalise_unit(unit))
+    except Exception:  # noqa: BLE001 - unknown names are rejected by readings_from_frame with their reason
+        return None
+    if conv is None:
+        return None
+    return value * conv.scale + conv.offset, q
+
+
+def readings_batch(batch: monitoring_pb2.ReadingBatch, known_stations: set[str],
+                   window_s: tuple[float, float] | None = None) -> LoadResult:
+    """Validate and convert a batch of readings to SI; rejected rows keep their index in the batch.
+
+    ``window_s``: accepted reading times [s since the epoch, UTC]; a time outside (e.g. year 1 or
+    2286, which do not fit a nanosecond clock) is rejected by field, never an error of the batch.
+    Values outside :data:`PLAUSIBLE_READING` are rejected with the range in the message.
+    """
     rs = batch.readings
-    n = len(rs)
-    t_ns = np.fromiter((r.time.seconds * 1_000_000_000 + r.time.nanos if r.HasField("time") else -1 for r in rs),
+    early: list[RejectedRow] = []
+    keep: list[int] = []
+    lo, hi = window_s if window_s is not None else (-9.2e9, 9.2e9)
+    for i, r in enumerate(rs):
+        texts = (("station_id", r.station_id), ("parameter", r.parameter), ("unit", r.unit), ("flag", r.flag))
+        long = next((f for f, v in texts if len(v) > MAX_READING_TEXT), None)
+        if long is not None:
+            early.append(RejectedRow(i + 1, long, getattr(r, long)[:40] + "...",
+                                     f"{long} is longer than {MAX_READING_TEXT} characters"))
+            continue
+        if r.HasField("time") and not lo <= r.time.seconds <= hi:
+            early.append(RejectedRow(i + 1, "time", f"{r.time.seconds} s since 1970",
+                                     f"time is outside the accepted window {_iso(lo)} .. {_iso(hi)} (UTC)"))
+            continue
+        si = _si_value(r.parameter, r.unit, r.value) if math.isfinite(r.value) else None
+        if si is not None:
+            v, q = si
+            a, b, u = PLAUSIBLE_READING.get(q, (-math.inf, math.inf, ""))
+            if not a <= v <= b:
+                early.append(RejectedRow(i + 1, "value", repr(r.value),
+                                         f"{r.parameter} {v:g} {u} is outside the plausible range [{a:g}, {b:g}] {u}"))
+                continue
+        keep.append(i)
+    n = len(keep)
+    sub = [rs[i] for i in keep]
+    t_ns = np.fromiter((r.time.seconds * 1_000_000_000 + r.time.nanos if r.HasField("time") else -1 for r in sub),
                        dtype=np.int64, count=n)
     times = pd.Series(pd.to_datetime(t_ns, unit="ns", utc=True))
     times[t_ns < 0] = pd.NaT
-    df = pd.DataFrame({"station_id": [r.station_id for r in rs], "parameter": [r.parameter for r in rs], "time": times,
-                       "value": np.fromiter((r.value for r in rs), dtype=float, count=n), "unit": [r.unit for r in rs],
-                       "flag": [r.flag or None for r in rs]})
-    return readings_from_frame(df, known_stations=known_stations)
+    df = pd.DataFrame({"station_id": [r.station_id for r in sub], "parameter": [r.parameter for r in sub], "time": times,
+                       "value": np.fromiter((r.value for r in sub), dtype=float, count=n), "unit": [r.unit for r in sub],
+                       "flag": [r.flag or None for r in sub]})
+    res = readings_from_frame(df, known_stations=known_stations)
+    if not early and n == len(rs):
+        return res
+    remap = [RejectedRow(keep[r.row_number - 1] + 1, r.field, r.value, r.reason) for r in res.rejected]
+    return LoadResult(res.readings, tuple(sorted(early + remap, key=lambda r: r.row_number)))
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def reading_rows(result: LoadResult) -> list[tuple[str, str, int, float, str | None]]:

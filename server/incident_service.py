@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import queue
-import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -27,15 +29,35 @@ from tracer.trace import trace
 
 from . import convert
 from .config import Config
+from .endpoints import EndpointError, check_endpoint
 from .errors import ServiceError, abort, bad_request
-from .outbox_store import Outbox, TargetRow
+from .outbox_store import NotOwnerError, Outbox, TargetRow
 from .pipeline import Broadcaster, operations_evidence, readings_frame
-from .servicers import Networks, _who
+from .servicers import Networks, _who, check_name
 from .storage import Store, now_ns
 
-ADDRESS_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+#: longest trace horizon or release duration accepted (30 days) [s]
+MAX_HORIZON_S = 30 * 86400.0
+#: largest release mass accepted (a million tonnes) [kg]
+MAX_MASS_KG = 1e9
+
+
+def _seconds(d: Any) -> float:
+    """A Duration in seconds, without the overflow of ToTimedelta on absurd values."""
+    return d.seconds + d.nanos * 1e-9
+
+
+def _out_of_range(checks: list[tuple[str, float, float, float, str]]) -> list[tuple[str, str]]:
+    """(field, description) for every value outside its closed range (NaN is outside every range)."""
+    return [(f, f"must be in [{lo:g}, {hi:g}] {unit}, got {v:g}") for f, v, lo, hi, unit in checks if not lo <= v <= hi]
+
+
+#: a watcher checks that its call is alive at least this often, whatever happens [s]
+WATCH_CHECK_S = 30.0
 #: readings at the end of the record that must all be within the standard to close an incident [-]
 CLOSE_NORMAL_READINGS = 3
+#: longest note on an action or a closure [characters]
+MAX_NOTE = 2000
 
 
 def _load(payload: str) -> incidents_pb2.Incident:
@@ -45,6 +67,20 @@ def _load(payload: str) -> incidents_pb2.Incident:
 class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
     def __init__(self, config: Config, store: Store, networks: Networks, outbox: Outbox, broadcaster: Broadcaster) -> None:
         self.config, self.store, self.networks, self.outbox, self.broadcaster = config, store, networks, outbox, broadcaster
+        # Trace and Forecast hold the GIL for hundreds of ms: at most config.heavy_calls compute at once,
+        # so that reads and ingest acknowledgements get their share of the interpreter under load
+        self._heavy = threading.BoundedSemaphore(config.heavy_calls)
+
+    @contextmanager
+    def _heavy_slot(self, context: grpc.ServicerContext) -> Iterator[None]:
+        remaining = context.time_remaining()
+        if not self._heavy.acquire(timeout=None if remaining is None else max(0.0, remaining)):
+            raise ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed while waiting for a compute slot "
+                               f"(at most {self.config.heavy_calls} traces and forecasts run at once)")
+        try:
+            yield
+        finally:
+            self._heavy.release()
 
     def ListIncidents(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
@@ -61,27 +97,46 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             abort(context, exc)
 
     def WatchIncidents(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Incident changes as they happen. An idle watcher sleeps on its queue (no polling) and is
+        woken by a change or by the end of its call; it holds one stream slot (server.streams)."""
         q = self.broadcaster.subscribe(request.network)
+
+        def _wake() -> None:
+            try:
+                q.put_nowait(None)
+            except queue.Full:  # it has updates waiting; it will see the call has ended
+                pass
+
+        context.add_callback(_wake)
         try:
             while context.is_active():
                 try:
-                    yield q.get(timeout=0.25)
+                    item = q.get(timeout=WATCH_CHECK_S)
                 except queue.Empty:
                     continue
+                if item is None:
+                    break
+                yield item
         finally:
             self.broadcaster.unsubscribe(q)
 
     def Trace(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
+            check_name(request.network, "network")
+            horizon = _seconds(request.horizon) if request.HasField("horizon") else 72 * 3600.0
+            problems = _out_of_range([("horizon", horizon, 60.0, MAX_HORIZON_S, "s"),
+                                      ("temperature_c", request.temperature_c, -2.0, 50.0, "degC")])
+            if problems:
+                raise bad_request(f"{problems[0][0]} {problems[0][1]}", problems)
             _v, net = self.networks.get(request.network)
-            horizon = request.horizon.ToTimedelta().total_seconds() if request.HasField("horizon") else 72 * 3600.0
             net.feature(request.station_id, "station")  # NOT_FOUND before any work
             anchor = (request.station_id, canonical_parameter(request.parameter))
-            frame = readings_frame(self.store, request.network, anchor)
-            t_end = frame.frame["time"].max() if len(frame.frame) else pd.Timestamp.now(tz="UTC")
-            ops = operations_evidence(self.store, request.network, t_end - pd.Timedelta(seconds=horizon), t_end)
-            res = trace(net, frame, request.station_id, request.parameter, operations=ops,
-                        horizon_s=horizon, do_conditions=DOConditions(temperature_c=request.temperature_c or 25.0))
+            with self._heavy_slot(context):
+                frame = readings_frame(self.store, request.network, anchor)
+                t_end = frame.frame["time"].max() if len(frame.frame) else pd.Timestamp.now(tz="UTC")
+                ops = operations_evidence(self.store, request.network, t_end - pd.Timedelta(seconds=horizon), t_end)
+                res = trace(net, frame, request.station_id, request.parameter, operations=ops,
+                            horizon_s=horizon, do_conditions=DOConditions(temperature_c=request.temperature_c or 25.0))
             return incidents_pb2.TraceResponse(model=res.model, candidates=[convert.candidate(c) for c in res.candidates],
                                                stations_saw=list(res.stations_saw), stations_silent=list(res.stations_silent),
                                                nearest_upstream_discharger=res.nearest_upstream_discharger or "")
@@ -90,6 +145,23 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
 
     def Forecast(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
+            check_name(request.network, "network")
+            dur = _seconds(request.duration) if request.HasField("duration") else 0.0
+            checks = [("mass_kg", request.mass_kg, 1e-9, MAX_MASS_KG, "kg"),
+                      ("decay_per_day", request.decay_per_day, 0.0, 100.0, "1/d"),
+                      ("duration", dur, 0.0, MAX_HORIZON_S, "s"),
+                      ("threshold_mg_l", request.threshold_mg_l, 0.0, 1e5, "mg/L")]
+            if request.WhichOneof("where") == "location":
+                checks.append(("location.chainage_m", request.location.chainage_m, 0.0, 1e6, "m"))
+            if request.HasField("start"):
+                now = pd.Timestamp.now(tz="UTC").timestamp()
+                checks.append(("start", float(request.start.seconds), now - self.config.reading_past_days * 86400.0,
+                               now + MAX_HORIZON_S, "s since 1970"))
+            problems = _out_of_range(checks)
+            if len(request.pollutant) > 64:
+                problems.append(("pollutant", "is longer than 64 characters"))
+            if problems:
+                raise bad_request(f"{problems[0][0]} {problems[0][1]}", problems)
             _v, net = self.networks.get(request.network)
             if request.WhichOneof("where") == "discharger_id":
                 d = net.feature(request.discharger_id, "discharger")
@@ -102,12 +174,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 raise bad_request(f"mass_kg must be positive, got {request.mass_kg}", [("mass_kg", "not positive")])
             if not request.pollutant:
                 raise bad_request("pollutant is required", [("pollutant", "missing")])
-            pol = pollutant(request.pollutant, max(request.decay_per_day, 0.0) / 86400.0)
+            pol = pollutant(request.pollutant, request.decay_per_day / 86400.0)
             start = convert.to_datetime(request.start) if request.HasField("start") else pd.Timestamp.now(tz="UTC").to_pydatetime()
-            dur = request.duration.ToTimedelta().total_seconds() if request.HasField("duration") else 0.0
             rel = (Release(reach, chainage, pol, rate_kg_s=request.mass_kg / dur, duration_s=dur, start=start) if dur > 0
                    else Release(reach, chainage, pol, mass_kg=request.mass_kg, start=start))
-            fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l or None)
+            with self._heavy_slot(context):
+                fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l or None)
             return incidents_pb2.ForecastResponse(receptors=convert.arrivals(fc))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
@@ -122,13 +194,16 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
-    def _save(self, inc: incidents_pb2.Incident, event: str, summary: tuple[str, str]) -> None:
+    def _save(self, inc: incidents_pb2.Incident, event: str, summary: tuple[str, str], audit: tuple) -> None:
+        """The incident, its alert and the audit row of the change, in one transaction; then tell the watchers."""
         inc.updated_at.CopyFrom(convert.timestamp(now_ns()))
-        self.outbox.put_incident(inc.id, inc.network, inc.network_version, convert.INCIDENT_STATE_NAME[inc.state],
-                                 json_format.MessageToJson(inc))
         departments = {a.department for a in inc.checklist.actions if a.department}
         alert = convert.alert(f"{inc.id}/{event}", inc, 0, summary)
-        self.outbox.enqueue(alert.alert_id, inc.id, alert.SerializeToString(), inc.network, departments)
+        with self.store.transaction():
+            self.outbox.put_incident(inc.id, inc.network, inc.network_version, convert.INCIDENT_STATE_NAME[inc.state],
+                                     json_format.MessageToJson(inc))
+            self.outbox.enqueue(alert.alert_id, inc.id, alert.SerializeToString(), inc.network, departments)
+            self.store.audit(*audit)
         self.broadcaster.publish(inc)
 
     def UpdateAction(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -141,10 +216,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 raise ServiceError(grpc.StatusCode.NOT_FOUND, f"no action {request.action_id!r} in incident {inc.id!r}")
             action.status = request.status
             name = convert.ACTION_STATUS_NAME[request.status]
+            if len(request.note) > MAX_NOTE:
+                raise bad_request(f"note is longer than {MAX_NOTE} characters", [("note", "too long")])
             who, role = _who(self.config, context)
-            self.store.audit(who, role, "UpdateAction", f"{inc.id} {action.id} -> {name} {request.note}".strip())
             self._save(inc, f"action/{action.id}/{name}",
-                       (f"{action.id} 状态：{name}（{who}）", f"{action.id} is now {name} ({who})"))
+                       (f"{action.id} 状态：{name}（{who}）", f"{action.id} is now {name} ({who})"),
+                       (who, role, "UpdateAction", f"{inc.id} {action.id} -> {name} {request.note}".strip()))
             return action
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
@@ -156,10 +233,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"incident {inc.id!r} is already closed")
             if not request.force:
                 self._require_normal(inc)
+            if len(request.note) > MAX_NOTE:
+                raise bad_request(f"note is longer than {MAX_NOTE} characters", [("note", "too long")])
             inc.state = convert.INCIDENT_STATE["closed"]
             who, role = _who(self.config, context)
-            self.store.audit(who, role, "CloseIncident", f"{inc.id} force={request.force} {request.note}".strip())
-            self._save(inc, "closed", (f"事件 {inc.id} 已关闭", f"incident {inc.id} closed"))
+            self._save(inc, "closed", (f"事件 {inc.id} 已关闭", f"incident {inc.id} closed"),
+                       (who, role, "CloseIncident", f"{inc.id} force={request.force} {request.note}".strip()))
             return inc
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
@@ -187,34 +266,77 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             for t, c, r, m, d in rows])
 
 
+#: longest id, network name or department name of a target [characters]
+MAX_TARGET_TEXT = 128
+#: most targets one (non-admin) client may register [-]
+MAX_TARGETS_PER_OWNER = 100
+#: most departments in a target's scope [-]
+MAX_TARGET_DEPARTMENTS = 64
+DELIVERY_STATE = {"pending": alerts_pb2.DELIVERY_STATE_PENDING, "delivered": alerts_pb2.DELIVERY_STATE_DELIVERED,
+                  "retrying": alerts_pb2.DELIVERY_STATE_RETRYING, "dead": alerts_pb2.DELIVERY_STATE_DEAD}
+DELIVERY_STATE_NAME = {v: k for k, v in DELIVERY_STATE.items()}
+
+
 class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
-    def __init__(self, config: Config, store: Store, outbox: Outbox) -> None:
+    """Targets are owned: a hub sees and changes only the targets it registered; an admin all."""
+
+    def __init__(self, config: Config, store: Store, outbox: Outbox, on_change: Any = None) -> None:
         self.config, self.store, self.outbox = config, store, outbox
+        self.on_change = on_change  # the deliverer's wake(): a new endpoint or a replay is tried at once
+
+    def _denied(self, who: str | None, role: str | None, method: str, exc: Exception) -> None:
+        if isinstance(exc, NotOwnerError):  # the refused change rolled back; the refusal is still audited
+            self.store.audit(who, role, method, f"denied: {exc}")
+
+    def _check_request(self, request: Any) -> None:
+        bad = []
+        if not request.id:
+            bad.append(("id", "missing"))
+        for name, value in (("id", request.id), ("network", request.network)):
+            if len(value) > MAX_TARGET_TEXT:
+                bad.append((name, f"longer than {MAX_TARGET_TEXT} characters ({len(value)})"))
+        if len(request.departments) > MAX_TARGET_DEPARTMENTS:
+            bad.append(("departments", f"more than {MAX_TARGET_DEPARTMENTS} departments ({len(request.departments)})"))
+        bad += [(f"departments[{i}]", f"empty or longer than {MAX_TARGET_TEXT} characters")
+                for i, d in enumerate(request.departments) if not d or len(d) > MAX_TARGET_TEXT]
+        if len(request.webhook_secret) > 256:
+            bad.append(("webhook_secret", "longer than 256 characters"))
+        which = request.WhichOneof("endpoint")
+        if which is None:
+            bad.append(("endpoint", "missing: give grpc_address or webhook_url"))
+        elif request.tls and which != "grpc_address":
+            bad.append(("tls", "applies to grpc_address only (a webhook says https://)"))
+        if bad:
+            raise bad_request(f"{len(bad)} problem(s) with the target; first: {bad[0][0]}: {bad[0][1]}", bad)
+        try:
+            check_endpoint(request.grpc_address or None, request.webhook_url or None, self.config.delivery_allow)
+        except EndpointError as err:
+            raise bad_request(f"{err.field} {err}", [(err.field, str(err))]) from err
 
     def RegisterTarget(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who, role = _who(self.config, context)
         try:
-            if not request.id:
-                raise bad_request("id is required", [("id", "missing")])
-            which = request.WhichOneof("endpoint")
-            if which == "grpc_address" and not ADDRESS_RE.match(request.grpc_address):
-                raise bad_request(f"grpc_address {request.grpc_address!r} is not host:port", [("grpc_address", "not host:port")])
-            if which == "webhook_url" and not request.webhook_url.startswith(("http://", "https://")):
-                raise bad_request(f"webhook_url {request.webhook_url!r} is not http(s)", [("webhook_url", "not http(s)")])
-            if which is None:
-                raise bad_request("give grpc_address or webhook_url", [("endpoint", "missing")])
+            self._check_request(request)
+            if role != "admin" and self.outbox.target(request.id) is None and \
+                    len(self.outbox.targets(owner=who)) >= MAX_TARGETS_PER_OWNER:
+                raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                   f"{who!r} has {MAX_TARGETS_PER_OWNER} targets, the most a client may register")
             row = TargetRow(request.id, request.grpc_address or None, request.webhook_url or None,
-                            request.webhook_secret or None, request.network or None, tuple(request.departments), now_ns())
-            self.outbox.put_target(row)
-            who, role = _who(self.config, context)
-            self.store.audit(who, role, "RegisterTarget", f"{row.id} -> {row.grpc_address or row.webhook_url}")
-            return self._target(row)
+                            request.webhook_secret or None, request.network or None, tuple(request.departments), now_ns(),
+                            owner=who, tls=bool(request.tls))
+            detail = f"{row.id} -> {row.grpc_address or row.webhook_url}{' (tls)' if row.tls else ''}"
+            self.outbox.put_target(row, role, audit=(who, role, "RegisterTarget", detail))
+            if self.on_change is not None:
+                self.on_change()
+            return self._target(self.outbox.target(row.id) or row)
         except Exception as exc:  # noqa: BLE001
+            self._denied(who, role, "RegisterTarget", exc)
             abort(context, exc)
 
     @staticmethod
     def _target(t: TargetRow) -> alerts_pb2.Target:
         msg = alerts_pb2.Target(id=t.id, network=t.network or "", departments=list(t.departments),
-                                created_at=convert.timestamp(t.created_at_ns))
+                                created_at=convert.timestamp(t.created_at_ns), tls=t.tls, owner=t.owner or "")
         if t.grpc_address:
             msg.grpc_address = t.grpc_address
         elif t.webhook_url:
@@ -222,27 +344,52 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         return msg
 
     def RemoveTarget(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who, role = _who(self.config, context)
         try:
-            self.outbox.remove_target(request.id)
-            who, role = _who(self.config, context)
-            self.store.audit(who, role, "RemoveTarget", request.id)
+            if not request.id:
+                raise bad_request("id is required", [("id", "missing")])
+            self.outbox.remove_target(request.id, who, role, audit=(who, role, "RemoveTarget", request.id[:MAX_TARGET_TEXT]))
             return alerts_pb2.RemoveTargetResponse()
         except Exception as exc:  # noqa: BLE001
+            self._denied(who, role, "RemoveTarget", exc)
             abort(context, exc)
 
     def ListTargets(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return alerts_pb2.ListTargetsResponse(targets=[self._target(t) for t in self.outbox.targets()])
+        try:
+            who, role = _who(self.config, context)
+            targets = self.outbox.targets(owner=who if role == "hub" else None)
+            return alerts_pb2.ListTargetsResponse(targets=[self._target(t) for t in targets])
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
 
     def ListDeliveries(self, request: Any, context: grpc.ServicerContext) -> Any:
-        state = {"pending": alerts_pb2.DELIVERY_STATE_PENDING, "delivered": alerts_pb2.DELIVERY_STATE_DELIVERED,
-                 "retrying": alerts_pb2.DELIVERY_STATE_RETRYING}
-        out = []
-        for alert_id, target, inc, seq, st, attempts, nxt, err, done in self.outbox.deliveries(
-                request.incident_id or None, request.target_id or None):
-            d = alerts_pb2.Delivery(alert_id=alert_id, target_id=target, incident_id=inc, sequence=seq, state=state[st],
-                                    attempts=attempts, next_attempt=convert.timestamp(nxt), last_error=err or "")
-            if done:
-                d.delivered_at.CopyFrom(convert.timestamp(done))
-            out.append(d)
-        return alerts_pb2.ListDeliveriesResponse(deliveries=out)
+        try:
+            who, role = _who(self.config, context)
+            if request.state and request.state not in DELIVERY_STATE_NAME:
+                raise bad_request(f"state {request.state} is not a DeliveryState", [("state", "unknown value")])
+            out = []
+            for alert_id, target, inc, seq, st, attempts, nxt, err, done in self.outbox.deliveries(
+                    request.incident_id or None, request.target_id or None, owner=who if role == "hub" else None,
+                    state=DELIVERY_STATE_NAME.get(request.state)):
+                d = alerts_pb2.Delivery(alert_id=alert_id, target_id=target, incident_id=inc, sequence=seq,
+                                        state=DELIVERY_STATE[st], attempts=attempts, next_attempt=convert.timestamp(nxt),
+                                        last_error=err or "")
+                if done:
+                    d.delivered_at.CopyFrom(convert.timestamp(done))
+                out.append(d)
+            return alerts_pb2.ListDeliveriesResponse(deliveries=out)
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
 
+    def ReplayDeliveries(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            who, role = _who(self.config, context)
+            what = " ".join(f"{k}={v}" for k, v in (("target", request.target_id), ("alert", request.alert_id),
+                                                    ("incident", request.incident_id)) if v) or "all"
+            n = self.outbox.replay(request.target_id, request.alert_id, request.incident_id,
+                                   audit=(who, role, "ReplayDeliveries", what[:300]))
+            if self.on_change is not None:
+                self.on_change()
+            return alerts_pb2.ReplayDeliveriesResponse(replayed=n)
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)

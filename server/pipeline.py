@@ -193,7 +193,8 @@ class Pipeline:
         """Screen a network's recent readings; handle every new incident; return their ids."""
         version, net = self.networks.get(network)
         readings = readings_frame(self.store, network)
-        det = detect(readings, station_contexts(net))
+        contexts = self.networks.derived(network, version, "station_contexts", station_contexts)  # once per version
+        det = detect(readings, contexts)
         open_sets = self._open_incident_keys(network)
         new = []
         for inc in det.incidents:
@@ -207,9 +208,10 @@ class Pipeline:
             msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops)
             alert_id = f"{inc.id}/opened"
             alert = convert.alert(alert_id, msg, 0, summary)
-            self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
-                                     json_format.MessageToJson(msg))
-            self.outbox.enqueue(alert_id, inc.id, alert.SerializeToString(), network, departments)
+            with self.store.transaction():  # the incident and its alert commit together
+                self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
+                                         json_format.MessageToJson(msg))
+                self.outbox.enqueue(alert_id, inc.id, alert.SerializeToString(), network, departments)
             self.broadcaster.publish(msg)
             new.append(inc.id)
             log.info("incident %s: %s", inc.id, summary[1])

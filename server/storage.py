@@ -48,7 +48,20 @@ MIGRATIONS: tuple[str, ...] = (
                              last_error TEXT, delivered_at_ns INTEGER, PRIMARY KEY (alert_id, target_id));
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_ns);
     """,
+    # 3: targets are owned by the client that registered them; a probe row for the health check
+    """
+    ALTER TABLE targets ADD COLUMN owner TEXT;
+    ALTER TABLE targets ADD COLUMN tls INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE deliveries ADD COLUMN queued_at_ns INTEGER;
+    CREATE INDEX deliveries_target ON deliveries (target_id, state);
+    CREATE TABLE health_probe (id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL);
+    """,
 )
+#: SQLite result codes (primary) that mean the file cannot take writes now
+SQLITE_FULL = 13
+SQLITE_UNAVAILABLE = {5: "busy", 6: "locked", 8: "read-only", 10: "disk I/O error", 14: "cannot open"}
+#: (client, role, method, detail) of an audit row written inside a state change's transaction
+Audit = tuple[str | None, str | None, str, str]
 
 
 #: one packet's rows for :meth:`Store.add_observations`: (network, readings (station, parameter, time_ns,
@@ -74,6 +87,28 @@ class SchemaError(StoreError, RuntimeError):
     """The database was written by a newer rivertrace."""
 
 
+class StorageFullError(StoreError, OSError):
+    """The disk (or the database's size limit) is full: nothing was written."""
+
+
+class StorageUnavailableError(StoreError, OSError):
+    """The database cannot take writes now (read-only, I/O error, locked): nothing was written."""
+
+
+def storage_error(err: sqlite3.Error, path: Path) -> StoreError | None:
+    """The storage error a SQLite error means, or None if it is not about the file (a bug of ours)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    primary = code & 0xFF
+    if primary == SQLITE_FULL:
+        return StorageFullError(f"the database {path.name} cannot grow: disk full ({err})")
+    if primary in SQLITE_UNAVAILABLE:
+        return StorageUnavailableError(f"the database {path.name} cannot be written now: "
+                                       f"{SQLITE_UNAVAILABLE[primary]} ({err})")
+    return None
+
+
 def now_ns() -> int:
     return time.time_ns()
 
@@ -93,8 +128,11 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._depth = 0
         self._local = threading.local()
         self._writer = self._connect()
+        self.writable = True
+        self.on_writable: list[Any] = []  # callbacks(bool) when writability changes (the health service)
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -113,16 +151,62 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT, fsync'd)."""
+        """One durable write transaction (BEGIN IMMEDIATE ... COMMIT, fsync'd).
+
+        Re-entrant: a transaction opened inside another on the same thread joins it, so a state
+        change and its audit row commit together or not at all. SQLite errors about the file (disk
+        full, read-only, I/O) become :class:`StorageFullError` / :class:`StorageUnavailableError`
+        and mark the store not writable until a write succeeds again (:meth:`probe`).
+        """
         with self._lock:
             con = self._writer
-            con.execute("BEGIN IMMEDIATE")
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield con
+                finally:
+                    self._depth -= 1
+                return
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+                con.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+                try:
+                    yield con
+                except BaseException:
+                    if con.in_transaction:
+                        con.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._depth = 0
+                con.execute("COMMIT")
+            except sqlite3.Error as err:
+                if con.in_transaction:
+                    try:
+                        con.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                mapped = storage_error(err, self.path)
+                if mapped is None:
+                    raise
+                self._set_writable(False)
+                raise mapped from err
+        self._set_writable(True)
+
+    def _set_writable(self, ok: bool) -> None:
+        if ok == self.writable:
+            return
+        self.writable = ok
+        for cb in list(self.on_writable):
+            cb(ok)
+
+    def probe(self) -> bool:
+        """Try a tiny durable write; returns whether the store can write (updates :attr:`writable`)."""
+        try:
+            with self.transaction() as con:
+                con.execute("INSERT OR REPLACE INTO health_probe VALUES (1, ?)", (now_ns(),))
+        except StoreError:
+            return False
+        return True
 
     def _migrate(self) -> None:
         with self.transaction() as con:
@@ -146,14 +230,27 @@ class Store:
             self._writer.close()
 
     # --------------------------------------------------------------------------------- networks
-    def put_network(self, name: str, document: dict[str, Any], stored_by: str | None = None) -> StoredNetwork:
-        """Store a new version of a network (versions count from 1 per name)."""
-        text = json.dumps(document, ensure_ascii=False)
+    def put_network(self, name: str, document: dict[str, Any], stored_by: str | None = None,
+                    audit: Audit | None = None, text: str | None = None) -> StoredNetwork:
+        """Store a new version of a network (versions count from 1 per name); with ``audit``, its
+        audit row (detail + `` v<version>``) in the same transaction. ``text``: the document's JSON."""
+        text = text if text is not None else json.dumps(document, ensure_ascii=False)
         with self.transaction() as con:
             v = con.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM networks WHERE name = ?", (name,)).fetchone()[0]
             t = now_ns()
             con.execute("INSERT INTO networks VALUES (?, ?, ?, ?, ?)", (name, v, text, t, stored_by))
+            if audit is not None:
+                self.audit(audit[0], audit[1], audit[2], f"{audit[3]} v{v}")
         return StoredNetwork(name, int(v), document, t)
+
+    def get_network_text(self, name: str, version: int = 0) -> tuple[int, str, int]:
+        """(version, document JSON text as stored, stored_at_ns) without parsing it. Raises NotFoundError."""
+        v = self.network_version(name, version)
+        row = self._reader().execute("SELECT version, document, stored_at_ns FROM networks WHERE name = ? AND version = ?",
+                                     (name, v)).fetchone()
+        if row is None:
+            raise NotFoundError(f"version {v} of network {name!r} is not stored")
+        return int(row[0]), row[1], int(row[2])
 
     def get_network(self, name: str, version: int = 0) -> StoredNetwork:
         """A stored version (0: latest). Raises NotFoundError."""
@@ -185,19 +282,23 @@ class Store:
         return [r[0] for r in self._reader().execute("SELECT DISTINCT name FROM networks ORDER BY name")]
 
     # --------------------------------------------------------------------------------- readings
-    def add_readings(self, network: str, rows: Sequence[tuple[str, str, int, float, str | None]]) -> tuple[int, int]:
-        """Insert (station, parameter, time_ns, value, flag) rows in one durable transaction.
+    def add_readings(self, network: str, rows: Sequence[tuple[str, str, int, float, str | None]],
+                     audit: Audit | None = None) -> tuple[int, int]:
+        """Insert (station, parameter, time_ns, value, flag) rows in one durable transaction; with
+        ``audit``, its audit row (detail + the counts) in the same transaction.
 
         Returns (stored, duplicates): a row whose key is already stored is a duplicate (a client
         re-sending after a crash) and is not changed.
         """
-        if not rows:
+        if not rows and audit is None:
             return 0, 0
         with self.transaction() as con:
             before = con.total_changes
             con.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?)",
                             [(network, s, p, t, v, f) for s, p, t, v, f in rows])
             stored = con.total_changes - before
+            if audit is not None:
+                self.audit(audit[0], audit[1], audit[2], f"{audit[3]}: {stored} stored, {len(rows) - stored} duplicates")
         return stored, len(rows) - stored
 
     def readings(self, network: str, station: str | None = None, parameter: str | None = None,
@@ -225,12 +326,16 @@ class Store:
             return int(self._reader().execute("SELECT COUNT(*) FROM readings").fetchone()[0])
         return int(self._reader().execute("SELECT COUNT(*) FROM readings WHERE network = ?", (network,)).fetchone()[0])
 
-    def add_operations(self, network: str, rows: Iterable[tuple[str, int, bool, bool, bool]]) -> int:
+    def add_operations(self, network: str, rows: Iterable[tuple[str, int, bool, bool, bool]],
+                       audit: Audit | None = None) -> int:
         with self.transaction() as con:
             before = con.total_changes
             con.executemany("INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?)",
                             [(network, d, t, int(p), int(tr), int(e)) for d, t, p, tr, e in rows])
-            return con.total_changes - before
+            n = con.total_changes - before
+            if audit is not None:
+                self.audit(audit[0], audit[1], audit[2], f"{audit[3]}: {n} states")
+            return n
 
     def operations(self, network: str, start_ns: int, end_ns: int) -> list[tuple[str, int, bool | None, bool | None, bool | None]]:
         """Power-meter and effluent-monitor states (discharger, time, production, treatment, exceedance);
@@ -275,7 +380,7 @@ class Store:
         """Record a state-changing call (who, when, what)."""
         with self.transaction() as con:
             con.execute("INSERT INTO audit (time_ns, client, role, method, detail) VALUES (?, ?, ?, ?, ?)",
-                        (now_ns(), client, role, method, detail))
+                        (now_ns(), client, role, method[:100], detail[:1000]))
 
     def audit_log(self, limit: int = 1000) -> list[tuple[int, str | None, str | None, str, str | None]]:
         return list(self._reader().execute(

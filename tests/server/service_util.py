@@ -41,3 +41,25 @@ def stubs(channel):
 def put(channel, doc, name="ruxi", **kw):
     return network_pb2_grpc.NetworkServiceStub(channel).PutNetwork(
         network_pb2.PutNetworkRequest(name=name, document_json=json.dumps(doc, ensure_ascii=False)), timeout=30, **kw)
+
+
+def make_pki(d):
+    """A throw-away CA with a server certificate (localhost, 127.0.0.1) and a client certificate, by openssl."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=rivertrace test CA",
+        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
+    for name, ext in (("server", "subjectAltName=DNS:localhost,IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(d / f"{name}.key"),
+            "-out", str(d / f"{name}.csr"))
+        (d / f"{name}.ext").write_text(ext + "\n")
+        run("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+            "-CAcreateserial", "-days", "2", "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.crt"))
+    return d

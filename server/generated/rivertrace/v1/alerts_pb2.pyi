@@ -17,10 +17,12 @@ class DeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DELIVERY_STATE_PENDING: _ClassVar[DeliveryState]
     DELIVERY_STATE_DELIVERED: _ClassVar[DeliveryState]
     DELIVERY_STATE_RETRYING: _ClassVar[DeliveryState]
+    DELIVERY_STATE_DEAD: _ClassVar[DeliveryState]
 DELIVERY_STATE_UNSPECIFIED: DeliveryState
 DELIVERY_STATE_PENDING: DeliveryState
 DELIVERY_STATE_DELIVERED: DeliveryState
 DELIVERY_STATE_RETRYING: DeliveryState
+DELIVERY_STATE_DEAD: DeliveryState
 
 class Alert(_message.Message):
     __slots__ = ("alert_id", "incident_id", "sequence", "created_at", "incident", "summary", "summary_zh")
@@ -47,36 +49,42 @@ class DeliverAck(_message.Message):
     def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("id", "grpc_address", "webhook_url", "network", "departments", "created_at")
+    __slots__ = ("id", "grpc_address", "webhook_url", "network", "departments", "created_at", "tls", "owner")
     ID_FIELD_NUMBER: _ClassVar[int]
     GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     id: str
     grpc_address: str
     webhook_url: str
     network: str
     departments: _containers.RepeatedScalarFieldContainer[str]
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., grpc_address: _Optional[str] = ..., webhook_url: _Optional[str] = ..., network: _Optional[str] = ..., departments: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tls: bool
+    owner: str
+    def __init__(self, id: _Optional[str] = ..., grpc_address: _Optional[str] = ..., webhook_url: _Optional[str] = ..., network: _Optional[str] = ..., departments: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tls: _Optional[bool] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class RegisterTargetRequest(_message.Message):
-    __slots__ = ("id", "grpc_address", "webhook_url", "network", "departments", "webhook_secret")
+    __slots__ = ("id", "grpc_address", "webhook_url", "network", "departments", "webhook_secret", "tls")
     ID_FIELD_NUMBER: _ClassVar[int]
     GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENTS_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
     id: str
     grpc_address: str
     webhook_url: str
     network: str
     departments: _containers.RepeatedScalarFieldContainer[str]
     webhook_secret: str
-    def __init__(self, id: _Optional[str] = ..., grpc_address: _Optional[str] = ..., webhook_url: _Optional[str] = ..., network: _Optional[str] = ..., departments: _Optional[_Iterable[str]] = ..., webhook_secret: _Optional[str] = ...) -> None: ...
+    tls: bool
+    def __init__(self, id: _Optional[str] = ..., grpc_address: _Optional[str] = ..., webhook_url: _Optional[str] = ..., network: _Optional[str] = ..., departments: _Optional[_Iterable[str]] = ..., webhook_secret: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
 
 class RemoveTargetRequest(_message.Message):
     __slots__ = ("id",)
@@ -121,12 +129,30 @@ class Delivery(_message.Message):
     def __init__(self, alert_id: _Optional[str] = ..., target_id: _Optional[str] = ..., incident_id: _Optional[str] = ..., sequence: _Optional[int] = ..., state: _Optional[_Union[DeliveryState, str]] = ..., attempts: _Optional[int] = ..., next_attempt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListDeliveriesRequest(_message.Message):
-    __slots__ = ("incident_id", "target_id")
+    __slots__ = ("incident_id", "target_id", "state")
     INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     incident_id: str
     target_id: str
-    def __init__(self, incident_id: _Optional[str] = ..., target_id: _Optional[str] = ...) -> None: ...
+    state: DeliveryState
+    def __init__(self, incident_id: _Optional[str] = ..., target_id: _Optional[str] = ..., state: _Optional[_Union[DeliveryState, str]] = ...) -> None: ...
+
+class ReplayDeliveriesRequest(_message.Message):
+    __slots__ = ("target_id", "alert_id", "incident_id")
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    target_id: str
+    alert_id: str
+    incident_id: str
+    def __init__(self, target_id: _Optional[str] = ..., alert_id: _Optional[str] = ..., incident_id: _Optional[str] = ...) -> None: ...
+
+class ReplayDeliveriesResponse(_message.Message):
+    __slots__ = ("replayed",)
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    replayed: int
+    def __init__(self, replayed: _Optional[int] = ...) -> None: ...
 
 class ListDeliveriesResponse(_message.Message):
     __slots__ = ("deliveries",)

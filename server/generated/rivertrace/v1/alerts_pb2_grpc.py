@@ -56,6 +56,11 @@ class AlertServiceStub:
                 request_serializer=rivertrace_dot_v1_dot_alerts__pb2.ListDeliveriesRequest.SerializeToString,
                 response_deserializer=rivertrace_dot_v1_dot_alerts__pb2.ListDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.ReplayDeliveries = channel.unary_unary(
+                '/rivertrace.v1.AlertService/ReplayDeliveries',
+                request_serializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesRequest.SerializeToString,
+                response_deserializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class AlertServiceServicer:
@@ -87,6 +92,13 @@ class AlertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReplayDeliveries(self, request, context):
+        """Admin: put dead-lettered deliveries back in the queue (all, or of a target / alert / incident).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +121,11 @@ def add_AlertServiceServicer_to_server(servicer, server):
                     servicer.ListDeliveries,
                     request_deserializer=rivertrace_dot_v1_dot_alerts__pb2.ListDeliveriesRequest.FromString,
                     response_serializer=rivertrace_dot_v1_dot_alerts__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayDeliveries,
+                    request_deserializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesRequest.FromString,
+                    response_serializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +237,33 @@ class AlertService:
             '/rivertrace.v1.AlertService/ListDeliveries',
             rivertrace_dot_v1_dot_alerts__pb2.ListDeliveriesRequest.SerializeToString,
             rivertrace_dot_v1_dot_alerts__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rivertrace.v1.AlertService/ReplayDeliveries',
+            rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesRequest.SerializeToString,
+            rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
