@@ -618,7 +618,9 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         A valid network.
     release : Release
         Instantaneous (mass M [kg] put at the chainage at t = 0, shared between the two nearest
-        cell centres so its centre of mass is exact) or continuous (rate [kg/s] for duration [s]).
+        cell centres so its centre of mass is exact), continuous (rate [kg/s] for duration [s]) or
+        a rate curve (linear between samples; each step adds the exact mass of its interval). An
+        inflow concentration curve is refused (:class:`NumericalError`).
     t_end_s : float
         Simulated time after the release start [s]; the run covers at least this.
     dt_s : float, optional
@@ -658,6 +660,9 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     """
     if not (t_end_s > 0 and math.isfinite(t_end_s)):
         raise NumericalError(f"t_end_s must be positive and finite, got {t_end_s}")
+    if release.is_boundary:
+        raise NumericalError("the numerical engine takes releases (a mass, a rate, a rate curve), not an inflow "
+                             "concentration curve: use the analytic engine for an observed boundary curve")
     st = state if state is not None else net.reach_state()
     routed = route_moments(net, st, release.reach, release.chainage_m, release.pollutant, kinds, wind_ms)
     routed.sort(key=lambda r: (r[3], r[2]))
@@ -721,7 +726,14 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     conc = np.zeros(n)
     cs = np.zeros(n)
     released = out = decayed = 0.0
-    rate_g = 0.0 if release.rate_kg_s is None else release.rate_kg_s * GRAMS_PER_KG
+    source = release.source_history()  # a box or a measured rate curve: mass added per step below
+
+    tj, jv = (np.array([x[i] for x in source.jumps], float) for i in (0, 1))
+    tk, kv = (np.array([x[i] for x in source.kinks], float) for i in (0, 1))
+
+    def released_by(t: float) -> float:  # mass [g] a rate history has released by time t
+        return GRAMS_PER_KG * float(jv @ np.maximum(t - tj, 0.0) + kv @ np.maximum(t - tk, 0.0) ** 2 / 2.0)
+
     if release.mass_kg is not None:
         released = release.mass_kg * GRAMS_PER_KG
         np.add.at(conc, src_cells, released * src_w / stp.vol[src_cells])  # the two cells may be one
@@ -741,7 +753,7 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     record(0)
     for step in range(n_steps):
         t0, t1 = step * dt, (step + 1) * dt
-        added = rate_g * max(0.0, min(t1, release.duration_s or 0.0) - t0)
+        added = released_by(t1) - released_by(t0) if release.mass_kg is None else 0.0
         if added:  # half before advection, half after: the step's release is centred in time
             np.add.at(conc, src_cells, 0.5 * added * src_w / stp.vol[src_cells])
             released += added
@@ -861,6 +873,7 @@ def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: Re
             "release_kind": "instantaneous" if release.mass_kg is not None else "continuous",
             "release_mass_kg": release.total_mass_kg,
             "release_duration_s": float(release.duration_s or 0.0),
+            "release_centroid_s": _release_centroid_s(release),
             "dt_s": dt,
             "n_cells": g.n,
             "max_cell_peclet": pe,
@@ -868,6 +881,19 @@ def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: Re
         },
     )
     return ds
+
+
+def _release_centroid_s(release: Release) -> float:
+    """Mass-weighted mean release time [s]: 0 for a pulse, half the duration for a box, and for a
+    rate curve (linear between samples, so t r(t) is quadratic on each segment) Simpson's rule, exact."""
+    if release.mass_kg is not None:
+        return 0.0
+    if release.rate_curve is None:
+        return 0.5 * float(release.duration_s or 0.0)
+    t, r = np.asarray(release.rate_curve, float).T
+    h, tm, rm = np.diff(t), 0.5 * (t[1:] + t[:-1]), 0.5 * (r[1:] + r[:-1])
+    first = np.sum(h / 6.0 * (t[:-1] * r[:-1] + 4.0 * tm * rm + t[1:] * r[1:]))
+    return float(first / np.sum(h * rm))
 
 
 def _seconds(ds: xr.Dataset) -> np.ndarray:
@@ -905,7 +931,7 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
     ids = [str(v) for v in ds["receptor"].values]
     stored = ds["threshold"].values
     basis = [str(v) for v in ds["threshold_basis"].values]
-    half_dur = 0.5 * float(ds.attrs.get("release_duration_s", 0.0))
+    half_dur = float(ds.attrs.get("release_centroid_s", 0.5 * float(ds.attrs.get("release_duration_s", 0.0))))
     res: list[ReceptorForecast] = []
     unfinished: list[str] = []
     for j, rid in enumerate(ids):
