@@ -64,18 +64,27 @@ reach and the reaches downstream of it are simulated: elsewhere C = 0 (back-disp
 release reach's upstream node is neglected). Mass is conserved to round-off: cells + storage + out
 + decayed = released.
 
-Grid rule: on each reach dx = max(CELL_PECLET D / U, PLUME_RESOLUTION sigma), where sigma is the
-smallest standard deviation [m] the plume can have in that reach (from the travel-time variance
-accumulated above it; in the release reach, at its first receptor): cell Peclet number U dx / D
-<= :data:`CELL_PECLET`, or at least 1 / :data:`PLUME_RESOLUTION` cells per plume standard
-deviation, whichever is coarser, since either keeps the error small (at 5 and 14 km on a uniform
-channel the tests measure peak concentration within 0.2 % and peak time within 0.02 % of the
-exact Gaussian puff, 671 cells over 30 km; a uniform 400 m grid is 17 % low). The brief's U dx / 2 <= 0.05 D is the
-rule for first-order upwinding and would cost 20 times the cells here. At least
-:data:`MIN_CELLS_PER_REACH` cells a reach; when the simulated reaches would need more than
-:data:`MAX_CELLS` cells (the 1,000-reach case) dx grows uniformly. The achieved maximum cell
-Peclet number is in the output attributes. dt is the largest step with Courant <= COURANT_MAX in
-every cell at every flow of the run.
+Grid rule: on each reach dx = max(PLUME_RESOLUTION sigma, min(CELL_PECLET D / U, sigma / MIN_CELLS_PER_SIGMA),
+MIN_CELL_PECLET D / U), where sigma is the smallest standard deviation [m] the plume can have in
+that reach (from the travel-time variance accumulated above it; in the release reach, at its first
+receptor; a lake adds none, since its outflow rises as fast as its inflow): cell Peclet number
+U dx / D <= :data:`CELL_PECLET`, or at least 1 / :data:`PLUME_RESOLUTION` cells per plume standard
+deviation, whichever is coarser, since either keeps the error small where the plume is wide (at 5
+and 14 km on a uniform channel the tests measure peak concentration within 0.2 % and peak time
+within 0.02 % of the exact Gaussian puff, 671 cells over 30 km; a uniform 400 m grid is 17 % low);
+but never fewer than :data:`MIN_CELLS_PER_SIGMA` cells per sigma near a release, where the cell
+Peclet rule alone left 3-4 cells per sigma and peaks 4-5 % off the exact ones 200-500 m below a pulse
+(8 cells: within 1.2 % in time and 1.9 % in concentration; the refinement study,
+``NUMERICAL_CONVERGENCE.md``), down to cell Peclet number :data:`MIN_CELL_PECLET`. The brief's U dx / 2 <= 0.05 D is the rule for first-order upwinding and
+would cost 20 times the cells here. At least :data:`MIN_CELLS_PER_REACH` cells a reach (a lake: one);
+when the simulated reaches would need more than :data:`MAX_CELLS` cells (the 1,000-reach case) dx
+grows uniformly. The achieved maximum cell Peclet number is in the output attributes. dt is the
+largest step with Courant <= COURANT_MAX in every cell at every flow of the run (``refine`` and
+``courant`` of :func:`simulate` divide dx and set the Courant number, for refinement studies).
+
+Receptors read the cells by linear interpolation; within half a cell of a reach's end they
+extrapolate the reach's own profile to it (a station at chainage 0 below a confluence reads the
+mixed water at the node, not the first cell's centre dx/2 further down).
 
 Time-varying flow is quasi-steady: a hydrograph change is felt at once everywhere downstream
 (kinematic-wave routing is out of scope), discharges are linear in time between hydrograph samples
@@ -133,6 +142,11 @@ COURANT_MAX = 0.9
 CELL_PECLET = 1.0
 #: cell length as a share of the plume's standard deviation where the plume is already wide [-]
 PLUME_RESOLUTION = 0.1
+#: fewest cells per plume standard deviation where the cell Peclet rule is coarser [-] (refinement study)
+MIN_CELLS_PER_SIGMA = 8.0
+#: ... but never cells finer than this cell Peclet number [-] (a receptor a few metres below a release
+#: must not make the whole reach fine)
+MIN_CELL_PECLET = 0.25
 #: fewest cells in a reach [-] (receptor interpolation and the TVD stencil need a few)
 MIN_CELLS_PER_REACH = 4
 #: largest time step as a share of a lake's residence time tau [-]: the tank is integrated exactly
@@ -330,8 +344,12 @@ def _build_grid(net: RiverNetwork, st: ReachState, release: Release, u: np.ndarr
     lake = st.lake_mask()[sidx]
     if dx_m is None:
         # the finer of the two rules is not needed: either one bounds the error (module docstring)
-        target = np.maximum(CELL_PECLET * st.dispersion_m2s[sidx] / u[sidx],
-                            PLUME_RESOLUTION * _plume_sigma_m(net, st, release, u, sidx)) / refine
+        sigma = _plume_sigma_m(net, st, release, u, sidx)
+        d_over_u = st.dispersion_m2s[sidx] / u[sidx]
+        with np.errstate(divide="ignore"):
+            cap = np.where(sigma > 0, sigma / MIN_CELLS_PER_SIGMA, np.inf)
+        target = np.maximum.reduce([PLUME_RESOLUTION * sigma, np.minimum(CELL_PECLET * d_over_u, cap),
+                                    MIN_CELL_PECLET * d_over_u]) / refine
         ncell = np.maximum(np.ceil(length / target), MIN_CELLS_PER_REACH)
         river = ~lake
         if ncell[river].sum() > MAX_CELLS * refine:  # coarsen uniformly: every reach's dx grows by the same factor
@@ -357,13 +375,21 @@ def _build_grid(net: RiverNetwork, st: ReachState, release: Release, u: np.ndarr
     return _Grid(ids, sidx, ncell, dx, first, last, cell_reach, x_m, tuple(node_ids), fn, tn, has_out, lake)
 
 
-def _locate(g: _Grid, reach_local: int, chainage_m: float) -> tuple[int, int, float]:
-    """Two cells and the weight of the second that linearly interpolate at a chainage."""
+def _locate(g: _Grid, reach_local: int, chainage_m: float, extrapolate: bool = False) -> tuple[int, int, float]:
+    """Two cells and the weight of the second that linearly interpolate at a chainage.
+
+    Within half a cell of either end of a reach, ``extrapolate`` continues the line through the two
+    end cells to the chainage (a receptor reads the reach's own profile, which is smooth up to its
+    ends: below a confluence it is the mixed water's; without it a station at chainage 0 would read
+    the first cell's centre, dx/2 downstream). Otherwise (a release) the nearest cell takes it all.
+    """
+    n = int(g.ncell[reach_local])
     s = chainage_m / g.dx[reach_local] - 0.5
-    j0 = int(np.clip(np.floor(s), 0, g.ncell[reach_local] - 1))
-    j1 = min(j0 + 1, g.ncell[reach_local] - 1)
-    w = float(np.clip(s - j0, 0.0, 1.0)) if j1 > j0 else 0.0
-    return int(g.first[reach_local] + j0), int(g.first[reach_local] + j1), w
+    if n == 1:
+        return int(g.first[reach_local]), int(g.first[reach_local]), 0.0
+    j0 = int(np.clip(np.floor(s), 0, n - 2))
+    w = float(s - j0) if extrapolate else float(np.clip(s - j0, 0.0, 1.0))
+    return int(g.first[reach_local] + j0), int(g.first[reach_local] + j0 + 1), w
 
 
 # ---------------------------------------------------------------------------------------- flows
@@ -694,7 +720,7 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
 
     # receptors and release, as cell interpolation weights
     local = {rid: j for j, rid in enumerate(g.reach_ids)}
-    rec = [_locate(g, local[f.reach], f.chainage_m) for f, *_ in routed]
+    rec = [_locate(g, local[f.reach], f.chainage_m, extrapolate=True) for f, *_ in routed]
     ri0 = np.array([r[0] for r in rec], dtype=int)
     ri1 = np.array([r[1] for r in rec], dtype=int)
     rw = np.array([r[2] for r in rec], dtype=float)
@@ -745,7 +771,8 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     rec_q = np.zeros((n_rec, nr))
 
     def record(k: int) -> None:
-        rec_c[k] = conc[ri0] * (1.0 - rw) + conc[ri1] * rw
+        # (an extrapolation to a reach end can dip below 0 on a steep front: clipped)
+        rec_c[k] = np.maximum(conc[ri0] * (1.0 - rw) + conc[ri1] * rw, 0.0)
         rec_cell[k] = conc[out_cells]
         rec_mass[k] = (stp.vol @ conc + tr.vs @ cs, out, released, decayed)
         rec_q[k] = stp.q
