@@ -148,7 +148,7 @@ MIN_CELLS_PER_SIGMA = 8.0
 #: must not make the whole reach fine)
 MIN_CELL_PECLET = 0.25
 #: fewest cells in a reach [-] (receptor interpolation and the TVD stencil need a few)
-MIN_CELLS_PER_REACH = 4
+MIN_CELLS_PER_REACH = 8
 #: largest time step as a share of a lake's residence time tau [-]: the tank is integrated exactly
 #: for an inflow held constant over the step, so the error is that of lumping the inflow (second
 #: order in dt / tau; two tanks in series: 7e-5 of the peak at 0.05, measured in the tests)

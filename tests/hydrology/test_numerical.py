@@ -544,3 +544,20 @@ def test_inflow_curve_is_refused():
     rel = Release("R1", X0, TRACER, inflow_curve=((0.0, 1.0), (600.0, 1.0)))
     with pytest.raises(NumericalError, match="inflow concentration curve"):
         simulate(channel(), rel, t_end_s=1000.0)
+
+
+# ------------------------------------------------------------------------------------ 9. the engines
+@pytest.mark.parametrize("basin", ["ruxi", "puhe"])
+def test_engines_agree_on_the_demo_basins(basin):
+    from engine_cases import compare, network, releases
+
+    net = network(basin)
+    rows = [row for rel in releases(basin, net) for row in compare(net, rel)[0]]
+    assert len(rows) >= 10  # every discharger's spill reaches some station
+    # issue 10's criterion for the engine pair: 1 % peak time, 2 % peak concentration. Measured
+    # worst: Ruxi 0.1 % / 0.4 %; Puhe +0.9 % / +1.8 % at PH-OUTLET, below the weir pool (reach Peclet
+    # number of the pool reaches ~10): the engines' junction models differ there (the kernel's reaches
+    # are semi-infinite, the finite volumes carry dispersion across the node), not the grid (refine=4
+    # leaves +0.4 % / +1.8 %)
+    worst = max(rows, key=lambda r: abs(r["dt_peak"]) / 0.01 + abs(r["dc_peak"]) / 0.02)
+    assert all(abs(r["dt_peak"]) < 0.01 and abs(r["dc_peak"]) < 0.02 for r in rows), worst
