@@ -6,6 +6,9 @@ kernel) is exact for the linear problem under its junction assumption; the numer
 its defaults. Releases and networks: tests/hydrology/engine_cases.py (20-minute spills from
 headwaters covering every receptor; on the demo basins from every discharger; lake flowlines are
 fully mixed tanks). Slow (Walker's lakes hold water for weeks: ~10^5 steps), hence a benchmark.
+Receptors whose analytic peak comes after engine_cases.MAX_RUN_S (30 days; lakes on the
+sample_natseamless and Petapsco imports hold water for months to years) are not compared: they are
+counted as skipped in the results, with the earliest such peak, and the test does not claim them.
 Writes tests/bench/results/engine_comparison.json.
 """
 
@@ -40,11 +43,14 @@ def test_engines_agree_at_every_receptor():
             rows += r
             t_ana.append(ta)
             t_num.append(tn)
-        worst_t = max(rows, key=lambda x: abs(x["dt_peak"]))
-        worst_c = max(rows, key=lambda x: abs(x["dc_peak"]))
+        done = [x for x in rows if not x["skipped"]]
+        worst_t = max(done, key=lambda x: abs(x["dt_peak"]))
+        worst_c = max(done, key=lambda x: abs(x["dc_peak"]))
         per_network[name] = {
-            "releases": len(t_num), "receptor_rows": len(rows),
-            "lake_receptor_rows": sum(x["lake"] for x in rows),
+            "releases": len(t_num), "receptor_rows": len(rows), "compared": len(done),
+            "lake_receptor_rows": sum(x["lake"] for x in done),
+            "skipped_beyond_max_run": len(rows) - len(done),
+            "earliest_skipped_peak_h": min([x["analytic_peak_s"] / 3600 for x in rows if x["skipped"]], default=None),
             "max_abs_dt_peak": abs(worst_t["dt_peak"]), "at_t": worst_t["receptor"],
             "max_abs_dc_peak": abs(worst_c["dc_peak"]), "at_c": worst_c["receptor"],
             "analytic_seconds": sum(t_ana), "numerical_seconds": sum(t_num)}
@@ -55,5 +61,6 @@ def test_engines_agree_at_every_receptor():
               "networks": per_network, "rows": rows_all}
     (RESULTS / "engine_comparison.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print("\n" + json.dumps(per_network, indent=1))
-    bad = [x for x in rows_all if abs(x["dt_peak"]) >= PEAK_TIME_RTOL or abs(x["dc_peak"]) >= PEAK_CONC_RTOL]
+    bad = [x for x in rows_all if not x["skipped"]
+           and (abs(x["dt_peak"]) >= PEAK_TIME_RTOL or abs(x["dc_peak"]) >= PEAK_CONC_RTOL)]
     assert not bad, bad

@@ -72,30 +72,58 @@ def demo_releases(net) -> list[Release]:
     return [Release(f.reach, f.chainage_m, TRACER, **SPILL) for f in net.iter_features(("discharger",))]
 
 
-def compare(net, release: Release, **sim_kw) -> tuple[list[dict], float, float]:
-    """Both engines' peaks at every receptor of one release; the two wall times [s]."""
+#: longest numerical run of the comparison [s]: 30 days. Lakes on the NHDPlus samples hold water
+#: for up to two years (TOTMA), and the finite-volume engine steps at the Courant limit of its
+#: shortest river cells (15-35 s), so a receptor whose analytic peak comes later is not compared:
+#: it is listed as skipped, with its peak time
+MAX_RUN_S = 30 * 86400.0
+
+
+def compare(net, release: Release, max_run_s: float = MAX_RUN_S, **sim_kw) -> tuple[list[dict], float, float]:
+    """Both engines' peaks at every receptor of one release; the two wall times [s].
+
+    Rows of receptors whose analytic peak is beyond ``max_run_s`` / 1.3 carry ``skipped = True``
+    and no numerical figures.
+    """
     t0 = time.perf_counter()
     ana = forecast(net, release)
     t_ana = time.perf_counter() - t0
-    if not ana.receptors:
-        return [], t_ana, 0.0
+    late = [r for r in ana.receptors if 1.3 * r.peak_s + release.active_s > max_run_s]
+    skipped = [{"receptor": r.id, "reach": r.reach, "lake": bool(net.reaches[r.reach].fully_mixed),
+                "release_reach": release.reach, "release_chainage_m": release.chainage_m,
+                "analytic_peak_s": r.peak_s, "analytic_peak_g_m3": r.peak_g_m3, "skipped": True} for r in late]
+    if len(late) == len(ana.receptors):
+        return skipped, t_ana, 0.0
     # only the peaks are compared: run to 1.3 x the latest analytic peak (plus the release), past
-    # which every curve falls (a lake's tail would otherwise ask for months of 20-s steps on Walker)
-    t_end = 1.3 * max(r.peak_s for r in ana.receptors) + release.active_s
-    t0 = time.perf_counter()
-    ds = simulate(net, release, t_end_s=t_end, **sim_kw)
-    t_num = time.perf_counter() - t0
-    rows = []
-    with warnings.catch_warnings():  # tails outlast the run: only the peaks are used
-        warnings.simplefilter("ignore", RuntimeWarning)
-        nums = summarize(ds)
-    for n in nums:
-        a = ana.receptor(n.id)
-        rows.append({"receptor": n.id, "reach": n.reach, "lake": bool(net.reaches[n.reach].fully_mixed),
+    # which every curve falls (a lake's tail would otherwise ask for months of 20-s steps on Walker);
+    # where the analytic peak is at t = 0, an inversion failure, to the mean travel time instead.
+    # Receptors are run in groups of similar time scale (within a factor 4), so that the records
+    # (at most MAX_RECORDS a run) resolve the sharp early peaks as well as the late ones
+    horizon = {r.id: 1.3 * r.peak_s if r.peak_s > 0 else min(r.mean_travel_time_s, max_run_s)
+               for r in ana.receptors if r not in late}
+    rows, t_num, nums = list(skipped), 0.0, {}
+    todo = sorted(horizon, key=horizon.get)
+    while todo:
+        top = horizon[todo[-1]]
+        group = [k for k in todo if horizon[k] >= top / 4.0]
+        todo = [k for k in todo if k not in group]
+        t0 = time.perf_counter()
+        ds = simulate(net, release, t_end_s=top + release.active_s, **sim_kw)
+        t_num += time.perf_counter() - t0
+        with warnings.catch_warnings():  # tails outlast the run: only the peaks are used
+            warnings.simplefilter("ignore", RuntimeWarning)
+            nums.update({n.id: n for n in summarize(ds) if n.id in group})
+    for k in horizon:
+        n, a = nums[k], ana.receptor(k)
+        rows.append({"receptor": k, "reach": n.reach, "lake": bool(net.reaches[n.reach].fully_mixed),
                      "release_reach": release.reach, "release_chainage_m": release.chainage_m,
                      "analytic_peak_s": a.peak_s, "numerical_peak_s": n.peak_s,
                      "analytic_peak_g_m3": a.peak_g_m3, "numerical_peak_g_m3": n.peak_g_m3,
-                     "dt_peak": n.peak_s / a.peak_s - 1.0, "dc_peak": n.peak_g_m3 / a.peak_g_m3 - 1.0})
+                     # an analytic peak at t = 0 (the inversion's start-up on a window made long by
+                     # a lake: the kernel's failure, see the report) counts as an infinite deviation
+                     "dt_peak": n.peak_s / a.peak_s - 1.0 if a.peak_s > 0 else float("inf"),
+                     "dc_peak": n.peak_g_m3 / a.peak_g_m3 - 1.0 if a.peak_g_m3 > 0 else float("inf"),
+                     "skipped": False})
     return rows, t_ana, t_num
 
 

@@ -553,7 +553,7 @@ def test_engines_agree_on_the_demo_basins(basin):
 
     net = network(basin)
     rows = [row for rel in releases(basin, net) for row in compare(net, rel)[0]]
-    assert len(rows) >= 10  # every discharger's spill reaches some station
+    assert len(rows) >= 10 and not any(r["skipped"] for r in rows)  # every discharger's spill, all compared
     # issue 10's criterion for the engine pair: 1 % peak time, 2 % peak concentration. Measured
     # worst: Ruxi 0.1 % / 0.4 %; Puhe +0.9 % / +1.8 % at PH-OUTLET, below the weir pool (reach Peclet
     # number of the pool reaches ~10): the engines' junction models differ there (the kernel's reaches
@@ -561,3 +561,37 @@ def test_engines_agree_on_the_demo_basins(basin):
     # leaves +0.4 % / +1.8 %)
     worst = max(rows, key=lambda r: abs(r["dt_peak"]) / 0.01 + abs(r["dc_peak"]) / 0.02)
     assert all(abs(r["dt_peak"]) < 0.01 and abs(r["dc_peak"]) < 0.02 for r in rows), worst
+
+
+def flux_injection_resident(x: float, t: np.ndarray, u: float, d: float) -> np.ndarray:
+    """Resident concentration [1/m] per unit mass per area of a flux injection at the head of a
+    semi-infinite channel (Kreft & Zuber 1978, Chem. Eng. Sci. 33: the Danckwerts-inlet Green's
+    function): exp(-(x - ut)^2 / 4dt) / sqrt(pi d t) - u/(2d) exp(ux/d) erfc((x + ut) / (2 sqrt(dt)))."""
+    from scipy.special import erfcx
+
+    out = np.zeros_like(t)
+    p = t > 0
+    tt = t[p]
+    z = (x + u * tt) / (2.0 * np.sqrt(d * tt))
+    out[p] = (np.exp(-(x - u * tt) ** 2 / (4.0 * d * tt)) / np.sqrt(np.pi * d * tt)
+              - u / (2.0 * d) * np.exp(u * x / d - z * z) * erfcx(z))
+    return out
+
+
+def test_pulse_into_a_lake_then_a_channel_matches_quadrature():
+    k = 1e-5
+    net = network_from_document(lake_doc())
+    ds = simulate(net, Release("LK", 0.0, Pollutant("tracer", decay_per_s=k), mass_kg=10.0), t_end_s=20000.0,
+                  record_every_s=50.0)
+    t = ds["time"].values[1:]
+    vol, tau, x = Q / U_LAKE * L_LAKE, L_LAKE / U_LAKE, 3000.0
+    # independent reference: the tank's outflow Q M/V exp(-(1/tau + k) t') [g/s] enters R2 as a flux
+    # (a Danckwerts inlet: nothing disperses back into a lake), each instant's mass spreading by the
+    # Kreft & Zuber flux-injection solution and decaying; midpoint rule over 0.5 s
+    tp = np.arange(0.25, 20000.0, 0.5)
+    flux = Q * 10000.0 / vol * np.exp(-(1.0 / tau + k) * tp)  # g/s
+    ref = np.array([np.sum(flux * flux_injection_resident(x, ti - tp, U, D) * np.exp(-k * (ti - tp))) * 0.5 / AREA
+                    for ti in t])
+    # measured within 3e-4 of the peak along the whole curve (the default grid's error, 20 m cells);
+    # 0.2 %. (The infinite-channel puff, which loses mass back above the outlet, is 2.4 % off on the front.)
+    assert_allclose(ds["concentration"].sel(receptor="S-below").values[1:], ref, atol=2e-3 * ref.max())
