@@ -82,8 +82,8 @@ MAX_RUN_S = 30 * 86400.0
 def compare(net, release: Release, max_run_s: float = MAX_RUN_S, **sim_kw) -> tuple[list[dict], float, float]:
     """Both engines' peaks at every receptor of one release; the two wall times [s].
 
-    Rows of receptors whose analytic peak is beyond ``max_run_s`` / 1.3 carry ``skipped = True``
-    and no numerical figures.
+    Rows of receptors whose analytic peak is beyond ``max_run_s`` / 1.3, or whose numerical curve is
+    still rising when its run ends, carry ``skipped = True`` and no numerical figures.
     """
     t0 = time.perf_counter()
     ana = forecast(net, release)
@@ -112,9 +112,15 @@ def compare(net, release: Release, max_run_s: float = MAX_RUN_S, **sim_kw) -> tu
         t_num += time.perf_counter() - t0
         with warnings.catch_warnings():  # tails outlast the run: only the peaks are used
             warnings.simplefilter("ignore", RuntimeWarning)
-            nums.update({n.id: n for n in summarize(ds) if n.id in group})
+            nums.update({n.id: (n, top + release.active_s) for n in summarize(ds) if n.id in group})
     for k in horizon:
-        n, a = nums[k], ana.receptor(k)
+        (n, run_s), a = nums[k], ana.receptor(k)
+        if n.peak_s >= 0.99 * run_s:  # still rising when the run ends (a lake filling for months)
+            rows.append({"receptor": k, "reach": a.reach, "lake": bool(net.reaches[a.reach].fully_mixed),
+                         "release_reach": release.reach, "release_chainage_m": release.chainage_m,
+                         "analytic_peak_s": a.peak_s, "analytic_peak_g_m3": a.peak_g_m3, "skipped": True,
+                         "numerical_still_rising_at_s": run_s})
+            continue
         rows.append({"receptor": k, "reach": n.reach, "lake": bool(net.reaches[n.reach].fully_mixed),
                      "release_reach": release.reach, "release_chainage_m": release.chainage_m,
                      "analytic_peak_s": a.peak_s, "numerical_peak_s": n.peak_s,
