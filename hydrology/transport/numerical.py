@@ -74,8 +74,9 @@ and 14 km on a uniform channel the tests measure peak concentration within 0.2 %
 within 0.02 % of the exact Gaussian puff, 671 cells over 30 km; a uniform 400 m grid is 17 % low);
 but never fewer than :data:`MIN_CELLS_PER_SIGMA` cells per sigma near a release, where the cell
 Peclet rule alone left 3-4 cells per sigma and peaks 4-5 % off the exact ones 200-500 m below a pulse
-(8 cells: within 1.2 % in time and 1.9 % in concentration; the refinement study,
-``NUMERICAL_CONVERGENCE.md``), down to cell Peclet number :data:`MIN_CELL_PECLET`. The brief's U dx / 2 <= 0.05 D is the rule for first-order upwinding and
+(12 cells: within 0.9 % in time and 1.7 % in concentration of the exact curves 200-500 m below a
+pulse on Ruxi; the refinement study, ``NUMERICAL_CONVERGENCE.md``), down to cell Peclet number
+:data:`MIN_CELL_PECLET`. The brief's U dx / 2 <= 0.05 D is the rule for first-order upwinding and
 would cost 20 times the cells here. At least :data:`MIN_CELLS_PER_REACH` cells a reach (a lake: one);
 when the simulated reaches would need more than :data:`MAX_CELLS` cells (the 1,000-reach case) dx
 grows uniformly. The achieved maximum cell Peclet number is in the output attributes. dt is the
@@ -143,7 +144,7 @@ CELL_PECLET = 1.0
 #: cell length as a share of the plume's standard deviation where the plume is already wide [-]
 PLUME_RESOLUTION = 0.1
 #: fewest cells per plume standard deviation where the cell Peclet rule is coarser [-] (refinement study)
-MIN_CELLS_PER_SIGMA = 8.0
+MIN_CELLS_PER_SIGMA = 12.0
 #: ... but never cells finer than this cell Peclet number [-] (a receptor a few metres below a release
 #: must not make the whole reach fine)
 MIN_CELL_PECLET = 0.25

@@ -7,6 +7,7 @@ hydrology.hydraulics, and the analytic engine hydrology.forecast on a network.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -595,3 +596,26 @@ def test_pulse_into_a_lake_then_a_channel_matches_quadrature():
     # measured within 3e-4 of the peak along the whole curve (the default grid's error, 20 m cells);
     # 0.2 %. (The infinite-channel puff, which loses mass back above the outlet, is 2.4 % off on the front.)
     assert_allclose(ds["concentration"].sel(receptor="S-below").values[1:], ref, atol=2e-3 * ref.max())
+
+
+@pytest.mark.parametrize("release", [("RX-R03", 1400.0, {"rate_kg_s": 10.0 / 1200.0, "duration_s": 1200.0}),
+                                     ("RX-R05", 3000.0, {"mass_kg": 10.0}), ("RX-TB2", 2000.0, {"mass_kg": 10.0})])
+def test_stations_just_below_a_confluence_see_the_mixed_water(release):
+    # Ruxi: the Nanxi brook (3 m3/s) joins the main stem (6.5 m3/s) at RX-N06; stations 0, 10, 50 and
+    # 200 m below it, from the food-plant spill (5.5 km above), a pulse 500 m above on the main stem
+    # and one 600 m above on the tributary
+    doc = json.loads((DEMO / "ruxi.json").read_text(encoding="utf-8"))
+    doc["stations"] += [{"id": f"B{x}", "reach": "RX-R06", "chainage_m": float(x)} for x in (0, 10, 50, 200)]
+    net = network_from_document(doc)
+    reach, chainage, kw = release
+    rel = Release(reach, chainage, TRACER, **kw)
+    ana = forecast(net, rel)
+    num = {r.id: r for r in summarize(simulate(net, rel, t_end_s=2.0 * ana.receptor("B200").peak_s + HOUR))}
+    for rid in ("B0", "B10", "B50", "B200"):
+        a = ana.receptor(rid)
+        # the engine criterion (1 % / 2 %). Measured: within 0.45 % in time and 1.65 % in concentration
+        # (B0, 500 m below the pulse, the near field; 2.3 % with 8 cells per plume sd instead of 12).
+        # Before receptors extrapolated to the reach end, B0 read the first cell's centre, dx/2 = 25 m
+        # further down: 5.5 % late
+        assert_allclose(num[rid].peak_s, a.peak_s, rtol=0.01)
+        assert_allclose(num[rid].peak_g_m3, a.peak_g_m3, rtol=0.02)
