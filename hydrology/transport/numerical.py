@@ -669,6 +669,10 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         Along-stream 10 m wind [m/s] (floating pollutants).
     state : ReachState, optional
         Steady reach state (default the network's cached one).
+    refine : float
+        Divides the default cell length [-] (2: cells half as long); for refinement studies.
+    courant : float
+        Largest Courant number of the default time step [-], at most :data:`COURANT_MAX`.
 
     Returns
     -------
@@ -681,7 +685,8 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     Raises
     ------
     NumericalError
-        A bad hydrograph, a non-positive discharge, an unstable ``dt_s``.
+        A bad hydrograph, a non-positive discharge, an unstable ``dt_s``, an inflow concentration
+        curve, a bad ``refine`` or ``courant``.
     ForecastError, UnknownElementError
         A release off its reach, an unknown reach.
     """
@@ -802,7 +807,7 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         ghost_dn = np.where(g.has_out[g.to_node] & ~lake_node[g.to_node], mix_dn[g.to_node], conc[g.last])
         ext = np.concatenate([conc, mix_up[g.from_node], ghost_dn])
         phi = stp.qcell * ultimate_quickest(ext[i_uu], conc, ext[i_d], stp.qcell * dt / old_vol)
-        for lv in lake_levels:  # tanks fed by tanks after them: their inflow is this step's outflow above
+        for lv in lake_levels:  # level by level, so a lake fed by a lake takes that lake's outflow of this step
             node_flux = np.bincount(g.to_node, phi[g.last], nn)
             f_in = stp.q[lv] * np.where(has_in, node_flux / den, 0.0)[g.from_node[lv]]
             lc = g.first[lv]

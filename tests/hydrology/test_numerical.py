@@ -423,6 +423,8 @@ def test_floating_pollutant_travels_at_surface_velocity():
     ({"hydrographs": {"R1": ([0.0, 10.0], [5.0, -1.0])}}, NumericalError, "not positive"),
     ({"hydrographs": {"R1": ([10.0, 0.0], [5.0, 6.0])}}, NumericalError, "increase"),
     ({"t_end_s": -1.0}, NumericalError, "t_end_s"),
+    ({"refine": 0.0}, NumericalError, "refine"),
+    ({"courant": 1.5}, NumericalError, "courant"),
 ])
 def test_bad_arguments_are_refused(kwargs, error, match):
     args = {"t_end_s": 1000.0, **kwargs}
