@@ -600,6 +600,7 @@ def test_pulse_into_a_lake_then_a_channel_matches_quadrature():
     assert_allclose(ds["concentration"].sel(receptor="S-below").values[1:], ref, atol=2e-3 * ref.max())
 
 
+@pytest.mark.filterwarnings("ignore:the plume is still above")  # the run stops once B200 has peaked
 @pytest.mark.parametrize("release", [("RX-R03", 1400.0, {"rate_kg_s": 10.0 / 1200.0, "duration_s": 1200.0}),
                                      ("RX-R05", 3000.0, {"mass_kg": 10.0}), ("RX-TB2", 2000.0, {"mass_kg": 10.0})])
 def test_stations_just_below_a_confluence_see_the_mixed_water(release):
