@@ -36,7 +36,8 @@ A continuous release adds half of each step's mass before advection and half aft
 release is centred in time; an instantaneous release is put in the cells at t = 0, shared between
 the two cell centres around its chainage so that its centre of mass is exact.
 
-Lakes (``fully_mixed`` reaches): one cell, the whole volume V = A L, well mixed, with outflow Q:
+Lakes (``fully_mixed`` reaches): one cell, the whole volume V = A L (constant when the flow varies:
+the outlet, not the inflow, sets a lake's level), well mixed, with outflow Q:
 V dC/dt = Q (Cin - C) - k V C, the kernel's transfer 1 / (1 + (s + k) tau), tau = V / Q = L / U. It
 has no internal dispersion and no storage zone (the reach's dispersion and storage fields are
 ignored). Each step integrates the tank exactly for the step's mean inflow flux (which comes from
@@ -712,7 +713,8 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         raise NumericalError(f"reach {g.reach_ids[bad[0]]!r}: storage ratio {beta[s][bad[0]]} needs a "
                              f"storage_exchange_per_s, got {st.storage_exchange_per_s[s][bad[0]]}")
     floating = release.pollutant.behaviour == "floating"
-    tr = _Transport(q0=st.discharge_m3s[s], area0=st.area_m2[s], m=area_exponent(net, st, s),
+    # a lake's volume is set by its outlet, not by its inflow: m = 0, so tau = V / Q shortens as Q grows
+    tr = _Transport(q0=st.discharge_m3s[s], area0=st.area_m2[s], m=np.where(g.lake, 0.0, area_exponent(net, st, s)),
                     vfac=np.full(s.size, 1.0 / SURFACE_VELOCITY_INDEX if floating else 1.0),
                     drift=np.full(s.size, WIND_DRIFT_FACTOR * wind_ms if floating else 0.0),
                     disp=np.where(g.lake, 0.0, st.dispersion_m2s[s]), alpha=alpha,

@@ -99,17 +99,21 @@ def _markdown(study: dict, demo: dict) -> str:
             def pair(key: str, r: dict = r) -> str:
                 return f"{100 * r[key]['dt_peak']:+.2f} / {100 * r[key]['dc_peak']:+.2f} %"
             rt, rc = r["richardson_time"], r["richardson_conc"]
-            lines.append(f"| {k} | {r['finest_peak_s'] / 3600:.3f} | {r['finest_peak_g_m3']:.4g} | {pair('refine_1')} | "
+            lines.append(f"| {k} | {r['finest_peak_s'] / 3600:.3f} | {r['finest_peak_g_m3']:.4g} | "
+                         f"{pair('refine_1')} | "
                          f"{pair('refine_2')} | {pair('refine_4')} | {pair(f'courant_{COURANT_MAX / 2:g}')} | "
                          f"{pair(f'courant_{COURANT_MAX / 4:g}')} | {rt['order']:.1f} / {rc['order']:.1f} | "
-                         f"{100 * rt['finest_vs_extrapolated']:+.3f} / {100 * rc['finest_vs_extrapolated']:+.3f} % |")
-        lines += ["", f"Default run: median of three {s['default_median_s']:.2f} s. Single runs (noisy, shared machine):", "",
+                         f"{100 * rt['finest_vs_extrapolated']:+.3f} / "
+                         f"{100 * rc['finest_vs_extrapolated']:+.3f} % |")
+        lines += ["", f"Default run: median of three {s['default_median_s']:.2f} s. "
+                  "Single runs (noisy, shared machine):", "",
                   "| run | cells | dt [s] | seconds |", "|---|---|---|---|"]
         for run, v in s["runs"].items():
             lines.append(f"| {run} | {v['n_cells']} | {v['dt_s']:.1f} | {v['seconds']:.2f} |")
         lines.append("")
     lines += ["**Demo basins**: a 20-minute spill at every discharger; default against refine 4", "",
-              "| release | receptors | max abs dev. peak time | max abs dev. peak conc. | seconds default (median of 3) / refine 4 |",
+              "| release | receptors | max abs dev. peak time | max abs dev. peak conc. "
+              "| seconds default (median of 3) / refine 4 |",
               "|---|---|---|---|---|"]
     for k, v in demo.items():
         rs = v["receptors"].values()

@@ -622,3 +622,16 @@ def test_stations_just_below_a_confluence_see_the_mixed_water(release):
         # further down: 5.5 % late
         assert_allclose(num[rid].peak_s, a.peak_s, rtol=0.01)
         assert_allclose(num[rid].peak_g_m3, a.peak_g_m3, rtol=0.02)
+
+
+def test_a_dam_release_flushes_a_lake_faster_but_keeps_its_volume():
+    net = network_from_document(lake_doc())
+    rel = Release("LK", 500.0, TRACER, mass_kg=10.0)
+    ds = simulate(net, rel, t_end_s=50000.0, hydrographs={"A": ([0.0], [Q])})  # the inflow doubles at t = 0
+    vol = Q / U_LAKE * L_LAKE
+    t = ds["time"].values
+    # the lake keeps its volume V and its outflow doubles: C = M / V exp(-2 Q t / V), integrated
+    # exactly (round-off only)
+    assert_allclose(ds["concentration"].sel(receptor="S-lake").values, 10000.0 / vol * np.exp(-2.0 * Q * t / vol),
+                    rtol=1e-9)
+    assert np.max(np.abs(balance(ds))) < 1e-9
