@@ -678,7 +678,8 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     Returns
     -------
     xr.Dataset
-        ``concentration(time, receptor)`` [g m-3], ``cell_concentration(time, cell)`` [g m-3] (every
+        ``concentration(time, receptor)`` [g m-3], ``peak_time(receptor)`` [s] and
+        ``peak_concentration(receptor)`` [g m-3] over every step, ``cell_concentration(time, cell)`` [g m-3] (every
         k-th cell of the simulated reaches, at most :data:`MAX_OUTPUT_CELLS`), ``mass_in_system``,
         ``mass_out``, ``mass_released``, ``mass_decayed`` (time) [kg], ``discharge(time, flow_reach)``
         [m3 s-1]; time in seconds since the release start (CF-1.8).
@@ -778,14 +779,20 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     rec_mass = np.zeros((n_rec, 4))
     rec_q = np.zeros((n_rec, nr))
 
-    def record(k: int) -> None:
+    def at_receptors() -> np.ndarray:
         # (an extrapolation to a reach end can dip below 0 on a steep front: clipped)
-        rec_c[k] = np.maximum(conc[ri0] * (1.0 - rw) + conc[ri1] * rw, 0.0)
+        return np.maximum(conc[ri0] * (1.0 - rw) + conc[ri1] * rw, 0.0)
+
+    def record(k: int) -> None:
+        rec_c[k] = at_receptors()
         rec_cell[k] = conc[out_cells]
         rec_mass[k] = (stp.vol @ conc + tr.vs @ cs, out, released, decayed)
         rec_q[k] = stp.q
 
     record(0)
+    # every step's highest value at each receptor, with the steps before and after it, so that the
+    # peak does not depend on the record interval (a long run keeps at most MAX_RECORDS records)
+    peak = _PeakTracker(rec_c[0])
     for step in range(n_steps):
         t0, t1 = step * dt, (step + 1) * dt
         added = released_by(t1) - released_by(t0) if release.mass_kg is None else 0.0
@@ -834,10 +841,40 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
             conc *= decay
             cs *= decay
             decayed += before * (1.0 - decay)
+        peak.update(at_receptors(), step + 1)
         if (step + 1) % per == 0:
             record((step + 1) // per)
     return _dataset(net, release, routed, g, st, threshold_g_m3, dt, per, rec_c, rec_cell, out_cells, rec_mass, rec_q,
-                    tr, knots.size > 1)
+                    tr, knots.size > 1, peak.result(dt))
+
+
+class _PeakTracker:
+    """Highest value of each receptor over all steps, refined by a parabola through its neighbours."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        self.prev = first.copy()
+        self.c = first.copy()
+        self.before = first.copy()
+        self.after = first.copy()
+        self.k = np.zeros(first.size, int)
+        self.want = np.zeros(first.size, bool)
+
+    def update(self, cur: np.ndarray, k: int) -> None:
+        self.after[self.want] = cur[self.want]
+        self.want[:] = False
+        new = cur > self.c
+        self.before[new], self.c[new], self.after[new], self.k[new] = self.prev[new], cur[new], cur[new], k
+        self.want[new] = True
+        self.prev = cur
+
+    def result(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Peak time [s] and concentration [g/m3] (a parabola through the best step and its two
+        neighbours, as :func:`summarize` refines records)."""
+        y0, y1, y2 = self.before, self.c, self.after
+        den = y0 - 2.0 * y1 + y2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.where((den < 0) & (self.k > 0), np.clip(0.5 * (y0 - y2) / den, -1.0, 1.0), 0.0)
+        return (self.k + off) * dt, y1 - 0.25 * (y0 - y2) * off
 
 
 # ---------------------------------------------------------------------------------------- output
@@ -850,7 +887,8 @@ def _time_units(release: Release) -> str:
 
 def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: ReachState, threshold_g_m3: float | None,
              dt: float, per: int, rec_c: np.ndarray, rec_cell: np.ndarray, out_cells: np.ndarray, rec_mass: np.ndarray,
-             rec_q: np.ndarray, tr: _Transport, varying: bool) -> xr.Dataset:
+             rec_q: np.ndarray, tr: _Transport, varying: bool,
+             peaks: tuple[np.ndarray, np.ndarray]) -> xr.Dataset:
     import xarray as xr
 
     feats = [r[0] for r in routed]
@@ -873,6 +911,10 @@ def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: Re
             "mass_decayed": ("time", rec_mass[:, 3] / GRAMS_PER_KG, {**kg, "long_name": "cumulative mass lost to decay"}),
             "discharge": (("time", "flow_reach"), rec_q, {
                 "units": "m3 s-1", "long_name": "discharge of simulated reach"}),
+            "peak_time": ("receptor", peaks[0], {
+                "units": "s", "long_name": "time after release start of the highest concentration over all steps"}),
+            "peak_concentration": ("receptor", peaks[1], {
+                "units": "g m-3", "long_name": "highest concentration at receptor over all solver steps"}),
             "threshold": ("receptor", np.array([np.nan if v is None else v for v, _ in thr], float), {
                 "units": "g m-3", "long_name": "concentration defining arrival and end (NaN: share of peak)"}),
         },
@@ -942,10 +984,12 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
     """Arrival, peak and end at every receptor of a :func:`simulate` result, as the analytic engine reports them.
 
     Arrival and end are the first and last times the curve is at or above the threshold (linear
-    interpolation between records); the peak is refined by a parabola through the three highest
-    records; without a threshold the edges are at :data:`~hydrology.forecast.EDGE_FRACTION_OF_PEAK`
+    interpolation between records); the peak is the solver's highest step at the receptor refined
+    by a parabola through its two neighbouring steps (``peak_time``, ``peak_concentration``; from
+    the records the same way for a dataset without them), so that it does not depend on the record
+    interval; without a threshold the edges are at :data:`~hydrology.forecast.EDGE_FRACTION_OF_PEAK`
     of the receptor's own peak. ``mean_travel_time_s`` is the curve's first temporal moment less
-    half the release duration. A plume still above its threshold when the run ends has
+    the release's mass-weighted mean time. A plume still above its threshold when the run ends has
     ``end_s = None`` and a warning names it.
 
     Parameters
@@ -966,6 +1010,11 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
     ids = [str(v) for v in ds["receptor"].values]
     stored = ds["threshold"].values
     basis = [str(v) for v in ds["threshold_basis"].values]
+    step_peaks = None
+    if "peak_concentration" in ds:
+        pt = ds["peak_time"].values
+        pt = pt / np.timedelta64(1, "s") if np.issubdtype(pt.dtype, np.timedelta64) else np.asarray(pt, float)
+        step_peaks = (pt, np.asarray(ds["peak_concentration"].values, float))
     half_dur = float(ds.attrs.get("release_centroid_s", 0.5 * float(ds.attrs.get("release_duration_s", 0.0))))
     res: list[ReceptorForecast] = []
     unfinished: list[str] = []
@@ -988,6 +1037,8 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
                 off = float(np.clip(0.5 * (y0 - y2) / den, -1.0, 1.0))
                 peak_t = float(t[i] + off * (t[i + 1] - t[i]))
                 peak_c = float(y1 - 0.25 * (y0 - y2) * off)
+        if step_peaks is not None and step_peaks[1][j] > 0:  # every solver step, not only the records
+            peak_t, peak_c = float(step_peaks[0][j]), float(step_peaks[1][j])
         cut = level if level is not None else EDGE_FRACTION_OF_PEAK * peak_c
         above = np.flatnonzero(y >= cut) if peak_c > 0 else np.zeros(0, int)
         arrival = end = None
