@@ -36,6 +36,18 @@ A continuous release adds half of each step's mass before advection and half aft
 release is centred in time; an instantaneous release is put in the cells at t = 0, shared between
 the two cell centres around its chainage so that its centre of mass is exact.
 
+Lakes (``fully_mixed`` reaches): one cell, the whole volume V = A L (constant when the flow varies:
+the outlet, not the inflow, sets a lake's level), well mixed, with outflow Q:
+V dC/dt = Q (Cin - C) - k V C, the kernel's transfer 1 / (1 + (s + k) tau), tau = V / Q = L / U. It
+has no internal dispersion and no storage zone (the reach's dispersion and storage fields are
+ignored). Each step integrates the tank exactly for the step's mean inflow flux (which comes from
+the explicit advection above it; a lake fed by a lake takes that lake's outflow of the same step),
+and what does not stay leaves through its outlet, so mass is conserved to round-off. The step is at
+most :data:`LAKE_STEP_FRACTION` tau. No dispersion crosses a node at either end of a lake: the lake's
+inflow is a Danckwerts flux outlet of the reach above, and its outflow a flux inlet to the reach
+below (the kernel's junction assumption). The grid below a lake is sized as if the lake added no
+variance: its outflow rises as fast as its inflow.
+
 Network coupling: a junction node mixes fully, C = sum(Q_i C_i) / sum(Q_i), the denominator being
 all the water that arrives (upstream reaches, including clean ones outside the simulated domain,
 plus the node's inflow); every outgoing reach receives the node concentration, so a split divides
@@ -53,18 +65,28 @@ reach and the reaches downstream of it are simulated: elsewhere C = 0 (back-disp
 release reach's upstream node is neglected). Mass is conserved to round-off: cells + storage + out
 + decayed = released.
 
-Grid rule: on each reach dx = max(CELL_PECLET D / U, PLUME_RESOLUTION sigma), where sigma is the
-smallest standard deviation [m] the plume can have in that reach (from the travel-time variance
-accumulated above it; in the release reach, at its first receptor): cell Peclet number U dx / D
-<= :data:`CELL_PECLET`, or at least 1 / :data:`PLUME_RESOLUTION` cells per plume standard
-deviation, whichever is coarser, since either keeps the error small (at 5 and 14 km on a uniform
-channel the tests measure peak concentration within 0.2 % and peak time within 0.02 % of the
-exact Gaussian puff, 671 cells over 30 km; a uniform 400 m grid is 17 % low). The brief's U dx / 2 <= 0.05 D is the
-rule for first-order upwinding and would cost 20 times the cells here. At least
-:data:`MIN_CELLS_PER_REACH` cells a reach; when the simulated reaches would need more than
-:data:`MAX_CELLS` cells (the 1,000-reach case) dx grows uniformly. The achieved maximum cell
-Peclet number is in the output attributes. dt is the largest step with Courant <= COURANT_MAX in
-every cell at every flow of the run.
+Grid rule: on each reach dx = max(PLUME_RESOLUTION sigma, min(CELL_PECLET D / U, sigma / MIN_CELLS_PER_SIGMA),
+MIN_CELL_PECLET D / U), where sigma is the smallest standard deviation [m] the plume can have in
+that reach (from the travel-time variance accumulated above it; in the release reach, at its first
+receptor; a lake adds none, since its outflow rises as fast as its inflow): cell Peclet number
+U dx / D <= :data:`CELL_PECLET`, or at least 1 / :data:`PLUME_RESOLUTION` cells per plume standard
+deviation, whichever is coarser, since either keeps the error small where the plume is wide (at 5
+and 14 km on a uniform channel the tests measure peak concentration within 0.2 % and peak time
+within 0.02 % of the exact Gaussian puff, 671 cells over 30 km; a uniform 400 m grid is 17 % low);
+but never fewer than :data:`MIN_CELLS_PER_SIGMA` cells per sigma near a release, where the cell
+Peclet rule alone left 3-4 cells per sigma and peaks 4-5 % off the exact ones 200-500 m below a pulse
+(12 cells: within 0.9 % in time and 1.7 % in concentration of the exact curves 200-500 m below a
+pulse on Ruxi; the refinement study, ``NUMERICAL_CONVERGENCE.md``), down to cell Peclet number
+:data:`MIN_CELL_PECLET`. The brief's U dx / 2 <= 0.05 D is the rule for first-order upwinding and
+would cost 20 times the cells here. At least :data:`MIN_CELLS_PER_REACH` cells a reach (a lake: one);
+when the simulated reaches would need more than :data:`MAX_CELLS` cells (the 1,000-reach case) dx
+grows uniformly. The achieved maximum cell Peclet number is in the output attributes. dt is the
+largest step with Courant <= COURANT_MAX in every cell at every flow of the run (``refine`` and
+``courant`` of :func:`simulate` divide dx and set the Courant number, for refinement studies).
+
+Receptors read the cells by linear interpolation; within half a cell of a reach's end they
+extrapolate the reach's own profile to it (a station at chainage 0 below a confluence reads the
+mixed water at the node, not the first cell's centre dx/2 further down).
 
 Time-varying flow is quasi-steady: a hydrograph change is felt at once everywhere downstream
 (kinematic-wave routing is out of scope), discharges are linear in time between hydrograph samples
@@ -122,8 +144,17 @@ COURANT_MAX = 0.9
 CELL_PECLET = 1.0
 #: cell length as a share of the plume's standard deviation where the plume is already wide [-]
 PLUME_RESOLUTION = 0.1
+#: fewest cells per plume standard deviation where the cell Peclet rule is coarser [-] (refinement study)
+MIN_CELLS_PER_SIGMA = 12.0
+#: ... but never cells finer than this cell Peclet number [-] (a receptor a few metres below a release
+#: must not make the whole reach fine)
+MIN_CELL_PECLET = 0.25
 #: fewest cells in a reach [-] (receptor interpolation and the TVD stencil need a few)
-MIN_CELLS_PER_REACH = 4
+MIN_CELLS_PER_REACH = 8
+#: largest time step as a share of a lake's residence time tau [-]: the tank is integrated exactly
+#: for an inflow held constant over the step, so the error is that of lumping the inflow (second
+#: order in dt / tau; two tanks in series: 7e-5 of the peak at 0.05, measured in the tests)
+LAKE_STEP_FRACTION = 0.05
 #: most cells in one run [-]: beyond it dx grows uniformly (a 1,000-reach run stays interactive)
 MAX_CELLS = 40_000
 #: most time records when ``record_every_s`` is not given [-]
@@ -266,6 +297,7 @@ class _Grid:
     from_node: np.ndarray     # local node index of each reach's upstream node
     to_node: np.ndarray       # local node index of each reach's downstream node
     has_out: np.ndarray       # node has a simulated reach leaving it
+    lake: np.ndarray          # reach is a fully mixed lake (one cell, no dispersion, no storage)
 
     @property
     def n(self) -> int:
@@ -283,10 +315,16 @@ def _plume_sigma_m(net: RiverNetwork, st: ReachState, release: Release, u: np.nd
     """
     var_end: dict[str, float] = {}
     sig = np.zeros(sidx.size)
+    lake = st.lake_mask()
     r0 = release.reach
     for j, i in enumerate(sidx):
         rid = st.ids[i]
         rate = 2.0 * st.dispersion_m2s[i] / u[i] ** 3  # travel-time variance per metre [s2/m]
+        if lake[i]:
+            # a stirred tank adds tau^2 to the variance but passes its inflow's sharpest feature on
+            # undiminished in time scale: its outflow rises as fast as its inflow does (exp(-t/tau)
+            # convolved with a short input), so the grid below must still resolve the narrow input
+            rate = 0.0
         if rid == r0:
             below = [f.chainage_m for f in net.iter_features() if f.reach == rid and f.chainage_m > release.chainage_m]
             near = min(below, default=st.length_m[i]) - release.chainage_m
@@ -300,22 +338,29 @@ def _plume_sigma_m(net: RiverNetwork, st: ReachState, release: Release, u: np.nd
     return sig
 
 
-def _build_grid(net: RiverNetwork, st: ReachState, release: Release, u: np.ndarray, dx_m: float | None) -> _Grid:
+def _build_grid(net: RiverNetwork, st: ReachState, release: Release, u: np.ndarray, dx_m: float | None,
+                refine: float = 1.0) -> _Grid:
     active = {release.reach} | net.all_downstream(release.reach)
     sidx = np.array([i for i, rid in enumerate(st.ids) if rid in active], dtype=int)
     length = st.length_m[sidx]
+    lake = st.lake_mask()[sidx]
     if dx_m is None:
         # the finer of the two rules is not needed: either one bounds the error (module docstring)
-        target = np.maximum(CELL_PECLET * st.dispersion_m2s[sidx] / u[sidx],
-                            PLUME_RESOLUTION * _plume_sigma_m(net, st, release, u, sidx))
+        sigma = _plume_sigma_m(net, st, release, u, sidx)
+        d_over_u = st.dispersion_m2s[sidx] / u[sidx]
+        with np.errstate(divide="ignore"):
+            cap = np.where(sigma > 0, sigma / MIN_CELLS_PER_SIGMA, np.inf)
+        target = np.maximum.reduce([PLUME_RESOLUTION * sigma, np.minimum(CELL_PECLET * d_over_u, cap),
+                                    MIN_CELL_PECLET * d_over_u]) / refine
         ncell = np.maximum(np.ceil(length / target), MIN_CELLS_PER_REACH)
-        if ncell.sum() > MAX_CELLS:  # coarsen uniformly: every reach's dx grows by the same factor
-            ncell = np.maximum(np.floor(ncell * MAX_CELLS / ncell.sum()), MIN_CELLS_PER_REACH)
+        river = ~lake
+        if ncell[river].sum() > MAX_CELLS * refine:  # coarsen uniformly: every reach's dx grows by the same factor
+            ncell = np.maximum(np.floor(ncell * MAX_CELLS * refine / ncell[river].sum()), MIN_CELLS_PER_REACH)
     else:
         if not (dx_m > 0 and math.isfinite(dx_m)):
             raise NumericalError(f"dx_m must be positive and finite, got {dx_m}")
         ncell = np.maximum(np.ceil(length / dx_m), 1)
-    ncell = ncell.astype(int)
+    ncell = np.where(lake, 1, ncell).astype(int)  # a lake is one well-mixed volume
     dx = length / ncell
     first = np.concatenate(([0], np.cumsum(ncell)[:-1]))
     last = first + ncell - 1
@@ -329,16 +374,24 @@ def _build_grid(net: RiverNetwork, st: ReachState, release: Release, u: np.ndarr
     fn = np.array([node_ids[net.reaches[r].from_node] for r in ids], dtype=int)
     tn = np.array([node_ids[net.reaches[r].to_node] for r in ids], dtype=int)
     has_out = np.bincount(fn, minlength=len(node_ids)) > 0
-    return _Grid(ids, sidx, ncell, dx, first, last, cell_reach, x_m, tuple(node_ids), fn, tn, has_out)
+    return _Grid(ids, sidx, ncell, dx, first, last, cell_reach, x_m, tuple(node_ids), fn, tn, has_out, lake)
 
 
-def _locate(g: _Grid, reach_local: int, chainage_m: float) -> tuple[int, int, float]:
-    """Two cells and the weight of the second that linearly interpolate at a chainage."""
+def _locate(g: _Grid, reach_local: int, chainage_m: float, extrapolate: bool = False) -> tuple[int, int, float]:
+    """Two cells and the weight of the second that linearly interpolate at a chainage.
+
+    Within half a cell of either end of a reach, ``extrapolate`` continues the line through the two
+    end cells to the chainage (a receptor reads the reach's own profile, which is smooth up to its
+    ends: below a confluence it is the mixed water's; without it a station at chainage 0 would read
+    the first cell's centre, dx/2 downstream). Otherwise (a release) the nearest cell takes it all.
+    """
+    n = int(g.ncell[reach_local])
     s = chainage_m / g.dx[reach_local] - 0.5
-    j0 = int(np.clip(np.floor(s), 0, g.ncell[reach_local] - 1))
-    j1 = min(j0 + 1, g.ncell[reach_local] - 1)
-    w = float(np.clip(s - j0, 0.0, 1.0)) if j1 > j0 else 0.0
-    return int(g.first[reach_local] + j0), int(g.first[reach_local] + j1), w
+    if n == 1:
+        return int(g.first[reach_local]), int(g.first[reach_local]), 0.0
+    j0 = int(np.clip(np.floor(s), 0, n - 2))
+    w = float(s - j0) if extrapolate else float(np.clip(s - j0, 0.0, 1.0))
+    return int(g.first[reach_local] + j0), int(g.first[reach_local] + j0 + 1), w
 
 
 # ---------------------------------------------------------------------------------------- flows
@@ -483,8 +536,11 @@ class _Stepper:
         # all that arrives (the rest, clean, comes from outside the domain or a lateral inflow), so
         # an incoming reach's own water has Cn / s at the node and its flux is g (C - Cn / s); an
         # outgoing reach carries mixed water, g (Cn - C). s = 1 in series: plain continuity.
-        jn = np.flatnonzero(g.has_out[g.to_node])
-        jo = np.flatnonzero(np.isin(g.from_node, g.to_node))
+        # no dispersion crosses a node where a lake begins or ends (a tank has no gradient to
+        # disperse along: its inflow is a Danckwerts flux inlet, its outflow a flux source)
+        lake_node = _lake_nodes(g)
+        jn = np.flatnonzero(g.has_out[g.to_node] & ~lake_node[g.to_node])
+        jo = np.flatnonzero(np.isin(g.from_node, g.to_node) & ~lake_node[g.from_node])
         s_act = np.bincount(g.to_node, q, nn) / arriving
         # directed links p -> q with flux gp Cp - gq Cq (column sums vanish: mass is conserved)
         p = np.concatenate([inner, g.last[jn], n + g.from_node[jo]])
@@ -504,6 +560,34 @@ class _Stepper:
         self.dt = dt
 
 
+def _lake_nodes(g: _Grid) -> np.ndarray:
+    """True for every node at either end of a lake reach."""
+    out = np.zeros(len(g.node_ids), bool)
+    out[g.from_node[g.lake]] = True
+    out[g.to_node[g.lake]] = True
+    return out
+
+
+def _lake_levels(g: _Grid) -> list[np.ndarray]:
+    """Lake reaches (local indices) grouped so that a lake fed by another lake comes in a later group."""
+    depth = np.zeros(len(g.reach_ids), int)
+    for j in np.flatnonzero(g.lake):  # local order is topological
+        above = np.flatnonzero(g.lake & (g.to_node == g.from_node[j]))
+        depth[j] = 1 + (int(depth[above].max()) if above.size else 0)
+    return [np.flatnonzero(depth == d) for d in range(1, int(depth.max(initial=0)) + 1)]
+
+
+def _lake_outflow(c0: np.ndarray, vol: np.ndarray, q: np.ndarray, flux_in: np.ndarray, dt: float) -> np.ndarray:
+    """Mean outflow [g/s] of stirred tanks over a step, exactly, for a constant inflow flux.
+
+    V dC/dt = F - Q C: C(dt) = F/Q + (C0 - F/Q) exp(-Q dt / V), and what does not stay leaves,
+    F - V (C(dt) - C0) / dt (so the tank's mass is V C(dt) after the step, to round-off).
+    """
+    ceq = flux_in / q
+    c1 = ceq + (c0 - ceq) * np.exp(-dt * q / vol)
+    return flux_in - vol * (c1 - c0) / dt
+
+
 def _exchange(conc: np.ndarray, cs: np.ndarray, vol: np.ndarray, vs: np.ndarray, relax: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
     """Exact main-channel/storage exchange: the difference decays by ``relax``, total mass is kept."""
@@ -513,8 +597,8 @@ def _exchange(conc: np.ndarray, cs: np.ndarray, vol: np.ndarray, vs: np.ndarray,
 
 
 def _step_sizes(g: _Grid, tr: _Transport, q_knots: np.ndarray, t_end_s: float, dt_s: float | None,
-                record_every_s: float | None) -> tuple[float, int, int]:
-    """Time step [s], number of steps and steps per record, with Courant <= COURANT_MAX throughout.
+                record_every_s: float | None, courant: float = COURANT_MAX) -> tuple[float, int, int]:
+    """Time step [s], number of steps and steps per record, with Courant <= ``courant`` throughout.
 
     With hydrographs the bound is the largest discharge of the run through the smallest area of
     the run (safe when the flow jumps within a step; for a dam tripling the flow it is 3x stricter
@@ -523,11 +607,14 @@ def _step_sizes(g: _Grid, tr: _Transport, q_knots: np.ndarray, t_end_s: float, d
     areas = np.array([tr.area(q) for q in q_knots])
     # worst case: the largest discharge through the smallest area seen during the run
     speed = q_knots.max(axis=0) / areas.min(axis=0)
-    dt_max = COURANT_MAX * float(np.min(g.dx / speed))
+    # a lake's tank is integrated exactly over a step, but with its inflow held at the step's mean,
+    # so that its step is bounded by LAKE_STEP_FRACTION of its residence time instead
+    dt_max = float(np.min(np.where(g.lake, LAKE_STEP_FRACTION, courant) * g.dx / speed))
     if dt_s is not None:
         if not (dt_s > 0 and math.isfinite(dt_s)):
             raise NumericalError(f"dt_s must be positive and finite, got {dt_s}")
-        if dt_s > dt_max:
+        if dt_s > COURANT_MAX * float(np.min(g.dx / speed)):  # the stability bound, not the chosen default
+            dt_max = COURANT_MAX * float(np.min(g.dx / speed))
             j = int(np.argmin(g.dx / speed))
             raise NumericalError(f"dt_s = {dt_s} s gives Courant number {dt_s * speed[j] / g.dx[j]:.3f} > "
                                  f"{COURANT_MAX} on reach {g.reach_ids[j]!r}; use dt_s <= {dt_max:.4g} s")
@@ -549,7 +636,8 @@ def _step_sizes(g: _Grid, tr: _Transport, q_knots: np.ndarray, t_end_s: float, d
 def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float | None = None,
              dx_m: float | None = None, kinds: tuple[FeatureKind, ...] = ("station", "intake"),
              hydrographs: Mapping[str, Hydrograph] | None = None, record_every_s: float | None = None,
-             threshold_g_m3: float | None = None, wind_ms: float = 0.0, state: ReachState | None = None) -> xr.Dataset:
+             threshold_g_m3: float | None = None, wind_ms: float = 0.0, state: ReachState | None = None,
+             refine: float = 1.0, courant: float = COURANT_MAX) -> xr.Dataset:
     """Simulate a release on the network with the numerical engine.
 
     Parameters
@@ -558,7 +646,9 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         A valid network.
     release : Release
         Instantaneous (mass M [kg] put at the chainage at t = 0, shared between the two nearest
-        cell centres so its centre of mass is exact) or continuous (rate [kg/s] for duration [s]).
+        cell centres so its centre of mass is exact), continuous (rate [kg/s] for duration [s]) or
+        a rate curve (linear between samples; each step adds the exact mass of its interval). An
+        inflow concentration curve is refused (:class:`NumericalError`).
     t_end_s : float
         Simulated time after the release start [s]; the run covers at least this.
     dt_s : float, optional
@@ -580,11 +670,16 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         Along-stream 10 m wind [m/s] (floating pollutants).
     state : ReachState, optional
         Steady reach state (default the network's cached one).
+    refine : float
+        Divides the default cell length [-] (2: cells half as long); for refinement studies.
+    courant : float
+        Largest Courant number of the default time step [-], at most :data:`COURANT_MAX`.
 
     Returns
     -------
     xr.Dataset
-        ``concentration(time, receptor)`` [g m-3], ``cell_concentration(time, cell)`` [g m-3] (every
+        ``concentration(time, receptor)`` [g m-3], ``peak_time(receptor)`` [s] and
+        ``peak_concentration(receptor)`` [g m-3] over every step, ``cell_concentration(time, cell)`` [g m-3] (every
         k-th cell of the simulated reaches, at most :data:`MAX_OUTPUT_CELLS`), ``mass_in_system``,
         ``mass_out``, ``mass_released``, ``mass_decayed`` (time) [kg], ``discharge(time, flow_reach)``
         [m3 s-1]; time in seconds since the release start (CF-1.8).
@@ -592,39 +687,49 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     Raises
     ------
     NumericalError
-        A bad hydrograph, a non-positive discharge, an unstable ``dt_s``.
+        A bad hydrograph, a non-positive discharge, an unstable ``dt_s``, an inflow concentration
+        curve, a bad ``refine`` or ``courant``.
     ForecastError, UnknownElementError
         A release off its reach, an unknown reach.
     """
     if not (t_end_s > 0 and math.isfinite(t_end_s)):
         raise NumericalError(f"t_end_s must be positive and finite, got {t_end_s}")
+    if release.is_boundary:
+        raise NumericalError("the numerical engine takes releases (a mass, a rate, a rate curve), not an inflow "
+                             "concentration curve: use the analytic engine for an observed boundary curve")
     st = state if state is not None else net.reach_state()
     routed = route_moments(net, st, release.reach, release.chainage_m, release.pollutant, kinds, wind_ms)
     routed.sort(key=lambda r: (r[3], r[2]))
     u0, beta = path_velocity(st, release.pollutant, wind_ms)
-    g = _build_grid(net, st, release, u0, dx_m)
+    if not (refine > 0 and math.isfinite(refine)):
+        raise NumericalError(f"refine must be positive and finite, got {refine}")
+    if not (0 < courant <= COURANT_MAX):
+        raise NumericalError(f"courant must be in (0, {COURANT_MAX}], got {courant}")
+    g = _build_grid(net, st, release, u0, dx_m, refine)
     s = g.sidx
+    beta = np.where(st.lake_mask(), 0.0, beta)  # a lake has no storage zone: it is all one mixed volume
     alpha = np.where(beta[s] > 0, st.storage_exchange_per_s[s], 0.0)
     bad = np.flatnonzero(~(alpha >= 0) | ~np.isfinite(alpha))
     if bad.size:
         raise NumericalError(f"reach {g.reach_ids[bad[0]]!r}: storage ratio {beta[s][bad[0]]} needs a "
                              f"storage_exchange_per_s, got {st.storage_exchange_per_s[s][bad[0]]}")
     floating = release.pollutant.behaviour == "floating"
-    tr = _Transport(q0=st.discharge_m3s[s], area0=st.area_m2[s], m=area_exponent(net, st, s),
+    # a lake's volume is set by its outlet, not by its inflow: m = 0, so tau = V / Q shortens as Q grows
+    tr = _Transport(q0=st.discharge_m3s[s], area0=st.area_m2[s], m=np.where(g.lake, 0.0, area_exponent(net, st, s)),
                     vfac=np.full(s.size, 1.0 / SURFACE_VELOCITY_INDEX if floating else 1.0),
                     drift=np.full(s.size, WIND_DRIFT_FACTOR * wind_ms if floating else 0.0),
-                    disp=st.dispersion_m2s[s], alpha=alpha,
+                    disp=np.where(g.lake, 0.0, st.dispersion_m2s[s]), alpha=alpha,
                     vs=(beta[s] * st.area_m2[s] * g.dx)[g.cell_reach])
     hyd_nodes, hyd_reaches = _split_hydrographs(net, hydrographs)
     knots, q_knots, arriving = _flow_knots(net, st, g, hyd_nodes, hyd_reaches, t_end_s)
     if np.any(~(np.array([tr.area(q) for q in q_knots]) > 0)):
         raise NumericalError(f"an upstream wind of {wind_ms} m/s stops the floating plume")
-    dt, n_steps, per = _step_sizes(g, tr, q_knots, t_end_s, dt_s, record_every_s)
+    dt, n_steps, per = _step_sizes(g, tr, q_knots, t_end_s, dt_s, record_every_s, courant)
     n_rec = n_steps // per + 1
 
     # receptors and release, as cell interpolation weights
     local = {rid: j for j, rid in enumerate(g.reach_ids)}
-    rec = [_locate(g, local[f.reach], f.chainage_m) for f, *_ in routed]
+    rec = [_locate(g, local[f.reach], f.chainage_m, extrapolate=True) for f, *_ in routed]
     ri0 = np.array([r[0] for r in rec], dtype=int)
     ri1 = np.array([r[1] for r in rec], dtype=int)
     rw = np.array([r[2] for r in rec], dtype=float)
@@ -640,6 +745,8 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     i_d[g.last] = n + nr + np.arange(nr)
     nn = len(g.node_ids)
     has_in = np.bincount(g.to_node, minlength=nn) > 0
+    lake_node = _lake_nodes(g)
+    lake_levels = _lake_levels(g)
 
     def flow_at(t: float) -> tuple[np.ndarray, np.ndarray]:
         if knots.size == 1:
@@ -654,10 +761,17 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     conc = np.zeros(n)
     cs = np.zeros(n)
     released = out = decayed = 0.0
-    rate_g = 0.0 if release.rate_kg_s is None else release.rate_kg_s * GRAMS_PER_KG
+    source = release.source_history()  # a box or a measured rate curve: mass added per step below
+
+    tj, jv = (np.array([x[i] for x in source.jumps], float) for i in (0, 1))
+    tk, kv = (np.array([x[i] for x in source.kinks], float) for i in (0, 1))
+
+    def released_by(t: float) -> float:  # mass [g] a rate history has released by time t
+        return GRAMS_PER_KG * float(jv @ np.maximum(t - tj, 0.0) + kv @ np.maximum(t - tk, 0.0) ** 2 / 2.0)
+
     if release.mass_kg is not None:
         released = release.mass_kg * GRAMS_PER_KG
-        conc[src_cells] += released * src_w / stp.vol[src_cells]
+        np.add.at(conc, src_cells, released * src_w / stp.vol[src_cells])  # the two cells may be one
     decay = math.exp(-release.pollutant.decay_per_s * dt)
 
     rec_c = np.zeros((n_rec, ri0.size))
@@ -665,18 +779,25 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
     rec_mass = np.zeros((n_rec, 4))
     rec_q = np.zeros((n_rec, nr))
 
+    def at_receptors() -> np.ndarray:
+        # (an extrapolation to a reach end can dip below 0 on a steep front: clipped)
+        return np.maximum(conc[ri0] * (1.0 - rw) + conc[ri1] * rw, 0.0)
+
     def record(k: int) -> None:
-        rec_c[k] = conc[ri0] * (1.0 - rw) + conc[ri1] * rw
+        rec_c[k] = at_receptors()
         rec_cell[k] = conc[out_cells]
         rec_mass[k] = (stp.vol @ conc + tr.vs @ cs, out, released, decayed)
         rec_q[k] = stp.q
 
     record(0)
+    # every step's highest value at each receptor, with the steps before and after it, so that the
+    # peak does not depend on the record interval (a long run keeps at most MAX_RECORDS records)
+    peak = _PeakTracker(rec_c[0])
     for step in range(n_steps):
         t0, t1 = step * dt, (step + 1) * dt
-        added = rate_g * max(0.0, min(t1, release.duration_s or 0.0) - t0)
+        added = released_by(t1) - released_by(t0) if release.mass_kg is None else 0.0
         if added:  # half before advection, half after: the step's release is centred in time
-            conc[src_cells] += 0.5 * added * src_w / stp.vol[src_cells]
+            np.add.at(conc, src_cells, 0.5 * added * src_w / stp.vol[src_cells])
             released += added
         old_vol = stp.vol
         if knots.size > 1:
@@ -692,9 +813,14 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         q_out = np.bincount(g.from_node, stp.q, nn)
         with np.errstate(invalid="ignore", divide="ignore"):
             mix_dn = np.bincount(g.from_node, stp.q * conc[g.first], nn) / q_out
-        ghost_dn = np.where(g.has_out[g.to_node], mix_dn[g.to_node], conc[g.last])
+        ghost_dn = np.where(g.has_out[g.to_node] & ~lake_node[g.to_node], mix_dn[g.to_node], conc[g.last])
         ext = np.concatenate([conc, mix_up[g.from_node], ghost_dn])
         phi = stp.qcell * ultimate_quickest(ext[i_uu], conc, ext[i_d], stp.qcell * dt / old_vol)
+        for lv in lake_levels:  # level by level, so a lake fed by a lake takes that lake's outflow of this step
+            node_flux = np.bincount(g.to_node, phi[g.last], nn)
+            f_in = stp.q[lv] * np.where(has_in, node_flux / den, 0.0)[g.from_node[lv]]
+            lc = g.first[lv]
+            phi[lc] = _lake_outflow(conc[lc], old_vol[lc], stp.q[lv], f_in, dt)
         node_flux = np.bincount(g.to_node, phi[g.last], nn)
         inlet = stp.q * np.where(has_in, node_flux / den, 0.0)[g.from_node]
         out += dt * float(node_flux @ (1.0 - q_out / den))  # outlets, and withdrawals at the mix
@@ -703,7 +829,7 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
         phi_in[g.first] = inlet
         mass += dt * (phi_in - phi)
         if added:
-            mass[src_cells] += 0.5 * added * src_w
+            np.add.at(mass, src_cells, 0.5 * added * src_w)
         # dispersion (backward Euler), then the second half of the exchange
         rhs = np.zeros(stp.n_unknowns)
         rhs[:n] = mass
@@ -715,10 +841,40 @@ def simulate(net: RiverNetwork, release: Release, *, t_end_s: float, dt_s: float
             conc *= decay
             cs *= decay
             decayed += before * (1.0 - decay)
+        peak.update(at_receptors(), step + 1)
         if (step + 1) % per == 0:
             record((step + 1) // per)
     return _dataset(net, release, routed, g, st, threshold_g_m3, dt, per, rec_c, rec_cell, out_cells, rec_mass, rec_q,
-                    tr, knots.size > 1)
+                    tr, knots.size > 1, peak.result(dt))
+
+
+class _PeakTracker:
+    """Highest value of each receptor over all steps, refined by a parabola through its neighbours."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        self.prev = first.copy()
+        self.c = first.copy()
+        self.before = first.copy()
+        self.after = first.copy()
+        self.k = np.zeros(first.size, int)
+        self.want = np.zeros(first.size, bool)
+
+    def update(self, cur: np.ndarray, k: int) -> None:
+        self.after[self.want] = cur[self.want]
+        self.want[:] = False
+        new = cur > self.c
+        self.before[new], self.c[new], self.after[new], self.k[new] = self.prev[new], cur[new], cur[new], k
+        self.want[new] = True
+        self.prev = cur
+
+    def result(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Peak time [s] and concentration [g/m3] (a parabola through the best step and its two
+        neighbours, as :func:`summarize` refines records)."""
+        y0, y1, y2 = self.before, self.c, self.after
+        den = y0 - 2.0 * y1 + y2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.where((den < 0) & (self.k > 0), np.clip(0.5 * (y0 - y2) / den, -1.0, 1.0), 0.0)
+        return (self.k + off) * dt, y1 - 0.25 * (y0 - y2) * off
 
 
 # ---------------------------------------------------------------------------------------- output
@@ -731,14 +887,16 @@ def _time_units(release: Release) -> str:
 
 def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: ReachState, threshold_g_m3: float | None,
              dt: float, per: int, rec_c: np.ndarray, rec_cell: np.ndarray, out_cells: np.ndarray, rec_mass: np.ndarray,
-             rec_q: np.ndarray, tr: _Transport, varying: bool) -> xr.Dataset:
+             rec_q: np.ndarray, tr: _Transport, varying: bool,
+             peaks: tuple[np.ndarray, np.ndarray]) -> xr.Dataset:
     import xarray as xr
 
     feats = [r[0] for r in routed]
     thr = receptor_thresholds(net, feats, release.pollutant, threshold_g_m3)
     time = np.arange(rec_c.shape[0]) * per * dt
     kg = {"units": "kg"}
-    pe = float(np.max(tr.q0 / tr.area(tr.q0) * g.dx / tr.disp))
+    river = ~g.lake
+    pe = float(np.max(tr.q0[river] / tr.area(tr.q0)[river] * g.dx[river] / tr.disp[river], initial=0.0))
     ds = xr.Dataset(
         {
             "concentration": (("time", "receptor"), rec_c, {
@@ -753,6 +911,10 @@ def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: Re
             "mass_decayed": ("time", rec_mass[:, 3] / GRAMS_PER_KG, {**kg, "long_name": "cumulative mass lost to decay"}),
             "discharge": (("time", "flow_reach"), rec_q, {
                 "units": "m3 s-1", "long_name": "discharge of simulated reach"}),
+            "peak_time": ("receptor", peaks[0], {
+                "units": "s", "long_name": "time after release start of the highest concentration over all steps"}),
+            "peak_concentration": ("receptor", peaks[1], {
+                "units": "g m-3", "long_name": "highest concentration at receptor over all solver steps"}),
             "threshold": ("receptor", np.array([np.nan if v is None else v for v, _ in thr], float), {
                 "units": "g m-3", "long_name": "concentration defining arrival and end (NaN: share of peak)"}),
         },
@@ -788,6 +950,7 @@ def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: Re
             "release_kind": "instantaneous" if release.mass_kg is not None else "continuous",
             "release_mass_kg": release.total_mass_kg,
             "release_duration_s": float(release.duration_s or 0.0),
+            "release_centroid_s": _release_centroid_s(release),
             "dt_s": dt,
             "n_cells": g.n,
             "max_cell_peclet": pe,
@@ -795,6 +958,19 @@ def _dataset(net: RiverNetwork, release: Release, routed: list, g: _Grid, st: Re
         },
     )
     return ds
+
+
+def _release_centroid_s(release: Release) -> float:
+    """Mass-weighted mean release time [s]: 0 for a pulse, half the duration for a box, and for a
+    rate curve (linear between samples, so t r(t) is quadratic on each segment) Simpson's rule, exact."""
+    if release.mass_kg is not None:
+        return 0.0
+    if release.rate_curve is None:
+        return 0.5 * float(release.duration_s or 0.0)
+    t, r = np.asarray(release.rate_curve, float).T
+    h, tm, rm = np.diff(t), 0.5 * (t[1:] + t[:-1]), 0.5 * (r[1:] + r[:-1])
+    first = np.sum(h / 6.0 * (t[:-1] * r[:-1] + 4.0 * tm * rm + t[1:] * r[1:]))
+    return float(first / np.sum(h * rm))
 
 
 def _seconds(ds: xr.Dataset) -> np.ndarray:
@@ -808,10 +984,12 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
     """Arrival, peak and end at every receptor of a :func:`simulate` result, as the analytic engine reports them.
 
     Arrival and end are the first and last times the curve is at or above the threshold (linear
-    interpolation between records); the peak is refined by a parabola through the three highest
-    records; without a threshold the edges are at :data:`~hydrology.transport.analytic.EDGE_FRACTION_OF_PEAK`
+    interpolation between records); the peak is the solver's highest step at the receptor refined
+    by a parabola through its two neighbouring steps (``peak_time``, ``peak_concentration``; from
+    the records the same way for a dataset without them), so that it does not depend on the record
+    interval; without a threshold the edges are at :data:`~hydrology.transport.analytic.EDGE_FRACTION_OF_PEAK`
     of the receptor's own peak. ``mean_travel_time_s`` is the curve's first temporal moment less
-    half the release duration. A plume still above its threshold when the run ends has
+    the release's mass-weighted mean time. A plume still above its threshold when the run ends has
     ``end_s = None`` and a warning names it.
 
     Parameters
@@ -832,7 +1010,12 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
     ids = [str(v) for v in ds["receptor"].values]
     stored = ds["threshold"].values
     basis = [str(v) for v in ds["threshold_basis"].values]
-    half_dur = 0.5 * float(ds.attrs.get("release_duration_s", 0.0))
+    step_peaks = None
+    if "peak_concentration" in ds:
+        pt = ds["peak_time"].values
+        pt = pt / np.timedelta64(1, "s") if np.issubdtype(pt.dtype, np.timedelta64) else np.asarray(pt, float)
+        step_peaks = (pt, np.asarray(ds["peak_concentration"].values, float))
+    half_dur = float(ds.attrs.get("release_centroid_s", 0.5 * float(ds.attrs.get("release_duration_s", 0.0))))
     res: list[ReceptorForecast] = []
     unfinished: list[str] = []
     for j, rid in enumerate(ids):
@@ -854,6 +1037,8 @@ def summarize(ds: xr.Dataset, thresholds: float | Mapping[str, float] | None = N
                 off = float(np.clip(0.5 * (y0 - y2) / den, -1.0, 1.0))
                 peak_t = float(t[i] + off * (t[i + 1] - t[i]))
                 peak_c = float(y1 - 0.25 * (y0 - y2) * off)
+        if step_peaks is not None and step_peaks[1][j] > 0:  # every solver step, not only the records
+            peak_t, peak_c = float(step_peaks[0][j]), float(step_peaks[1][j])
         cut = level if level is not None else EDGE_FRACTION_OF_PEAK * peak_c
         above = np.flatnonzero(y >= cut) if peak_c > 0 else np.zeros(0, int)
         arrival = end = None

@@ -7,6 +7,7 @@ hydrology.hydraulics, and the analytic engine hydrology.transport.analytic on a 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -422,6 +423,8 @@ def test_floating_pollutant_travels_at_surface_velocity():
     ({"hydrographs": {"R1": ([0.0, 10.0], [5.0, -1.0])}}, NumericalError, "not positive"),
     ({"hydrographs": {"R1": ([10.0, 0.0], [5.0, 6.0])}}, NumericalError, "increase"),
     ({"t_end_s": -1.0}, NumericalError, "t_end_s"),
+    ({"refine": 0.0}, NumericalError, "refine"),
+    ({"courant": 1.5}, NumericalError, "courant"),
 ])
 def test_bad_arguments_are_refused(kwargs, error, match):
     args = {"t_end_s": 1000.0, **kwargs}
@@ -448,3 +451,200 @@ def test_demo_basin_day_runs_under_two_seconds():
         times.append(time.perf_counter() - t0)
     assert float(np.median(times)) < 2.0, times
     assert math.isfinite(times[0])
+
+
+# ------------------------------------------------------------------------------------ 8. lakes
+U_LAKE, L_LAKE = 0.1, 3000.0  # a lake of residence time tau = L/U = 30,000 s
+
+
+def lake_doc(lake_reach: dict | None = None) -> dict:
+    """Channel R1 (8 km) -> fully mixed lake LK (3 km, tau = 30,000 s) -> channel R2 (6 km)."""
+    lk = {"id": "LK", "from_node": "B", "to_node": "C", "length_m": L_LAKE, "velocity_ms": U_LAKE,
+          "dispersion_m2s": 5.0, "fully_mixed": True, **(lake_reach or {})}
+    return {"nodes": [{"id": n} for n in "ABCD"],
+            "reaches": [{"id": "R1", "from_node": "A", "to_node": "B", "length_m": 8000.0, "velocity_ms": U,
+                         "dispersion_m2s": D}, lk,
+                        {"id": "R2", "from_node": "C", "to_node": "D", "length_m": 6000.0, "velocity_ms": U,
+                         "dispersion_m2s": D}],
+            "inflows": [{"node": "A", "discharge_m3s": Q}],
+            "stations": [{"id": "S-lake", "reach": "LK", "chainage_m": 1500.0},
+                         {"id": "S-below", "reach": "R2", "chainage_m": 3000.0}]}
+
+
+@pytest.mark.parametrize("decay_per_day", [0.0, 0.864])
+def test_pulse_into_a_lake_is_a_stirred_tank(decay_per_day):
+    k = decay_per_day / DAY
+    net = network_from_document(lake_doc())
+    ds = simulate(net, Release("LK", 500.0, Pollutant("tracer", decay_per_s=k), mass_kg=10.0), t_end_s=100000.0)
+    t = ds["time"].values
+    vol, tau = Q / U_LAKE * L_LAKE, L_LAKE / U_LAKE
+    # closed form C = M / V exp(-(1/tau + k) t): the tank and the decay are integrated exactly, so
+    # only round-off separates them (wherever in the lake the station and the release are)
+    assert_allclose(ds["concentration"].sel(receptor="S-lake").values,
+                    10000.0 / vol * np.exp(-(1.0 / tau + k) * t), rtol=1e-9)
+    assert np.max(np.abs(balance(ds))) < 1e-9
+
+
+def test_two_lakes_in_series():
+    doc = {"nodes": [{"id": "A"}, {"id": "B"}, {"id": "C"}],
+           "reaches": [{"id": "L1", "from_node": "A", "to_node": "B", "length_m": 2000.0, "velocity_ms": 0.1,
+                        "dispersion_m2s": 1.0, "fully_mixed": True},
+                       {"id": "L2", "from_node": "B", "to_node": "C", "length_m": 3000.0, "velocity_ms": 0.05,
+                        "dispersion_m2s": 1.0, "fully_mixed": True}],
+           "inflows": [{"node": "A", "discharge_m3s": Q}],
+           "stations": [{"id": "S2", "reach": "L2", "chainage_m": 100.0}]}
+    # (the document needs a dispersion_m2s on a lake reach, although a tank does not use it)
+    ds = simulate(network_from_document(doc), Release("L1", 1000.0, TRACER, mass_kg=1.0), t_end_s=300000.0)
+    t1, t2, c10 = 20000.0, 60000.0, 1000.0 / (Q / 0.1 * 2000.0)
+    t = ds["time"].values
+    exact = c10 / t2 * (np.exp(-t / t1) - np.exp(-t / t2)) / (1.0 / t2 - 1.0 / t1)
+    # the second tank's inflow is the first's exact mean outflow over each step, held constant over
+    # the step (dt = LAKE_STEP_FRACTION tau1 = 1000 s): measured 7e-5 of the peak; 5e-4
+    assert_allclose(ds["concentration"].values[:, 0], exact, atol=5e-4 * exact.max())
+
+
+@pytest.mark.parametrize("release", [{"mass_kg": 10.0}, {"rate_kg_s": 0.01, "duration_s": HOUR}])
+def test_lake_after_a_channel_matches_the_kernel(release):
+    net = network_from_document(lake_doc())
+    rel = Release("R1", X0, Pollutant("tracer", decay_per_s=1e-5), **release)
+    num = {r.id: r for r in summarize(simulate(net, rel, t_end_s=150000.0))}
+    ana = forecast(net, rel)
+    for rid in ("S-lake", "S-below"):
+        a, n = ana.receptor(rid), num[rid]
+        # the kernel's lake is the exact transfer 1/(1 + (s + k) tau); the brief's engine criterion
+        # (1 % peak time, 2 % peak concentration). Measured: within 0.4 % (pulse) and 0.15 % (box)
+        assert_allclose(n.peak_s, a.peak_s, rtol=0.01)
+        assert_allclose(n.peak_g_m3, a.peak_g_m3, rtol=0.02)
+    # without fully_mixed the same reach is a slow channel (Pe = UL/D = 60): the comparison can fail
+    doc = lake_doc({"fully_mixed": False})
+    river = {r.id: r for r in summarize(simulate(network_from_document(doc), rel, t_end_s=150000.0))}
+    assert abs(river["S-below"].peak_g_m3 / ana.receptor("S-below").peak_g_m3 - 1.0) > 0.5
+
+
+def test_a_lake_has_no_internal_dispersion_or_storage():
+    rel = Release("R1", X0, TRACER, mass_kg=10.0)
+    runs = [simulate(network_from_document(lake_doc(extra)), rel, t_end_s=100000.0)["concentration"].values
+            for extra in ({}, {"dispersion_m2s": 500.0, "storage_ratio": 0.5, "storage_exchange_per_s": 1e-4})]
+    # the lake's dispersion and storage fields are ignored: the two runs are the same to round-off
+    assert_allclose(runs[1], runs[0], rtol=0, atol=1e-12)
+
+
+def test_rate_curve_release_matches_the_kernel_and_releases_its_mass():
+    # a triangular rate: 0 -> 0.02 kg/s over 30 min, back to 0 over 90 min (0.02 x 7200 / 2 = 72 kg in all)
+    curve = ((0.0, 0.0), (1800.0, 0.02), (7200.0, 0.0))
+    rel = Release("R1", X0, TRACER, rate_curve=curve)
+    ds = simulate(channel(), rel, t_end_s=50000.0)
+    # each step adds the exact integral of the piecewise-linear rate: round-off only
+    assert_allclose(ds["mass_released"].values[-1], 72.0, rtol=1e-12)
+    ana = forecast(channel(), rel)
+    for r in summarize(ds):
+        a = ana.receptor(r.id)
+        # the numerical budget of the puff test (0.5 %); the kernel is exact on one uniform reach
+        assert_allclose([r.peak_s, r.peak_g_m3], [a.peak_s, a.peak_g_m3], rtol=0.005)
+
+
+def test_inflow_curve_is_refused():
+    rel = Release("R1", X0, TRACER, inflow_curve=((0.0, 1.0), (600.0, 1.0)))
+    with pytest.raises(NumericalError, match="inflow concentration curve"):
+        simulate(channel(), rel, t_end_s=1000.0)
+
+
+# ------------------------------------------------------------------------------------ 9. the engines
+@pytest.mark.parametrize("basin", ["ruxi", "puhe"])
+def test_engines_agree_on_the_demo_basins(basin):
+    from engine_cases import compare, network, releases
+
+    net = network(basin)
+    rows = [row for rel in releases(basin, net) for row in compare(net, rel)[0]]
+    assert len(rows) >= 10 and not any(r["skipped"] for r in rows)  # every discharger's spill, all compared
+    # issue 10's criterion for the engine pair: 1 % peak time, 2 % peak concentration. Measured
+    # worst: Ruxi 0.1 % / 0.4 %; Puhe +0.9 % / +1.8 % at PH-OUTLET, below the weir pool (reach Peclet
+    # number of the pool reaches ~10): the engines' junction models differ there (the kernel's reaches
+    # are semi-infinite, the finite volumes carry dispersion across the node), not the grid (refine=4
+    # leaves +0.4 % / +1.8 %)
+    worst = max(rows, key=lambda r: abs(r["dt_peak"]) / 0.01 + abs(r["dc_peak"]) / 0.02)
+    assert all(abs(r["dt_peak"]) < 0.01 and abs(r["dc_peak"]) < 0.02 for r in rows), worst
+
+
+def flux_injection_resident(x: float, t: np.ndarray, u: float, d: float) -> np.ndarray:
+    """Resident concentration [1/m] per unit mass per area of a flux injection at the head of a
+    semi-infinite channel (Kreft & Zuber 1978, Chem. Eng. Sci. 33: the Danckwerts-inlet Green's
+    function): exp(-(x - ut)^2 / 4dt) / sqrt(pi d t) - u/(2d) exp(ux/d) erfc((x + ut) / (2 sqrt(dt)))."""
+    from scipy.special import erfcx
+
+    out = np.zeros_like(t)
+    p = t > 0
+    tt = t[p]
+    z = (x + u * tt) / (2.0 * np.sqrt(d * tt))
+    out[p] = (np.exp(-(x - u * tt) ** 2 / (4.0 * d * tt)) / np.sqrt(np.pi * d * tt)
+              - u / (2.0 * d) * np.exp(u * x / d - z * z) * erfcx(z))
+    return out
+
+
+def test_pulse_into_a_lake_then_a_channel_matches_quadrature():
+    k = 1e-5
+    net = network_from_document(lake_doc())
+    ds = simulate(net, Release("LK", 0.0, Pollutant("tracer", decay_per_s=k), mass_kg=10.0), t_end_s=20000.0,
+                  record_every_s=50.0)
+    t = ds["time"].values[1:]
+    vol, tau, x = Q / U_LAKE * L_LAKE, L_LAKE / U_LAKE, 3000.0
+    # independent reference: the tank's outflow Q M/V exp(-(1/tau + k) t') [g/s] enters R2 as a flux
+    # (a Danckwerts inlet: nothing disperses back into a lake), each instant's mass spreading by the
+    # Kreft & Zuber flux-injection solution and decaying; midpoint rule over 0.5 s
+    tp = np.arange(0.25, 20000.0, 0.5)
+    flux = Q * 10000.0 / vol * np.exp(-(1.0 / tau + k) * tp)  # g/s
+    ref = np.array([np.sum(flux * flux_injection_resident(x, ti - tp, U, D) * np.exp(-k * (ti - tp))) * 0.5 / AREA
+                    for ti in t])
+    # measured within 3e-4 of the peak along the whole curve (the default grid's error, 20 m cells);
+    # 0.2 %. (The infinite-channel puff, which loses mass back above the outlet, is 2.4 % off on the front.)
+    assert_allclose(ds["concentration"].sel(receptor="S-below").values[1:], ref, atol=2e-3 * ref.max())
+
+
+@pytest.mark.filterwarnings("ignore:the plume is still above")  # the run stops once B200 has peaked
+@pytest.mark.parametrize("release", [("RX-R03", 1400.0, {"rate_kg_s": 10.0 / 1200.0, "duration_s": 1200.0}),
+                                     ("RX-R05", 3000.0, {"mass_kg": 10.0}), ("RX-TB2", 2000.0, {"mass_kg": 10.0})])
+def test_stations_just_below_a_confluence_see_the_mixed_water(release):
+    # Ruxi: the Nanxi brook (3 m3/s) joins the main stem (6.5 m3/s) at RX-N06; stations 0, 10, 50 and
+    # 200 m below it, from the food-plant spill (5.5 km above), a pulse 500 m above on the main stem
+    # and one 600 m above on the tributary
+    doc = json.loads((DEMO / "ruxi.json").read_text(encoding="utf-8"))
+    doc["stations"] += [{"id": f"B{x}", "reach": "RX-R06", "chainage_m": float(x)} for x in (0, 10, 50, 200)]
+    net = network_from_document(doc)
+    reach, chainage, kw = release
+    rel = Release(reach, chainage, TRACER, **kw)
+    ana = forecast(net, rel)
+    num = {r.id: r for r in summarize(simulate(net, rel, t_end_s=2.0 * ana.receptor("B200").peak_s + HOUR))}
+    for rid in ("B0", "B10", "B50", "B200"):
+        a = ana.receptor(rid)
+        # the engine criterion (1 % / 2 %). Measured: within 0.45 % in time and 1.65 % in concentration
+        # (B0, 500 m below the pulse, the near field; 2.3 % with 8 cells per plume sd instead of 12).
+        # Before receptors extrapolated to the reach end, B0 read the first cell's centre, dx/2 = 25 m
+        # further down: 5.5 % late
+        assert_allclose(num[rid].peak_s, a.peak_s, rtol=0.01)
+        assert_allclose(num[rid].peak_g_m3, a.peak_g_m3, rtol=0.02)
+
+
+def test_a_dam_release_flushes_a_lake_faster_but_keeps_its_volume():
+    net = network_from_document(lake_doc())
+    rel = Release("LK", 500.0, TRACER, mass_kg=10.0)
+    ds = simulate(net, rel, t_end_s=50000.0, hydrographs={"A": ([0.0], [Q])})  # the inflow doubles at t = 0
+    vol = Q / U_LAKE * L_LAKE
+    t = ds["time"].values
+    # the lake keeps its volume V and its outflow doubles: C = M / V exp(-2 Q t / V), integrated
+    # exactly (round-off only)
+    assert_allclose(ds["concentration"].sel(receptor="S-lake").values, 10000.0 / vol * np.exp(-2.0 * Q * t / vol),
+                    rtol=1e-9)
+    assert np.max(np.abs(balance(ds))) < 1e-9
+
+
+def test_peak_does_not_depend_on_the_record_interval(puff_run):
+    ds = simulate(channel(), Release("R1", X0, TRACER, mass_kg=10.0), t_end_s=50000.0, record_every_s=1800.0)
+    fine = {r.id: r for r in summarize(puff_run)}
+    for r in summarize(ds):
+        # records 1800 s apart (the curve's sd is ~900 s at S5): the peak comes from every solver step,
+        # so it is the same as with dense records (measured within 3e-4; the parabola's error)
+        assert_allclose([r.peak_s, r.peak_g_m3], [fine[r.id].peak_s, fine[r.id].peak_g_m3], rtol=1e-3)
+    # the records alone would miss it: the highest record is 34 % (S5) and 14 % (S14) below the
+    # peak, and a parabola through the three highest 30 % and 8 %, so the comparison above can fail
+    c = ds["concentration"].values
+    assert np.any(np.abs(c.max(axis=0) / np.array([fine[k].peak_g_m3 for k in ds["receptor"].values]) - 1) > 0.01)
