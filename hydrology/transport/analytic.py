@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from ..reach_state import ReachState
 
 #: coarse time samples per receptor curve [-] (sd / 4 apart over a 16 sd window: they only bracket the
-#: peak and the crossings, which are then refined on the exact curve)
+#: peak and the crossings, which are then refined on the exact curve); a curve behind a lake gets half
+#: as many again across its front (the inverted remainder's window)
 N_TIMES = 64
 #: exact samples across the two coarse intervals around the highest sample [-]; a parabola through
 #: the best three then puts the peak time within ~1e-4 sd (checked against the closed-form puff)
@@ -312,6 +313,10 @@ def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, .
     t_lo = np.maximum(resp.mean_s - 6.0 * sd, 0.0) + src.start_s
     t_hi = resp.mean_s + 10.0 * sd + src.end_s
     t = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, n_times)[None, :]
+    if resp.mode_a.shape[1]:  # a lake's curve: its front lives in the remainder's (short) window, sample it too
+        w0 = resp.t0_s + src.start_s
+        front = w0[:, None] + (resp.period_s + src.end_s - src.start_s)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :]
+        t = np.sort(np.concatenate([t, front], axis=1), axis=1)
     c = resp.concentration(src, t)
     peak_t, peak_c = _peaks(resp, src, t, c)
     feats = list(resp.features)

@@ -129,9 +129,13 @@ def channel_exponent(s: np.ndarray, velocity_ms: np.ndarray, dispersion_m2s: np.
 def _windows(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Window start [s] and class length [s] of each receptor (see the module doc)."""
     t0 = np.maximum(mean - WINDOW_BEFORE_SD * sd, 0.0)
-    need = np.maximum(mean + WINDOW_AFTER_SD * sd - t0, MIN_WINDOW_S)
-    cls = np.ceil(np.log(need) / np.log(WINDOW_CLASS_RATIO) - 1e-9)
-    return t0, WINDOW_CLASS_RATIO ** cls
+    return t0, _class_length(mean + WINDOW_AFTER_SD * sd - t0)
+
+
+def _class_length(need: np.ndarray) -> np.ndarray:
+    """The window length [s] of the class that holds ``need`` [s] (at least :data:`MIN_WINDOW_S`)."""
+    cls = np.ceil(np.log(np.maximum(need, MIN_WINDOW_S)) / np.log(WINDOW_CLASS_RATIO) - 1e-9)
+    return WINDOW_CLASS_RATIO ** cls
 
 
 def _logsum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -146,6 +150,20 @@ def _logsum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 #: log H(0) - i mean eps - var eps^2 / 2 + O(eps^3); the step with eps sd closest to 1e-2 is used
 #: (truncation ~1e-5 relative, round-off ~1e-9)
 MOMENT_STEPS = 10.0 ** -np.arange(0, 10)
+#: s = 0 and the complex steps
+MOMENT_NODES = np.concatenate([[0.0], 1j * MOMENT_STEPS])
+
+
+def _moments(lg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [s] and variance [s2] of each row's curve from its log transform at :data:`MOMENT_NODES`."""
+    c0 = lg[:, :1]
+    eps = MOMENT_STEPS[None, :]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        means = -(lg[:, 1:] - c0).imag / eps
+        vars_ = -2.0 * (lg[:, 1:] - c0).real / eps**2
+        pick = np.argmin(np.abs(np.log10(np.abs(eps * np.sqrt(np.abs(vars_))) + 1e-300) + 2.0), axis=1)
+    rows = np.arange(lg.shape[0])
+    return means[rows, pick], np.maximum(vars_[rows, pick], 0.0)
 
 
 def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, chainage_m: float, pollutant: Pollutant,
@@ -194,24 +212,22 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
     plan = _Plan(net, state, reach, chainage_m, pollutant, wind_ms, boundary, kinds, within)
     scale = 1.0 if boundary else GRAMS_PER_KG
     # pass 1: moments of every receptor's impulse response, by complex steps
-    s1 = np.concatenate([[0.0], 1j * MOMENT_STEPS])
-    lg1 = plan.log_transfer(s1)
+    lg1 = plan.log_transfer(MOMENT_NODES)
     keep = np.isfinite(lg1[:, 0].real)
     c0 = lg1[:, :1]
-    eps = MOMENT_STEPS[None, :]
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        means = -(lg1[:, 1:] - c0).imag / eps
-        vars_ = -2.0 * (lg1[:, 1:] - c0).real / eps**2
-        pick = np.argmin(np.abs(np.log10(np.abs(eps * np.sqrt(np.abs(vars_))) + 1e-300) + 2.0), axis=1)
-    rows = np.arange(lg1.shape[0])
-    mean, var = means[rows, pick], np.maximum(vars_[rows, pick], 0.0)
+    mean, var = _moments(lg1)
     order = np.lexsort((plan.distance, mean))
     order = order[keep[order]]
     feats = tuple(plan.features[i] for i in order)
     mean, var = mean[order], var[order]
     final = scale * np.exp(c0[order, 0].real)
     n = len(order)
-    t0, period = _windows(mean, np.sqrt(var))
+    modes_a, modes_b, inv_final, mean_w, var_w = _lake_modes(plan, order, mean, var, final, scale)
+    t0, period = _windows(mean_w, np.sqrt(var_w))
+    if modes_a.shape[1]:  # a remainder equals minus the modes before the front: its window starts at 0
+        moded = (modes_a != 0).any(axis=1)
+        t0 = np.where(moded, 0.0, t0)
+        period = np.where(moded, _class_length(mean_w + WINDOW_AFTER_SD * np.sqrt(var_w)), period)
     m_terms = np.where(t0 > 0, terms, NEAR_FIELD_TERMS_FACTOR * terms)  # see the docstring
     if n == 0:
         z = np.zeros(0)
@@ -235,17 +251,81 @@ def point_source_responses(net: RiverNetwork, state: ReachState, reach: str, cha
         lg2[np.ix_(mine, np.flatnonzero(used))] = plan.log_transfer(nodes[c][used], order[mine])
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         g = scale * np.exp(lg2 + s_rec * t0[:, None])
+        if modes_a.shape[1]:  # the lakes' modes are carried exactly: invert only the remainder
+            g = g - np.exp(s_rec * t0[:, None]) * (modes_a[:, None, :] / (s_rec[:, :, None] + modes_b[:, None, :])).sum(axis=2)
     g = np.where(s_rec != 0, np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
     groups = [np.flatnonzero(m_terms == m) for m in np.unique(m_terms)]
     resp = Responses(feats, plan.fraction[order], plan.distance[order], plan.discharge[order],
                      plan.travel_time[order], mean, var, final,
                      t0, period, gam[cls], g, s_rec, groups)
-    if plan.lake[0]:  # receptors in the source's lake see the tank itself: 1 / (Q (1 + (s + k) tau))
-        tau = float(plan.L[0, 0] / plan.u[0, 0])
-        in_lake = plan.where[order] == 0
-        resp.tank_a[in_lake] = scale / (float(plan.q[0, 0]) * tau)
-        resp.tank_b[in_lake] = 1.0 / tau + plan.k
+    resp.mode_a, resp.mode_b, resp.inverted_final = modes_a, modes_b, inv_final
     return resp
+
+
+#: lakes carried as exact exponential modes (:func:`_lake_modes`) when their residence time exceeds
+#: this many standard deviations of the rest of the path [-]: below it one window resolves both
+LAKE_MODE_RATIO = 1.0
+#: rate of the mode that carries the remainder's start, in units of 1 / (its window) [-]: e^-20 at the
+#: window's end, and resolved by its 2 x 48 terms
+START_MODE_RATE = 20.0
+
+
+def _lake_modes(plan: _Plan, order: np.ndarray, mean: np.ndarray, var: np.ndarray, final: np.ndarray,
+                scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exponential modes of receptors whose curve a lake dominates, and the moments of the rest.
+
+    On a path with lakes of residence times tau_i (no branch with other lakes joining it),
+    H(s) = H_c(s) prod_i 1/(1 + (s + k) tau_i), H_c the transfer of everything else. The lakes'
+    product has simple poles at s = -b_i, b_i = k + 1/tau_i, with residues A_i = (1/tau_i)
+    prod_{j != i} 1/(1 - tau_j/tau_i); so H - sum_i a_i/(s + b_i), a_i = A_i H_c(-b_i), has no pole
+    there, and h = sum_i a_i exp(-b_i t) + the inverse of that remainder. The remainder lives on the
+    time scale of the rest of the path (it cancels the modes before the front arrives and vanishes
+    after it), so its window runs from the release to past the front placed by H_c's own moments (complex steps on H_c: subtracting the
+    lakes' tau^2 from the whole curve's variance would lose them to round-off). Receptors where this
+    does not apply (equal residence times, a branch that brings other lakes, H_c not finite at -b_i)
+    keep one window on the whole curve.
+
+    Returns
+    -------
+    a, b : (rows, modes) [per unit source per s], [1/s] (0 where unused)
+    inverted_final : the remainder's integral (its step response's final value) per row
+    mean, var : the moments that place each row's window [s], [s2]
+    """
+    n = len(order)
+    taus = [plan.lake_taus[plan.where[i]] for i in order]
+    k = plan.k
+    width = max((len(t) + 1 for t in taus if t), default=0)  # the lakes' modes and one to start at 0
+    a = np.zeros((n, width))
+    b = np.zeros((n, width))
+    inv_final = final.copy()
+    mean_w, var_w = mean.copy(), var.copy()
+    for row, tt in enumerate(taus):
+        if not tt:
+            continue
+        tau = np.array(tt, float)
+        tp = tau / (1.0 + k * tau)
+        m_c, v_c = (float(v[0]) for v in _moments(plan.log_transfer(MOMENT_NODES, np.array([order[row]]), skip_lakes=True)))
+        if not (tp.sum() > LAKE_MODE_RATIO * np.sqrt(v_c)) or len(set(np.round(np.log(tau), 6))) < len(tau):
+            continue
+        bi = k + 1.0 / tau
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratio = tau[None, :] / tau[:, None]
+            np.fill_diagonal(ratio, 0.0)
+            resid = (1.0 / tau) * np.prod(1.0 / (1.0 - ratio), axis=1)
+            log_hc = plan.log_transfer(-bi.astype(complex), np.array([order[row]]), skip_lakes=True)[0]
+            ai = scale * resid * np.exp(log_hc.real) * np.cos(log_hc.imag)
+        if not (np.all(np.isfinite(ai)) and np.all(np.abs(log_hc.imag) < 1e-9)):
+            continue
+        # h(0) = 0, so the remainder starts at -sum a_i: a jump at t = 0 that Fourier inversion would
+        # halve; a fast mode -sum a_i exp(-c t), gone within the remainder's window, takes it instead
+        # (a path of lakes alone, H_c constant, has no remainder and no such jump to carry)
+        a[row, :tau.size], b[row, :tau.size] = ai, bi
+        if m_c > 1e-9 * tau.sum():
+            a[row, tau.size] = -float(np.sum(ai))
+            b[row, tau.size] = START_MODE_RATE / max(m_c + WINDOW_AFTER_SD * np.sqrt(v_c), MIN_WINDOW_S)
+        inv_final[row] = final[row] - float(np.sum(a[row] / np.where(b[row] > 0, b[row], 1.0)))
+        mean_w[row], var_w[row] = max(m_c, 0.0), max(v_c, 0.0)
+    return a, b, inv_final, mean_w, var_w
 
 
 class _Plan:
@@ -317,6 +397,19 @@ class _Plan:
         self.L, self.u, self.q = state.length_m[o][:, None], u_all[o][:, None], q_all[o][:, None]
         self.d, self.beta = state.dispersion_m2s[o][:, None], beta_all[o][:, None]
         self.alpha = state.storage_exchange_per_s[o][:, None]
+        # the lakes on the way to each reach (residence times [s]); None where branches with other
+        # lakes join (the lake modes of _lake_modes then do not apply)
+        lake_taus: list[tuple[float, ...] | None] = []
+        for pos in range(len(order)):
+            if pos == 0:
+                base: tuple[float, ...] | None = ()
+            else:
+                above = {lake_taus[par] for par, _share in self.parents[pos]}
+                base = above.pop() if len(above) == 1 else None
+            if base is not None and self.lake[pos]:
+                base = (*base, float(self.L[pos, 0] / self.u[pos, 0]))
+            lake_taus.append(base)
+        self.lake_taus = lake_taus
         rec = _receptor_index(net, kinds)
         feats, where, dx = [], [], []
         for pos, j in enumerate(o):
@@ -336,11 +429,12 @@ class _Plan:
         self.travel_time = np.array([tmean[o[w]] + mean_r[o[w]] * f.chainage_m / state.length_m[o[w]]
                                      for w, f in zip(where, feats)], float)
 
-    def log_transfer(self, s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    def log_transfer(self, s: np.ndarray, rows: np.ndarray | None = None, skip_lakes: bool = False) -> np.ndarray:
         """log of the resident-concentration transform [per g/s, or per g/m3 for a boundary] at each
         receptor (or the receptors ``rows``) and Laplace node ``s``; the module doc gives the algebra.
         Only the reaches up to the last of those receptors are computed (a topological prefix holds
-        every reach above them), all at once; the summing of fluxes at nodes walks chains at once."""
+        every reach above them), all at once; the summing of fluxes at nodes walks chains at once.
+        ``skip_lakes``: every lake passes its flux unchanged (the rest of the path, H_c)."""
         sel = np.arange(len(self.where)) if rows is None else np.asarray(rows, int)
         upto = int(self.where[sel].max()) + 1 if sel.size else 1
         k = self.k
@@ -350,7 +444,7 @@ class _Plan:
         log_through = lam * L
         lakes = np.flatnonzero(lake)
         if lakes.size:
-            log_through[lakes] = -np.log1p((s[None, :] + k) * (L[lakes] / u[lakes]))
+            log_through[lakes] = 0.0 if skip_lakes else -np.log1p((s[None, :] + k) * (L[lakes] / u[lakes]))
         # the source reach: injection (flux (U + r)/(2r) exp(lam dx) below the outfall), or a boundary
         # concentration (flux Q (U + r)/(2U) exp(lam dx)); a lake source mixes at once
         if lake[0]:

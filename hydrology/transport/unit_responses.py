@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from ..network import Feature
 
 
+def _modes(which: str, t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum_i a_i exp(-b_i t) (impulse), its integral from 0 (step) and that integral's integral (ramp),
+    for t >= 0, 0 before; rows of ``t`` (R, N), modes in ``a``, ``b`` (R, K)."""
+    tt = np.maximum(t, 0.0)[:, :, None]
+    a3, b3 = a[:, None, :], np.where(b > 0, b, 1.0)[:, None, :]
+    e = np.exp(-b3 * tt)
+    term = {"impulse": a3 * e, "step": a3 * (1 - e) / b3, "ramp": a3 * (tt / b3 - (1 - e) / b3**2)}[which]
+    return np.where(t >= 0, np.where(a3 != 0, term, 0.0).sum(axis=2), 0.0)
+
+
 class Responses:
     """Unit responses of a point source at every receptor it reaches (one row per receptor).
 
@@ -43,10 +53,14 @@ class Responses:
         self._samples, self._nodes, self._groups = samples, nodes, groups
         self._cf: dict[str, list[np.ndarray]] = {}
         self._ramp_end: np.ndarray | None = None
-        #: rows in the source's own lake: h = a exp(-b t) exactly (a [g/m3 per kg/s... per kg], b [1/s]);
-        #: NaN elsewhere. Set by point_source_responses: a jump at t = 0 defeats Fourier inversion.
-        self.tank_a = np.full(len(features), np.nan)
-        self.tank_b = np.full(len(features), np.nan)
+        #: exponential modes of rows with lakes on their path: h = sum_i a_i exp(-b_i t) + the inverted
+        #: remainder (a [g/m3 per kg per s], b [1/s]; shape (rows, modes), b = 0 where unused). Set by
+        #: point_source_responses: a lake's residence time is far longer than the front it delays, and
+        #: one Fourier window cannot resolve both; the modes carry the lakes exactly.
+        self.mode_a = np.zeros((len(features), 0))
+        self.mode_b = np.zeros((len(features), 0))
+        #: the inverted part's integral [g/m3 s per kg]: its step response beyond its window
+        self.inverted_final = final
 
     def __len__(self) -> int:
         return len(self.features)
@@ -92,16 +106,13 @@ class Responses:
         val = self._invert(which, np.clip(tau, 0.0, T), sel)
         out = np.where((tau >= 0) & (tau <= T), val, 0.0)
         if which == "step":
-            out = np.where(tau > T, self.step_final[sel, None], out)
+            out = np.where(tau > T, self.inverted_final[sel, None], out)
         elif which == "ramp":
-            out = np.where(tau > T, self.ramp_end()[sel, None] + self.step_final[sel, None] * (tau - T), out)
-        tank = np.flatnonzero(np.isfinite(self.tank_a[sel]))
-        if tank.size:
-            a, b = self.tank_a[sel][tank][:, None], self.tank_b[sel][tank][:, None]
-            tt = np.maximum(t[tank], 0.0)
-            e = np.exp(-b * tt)
-            closed = {"impulse": a * e, "step": a * (1 - e) / b, "ramp": a * (tt / b - (1 - e) / b**2)}[which]
-            out[tank] = np.where(t[tank] >= 0, closed, 0.0)
+            out = np.where(tau > T, self.ramp_end()[sel, None] + self.inverted_final[sel, None] * (tau - T), out)
+        if self.mode_a.shape[1]:
+            moded = np.flatnonzero((self.mode_a[sel] != 0).any(axis=1))
+            if moded.size:
+                out[moded] += _modes(which, t[moded], self.mode_a[sel][moded], self.mode_b[sel][moded])
         return out
 
     def impulse(self, t_s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
