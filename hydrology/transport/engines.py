@@ -3,7 +3,8 @@
 ``analytic``: moment chaining with exact closed forms (:func:`hydrology.transport.analytic.forecast`), fast
 enough for the service's latency budget. ``numerical``: the finite-volume solver on the network
 (:func:`hydrology.transport.numerical.simulate`), for time-varying flow and full curves; its run length is
-taken from the analytic forecast (the last receptor's window plus 50 %), so no plume is cut short.
+taken from the analytic forecast (the last receptor's window plus 50 %, at most :data:`MAX_RUN_S`),
+so no plume is cut short within that.
 Both return a :class:`~hydrology.transport.analytic.Forecast` and an xarray Dataset of curves with units.
 """
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 RUN_LENGTH_FACTOR = 1.5
 #: run length when nothing lies downstream [s]
 MIN_RUN_S = 3600.0
+#: longest numerical run [s]: 60 days. A lake of residence time tau keeps a tail for ~11 tau, years
+#: for NHDPlus reservoirs, which would be millions of explicit steps; what a duty officer acts on has
+#: passed by then, and a receptor still above its threshold at the end says so (end_s None, a warning)
+MAX_RUN_S = 60 * 86400.0
 
 
 def _analytic(net: RiverNetwork, release: Release, kinds: tuple[FeatureKind, ...], threshold_g_m3: float | None,
@@ -40,7 +45,7 @@ def _numerical(net: RiverNetwork, release: Release, kinds: tuple[FeatureKind, ..
 
     quick = forecast(net, release, kinds=kinds, threshold_g_m3=threshold_g_m3, wind_ms=wind_ms)
     t_hi = quick._params.get("t_hi", np.zeros(0))
-    t_end = max(MIN_RUN_S, RUN_LENGTH_FACTOR * float(np.max(t_hi))) if len(t_hi) else MIN_RUN_S
+    t_end = min(MAX_RUN_S, max(MIN_RUN_S, RUN_LENGTH_FACTOR * float(np.max(t_hi)))) if len(t_hi) else MIN_RUN_S
     ds = simulate(net, release, t_end_s=t_end, kinds=kinds, hydrographs=hydrographs,
                   threshold_g_m3=threshold_g_m3, wind_ms=wind_ms)
     return Forecast(release, tuple(summarize(ds)), "numerical"), ds
