@@ -313,10 +313,15 @@ def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, .
     t_lo = np.maximum(resp.mean_s - 6.0 * sd, 0.0) + src.start_s
     t_hi = resp.mean_s + 10.0 * sd + src.end_s
     t = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, n_times)[None, :]
-    if resp.mode_a.shape[1]:  # a lake's curve: its front lives in the remainder's (short) window, sample it too
+    if resp.mode_a.shape[1]:
+        # a curve behind lakes has a time scale per lake: its front in the remainder's (short) window,
+        # then one rise or decay per lake mode; sample the front evenly and the rest geometrically
         w0 = resp.t0_s + src.start_s
-        front = w0[:, None] + (resp.period_s + src.end_s - src.start_s)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :]
-        t = np.sort(np.concatenate([t, front], axis=1), axis=1)
+        w1 = w0 + resp.period_s + src.end_s - src.start_s
+        front = w0[:, None] + (w1 - w0)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :]
+        lo, hi = np.log(np.maximum(w1, 1.0)), np.log(np.maximum(t_hi, np.maximum(w1, 1.0)))
+        after = np.exp(lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :])
+        t = np.sort(np.concatenate([t, front, after], axis=1), axis=1)
     c = resp.concentration(src, t)
     peak_t, peak_c = _peaks(resp, src, t, c)
     feats = list(resp.features)
