@@ -44,6 +44,7 @@ METHOD_ROLES: dict[str, frozenset[str]] = {
     "/rivertrace.v1.AlertService/ListTargets": frozenset({"admin", "bureau", "hub"}),
     "/rivertrace.v1.AlertService/ListDeliveries": frozenset({"admin", "bureau", "hub"}),
     "/rivertrace.v1.AlertService/ReplayDeliveries": frozenset({"admin"}),
+    "/rivertrace.v1.AlertService/GetAlert": frozenset({"admin", "bureau", "hub"}),
     "/rivertrace.v1.AuditService/ListAudit": frozenset({"admin"}),
 }
 log = logging.getLogger("rivertrace.server")

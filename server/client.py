@@ -168,6 +168,10 @@ class RivertraceClient:
     def deliveries(self, incident_id: str = "") -> list[alerts_pb2.Delivery]:
         return list(self.alerts.ListDeliveries(alerts_pb2.ListDeliveriesRequest(incident_id=incident_id), **self._kw()).deliveries)
 
+    def get_alert(self, alert_id: str) -> Any:
+        """One alert as queued (``alert.cap_xml``: the same alert as a CAP 1.2 document)."""
+        return self.alerts.GetAlert(alerts_pb2.GetAlertRequest(alert_id=alert_id), **self._kw())
+
     def replay_deliveries(self, target_id: str = "", alert_id: str = "", incident_id: str = "") -> int:
         """Admin: put dead-lettered deliveries back in the queue; returns how many."""
         return self.alerts.ReplayDeliveries(alerts_pb2.ReplayDeliveriesRequest(

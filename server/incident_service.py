@@ -381,6 +381,15 @@ class AlertServicer(alerts_pb2_grpc.AlertServiceServicer):
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
+    def GetAlert(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            who, role = _who(self.config, context)
+            if not request.alert_id:
+                raise bad_request("alert_id is required", [("alert_id", "empty")])
+            return alerts_pb2.Alert.FromString(self.outbox.alert(request.alert_id, owner=who if role == "hub" else None))
+        except Exception as exc:  # noqa: BLE001
+            abort(context, exc)
+
     def ReplayDeliveries(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             who, role = _who(self.config, context)

@@ -100,6 +100,19 @@ class Outbox:
             q, args = q + " AND state = ?", [*args, state]
         return list(self.store._reader().execute(q + " ORDER BY updated_at_ns", args))
 
+    def alert(self, alert_id: str, owner: str | None = None) -> bytes:
+        """The serialized Alert queued under ``alert_id``; with ``owner``, only if it went to one of
+        that client's targets. Raises NotFoundError otherwise."""
+        q, args = "SELECT payload FROM alerts WHERE alert_id = ?", [alert_id]
+        if owner is not None:
+            q += (" AND alert_id IN (SELECT d.alert_id FROM deliveries d, targets t"
+                  " WHERE d.target_id = t.id AND t.owner = ?)")
+            args.append(owner)
+        row = self.store._reader().execute(q, args).fetchone()
+        if row is None:
+            raise NotFoundError(f"alert {alert_id!r} is not stored" + (" for your targets" if owner else ""))
+        return bytes(row[0])
+
     def has_incident(self, incident_id: str) -> bool:
         return self.store._reader().execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is not None
 

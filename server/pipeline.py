@@ -98,9 +98,12 @@ def operations_evidence(store: Store, network: str, start: pd.Timestamp, end: pd
 
 
 def build_incident(net: Any, network: str, version: int, det_incident: Any, readings: Readings,
-                   do: DOConditions = DEFAULT_DO,
-                   operations: dict[str, OperationsEvidence] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
-    """Trace, forecast and plan one detected incident; returns the message, a summary and the departments."""
+                   do: DOConditions = DEFAULT_DO, operations: dict[str, OperationsEvidence] | None = None,
+                   cap: dict[str, Any] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
+    """Trace, forecast and plan one detected incident; returns the message, a summary and the departments.
+
+    ``cap``: a dict that receives what a CAP 1.2 document of the alert needs (``forecast`` or
+    ``do_event``, and ``checklist``), when the chain gets that far."""
     msg = incidents_pb2.Incident(id=det_incident.id, network=network, network_version=version,
                                  state=convert.INCIDENT_STATE["open"], station_ids=list(det_incident.station_ids),
                                  parameters=list(det_incident.parameters), start=convert.timestamp(det_incident.start),
@@ -117,9 +120,13 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
     msg.state = convert.INCIDENT_STATE["traced"]
     msg.candidates.extend(convert.candidate(c) for c in res.candidates[:10])
     inp = plan_input_from_trace(net, readings, res, do_conditions=do)
+    fc = None
     if inp.release is not None:
-        msg.arrivals.extend(convert.arrivals(forecast(net, inp.release)))
+        fc = forecast(net, inp.release)
+        msg.arrivals.extend(convert.arrivals(fc))
     cl = plan(net, inp)
+    if cap is not None:
+        cap.update(forecast=fc, do_event=inp.do_event, checklist=cl)
     msg.checklist.CopyFrom(convert.checklist(cl))
     msg.state = convert.INCIDENT_STATE["responding"]
     departments = {a.department for a in cl.actions if a.department}
@@ -127,6 +134,27 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
     summary = (f"{summary[0]}；首要嫌疑 {top.id}（{top.probability:.0%}）；{cl.summary[0]}",
                f"{summary[1]}; most likely source {top.id} ({top.probability:.0%}); {cl.summary[1]}")
     return msg, summary, departments
+
+
+def cap_document(net: Any, cap: dict[str, Any], alert_id: str, incident_id: str, sent: pd.Timestamp) -> str:
+    """The alert as a CAP 1.2 document (msgType Alert), or "" when the chain did not reach a forecast or
+    a DO event, or the document cannot be built (logged: the alert goes out all the same)."""
+    from .cap import build_cap, facts_from_do_event, facts_from_forecast
+
+    try:
+        when = sent.to_pydatetime()
+        if cap.get("forecast") is not None and cap["forecast"].release.start is not None:
+            facts = facts_from_forecast(net, cap["forecast"], cap.get("checklist"), alert_id=alert_id,
+                                        incident_id=incident_id, sent=when, observed=True)
+        elif cap.get("do_event") is not None:
+            facts = facts_from_do_event(net, cap["do_event"], cap.get("checklist"), alert_id=alert_id,
+                                        incident_id=incident_id, sent=when)
+        else:
+            return ""
+        return build_cap(facts, msg_type="Alert")
+    except Exception:
+        log.exception("alert %s: no CAP document", alert_id)
+        return ""
 
 
 class Pipeline:
@@ -205,9 +233,11 @@ class Pipeline:
                 continue  # the same event, already open under the id of its first detection
             open_sets.append(keys)
             ops = operations_evidence(self.store, network, inc.start - pd.Timedelta(days=3), inc.end)
-            msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops)
+            cap: dict[str, Any] = {}
+            msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops, cap=cap)
             alert_id = f"{inc.id}/opened"
-            alert = convert.alert(alert_id, msg, 0, summary)
+            sent = pd.Timestamp.now(tz="UTC").floor("s")
+            alert = convert.alert(alert_id, msg, 0, summary, cap_document(net, cap, alert_id, inc.id, sent), sent)
             with self.store.transaction():  # the incident and its alert commit together
                 self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
                                          json_format.MessageToJson(msg))

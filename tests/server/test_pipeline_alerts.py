@@ -42,6 +42,23 @@ def wait_for(cond, timeout=60.0):
     return False
 
 
+def _assert_cap(alert):
+    """The alert's CAP document: valid CAP 1.2 (the OASIS XSD in tests/data/cap), its identifier the
+    alert id, msgType Alert, an info block in zh-CN and one in en."""
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    xmlschema = pytest.importorskip("xmlschema", reason="xmlschema is in the test extra")
+    xsd = Path(__file__).resolve().parents[1] / "data" / "cap" / "CAP-v1.2-schema.xsd"
+    assert alert.cap_xml, "the opening alert has no CAP document"
+    xmlschema.XMLSchema(str(xsd)).validate(alert.cap_xml)
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    root = ET.fromstring(alert.cap_xml)
+    assert root.findtext("cap:identifier", namespaces=ns) == alert.alert_id
+    assert root.findtext("cap:msgType", namespaces=ns) == "Alert"
+    assert {i.findtext("cap:language", namespaces=ns) for i in root.findall("cap:info", ns)} == {"zh-CN", "en"}
+
+
 def test_replayed_incidents_reach_the_hub(tmp_path, ruxi_doc):
     hub_server, hub_port, hub = start_hub()
     running = make_server(tmp_path)
@@ -63,6 +80,13 @@ def test_replayed_incidents_reach_the_hub(tmp_path, ruxi_doc):
         kinds = {a.kind for a in inc.checklist.actions}
         assert incidents_pb2.ACTION_KIND_HALT_DISCHARGE in kinds and incidents_pb2.ACTION_KIND_INTAKE_SUSPENSION in kinds
         assert "RX-FOOD-1" in alert.summary and alert.sequence == 1
+        # the alert carries itself as CAP 1.2, valid against the OASIS schema, and GetAlert returns it
+        _assert_cap(alert)
+        alert_stub = alerts_pb2_grpc.AlertServiceStub(ch)
+        assert alert_stub.GetAlert(alerts_pb2.GetAlertRequest(alert_id=alert.alert_id), timeout=10).cap_xml == alert.cap_xml
+        with pytest.raises(grpc.RpcError) as missing:
+            alert_stub.GetAlert(alerts_pb2.GetAlertRequest(alert_id="no-such-alert"), timeout=10)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         # the incident is queryable, and its delivery state too
         inc_stub = incidents_pb2_grpc.IncidentServiceStub(ch)
         got = inc_stub.GetIncident(incidents_pb2.GetIncidentRequest(id=inc.id), timeout=10)
@@ -159,6 +183,7 @@ def test_pending_deliveries_resume_after_a_server_restart(tmp_path):
         assert wait_for(lambda: len(hub.alerts) >= 1, 90)  # backoff is at most a few seconds this early
         inc = hub.alerts[0].incident
         assert {c.id for c in inc.candidates[:2]} == {"PH-STP-A", "PH-STP-B"}
+        _assert_cap(hub.alerts[0])  # a DO sag: an observed station below its minimum, as CAP
         assert any(a.kind == incidents_pb2.ACTION_KIND_DILUTION_RELEASE and a.target == "PH-HPS" for a in inc.checklist.actions)
     finally:
         again.stop(grace=1.0)

@@ -61,6 +61,11 @@ class AlertServiceStub:
                 request_serializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesRequest.SerializeToString,
                 response_deserializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.GetAlert = channel.unary_unary(
+                '/rivertrace.v1.AlertService/GetAlert',
+                request_serializer=rivertrace_dot_v1_dot_alerts__pb2.GetAlertRequest.SerializeToString,
+                response_deserializer=rivertrace_dot_v1_dot_alerts__pb2.Alert.FromString,
+                _registered_method=True)
 
 
 class AlertServiceServicer:
@@ -99,6 +104,14 @@ class AlertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAlert(self, request, context):
+        """One alert as it was queued, with its CAP 1.2 document; NOT_FOUND if unknown (to a hub: unless
+        it went to one of its own targets)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +139,11 @@ def add_AlertServiceServicer_to_server(servicer, server):
                     servicer.ReplayDeliveries,
                     request_deserializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesRequest.FromString,
                     response_serializer=rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesResponse.SerializeToString,
+            ),
+            'GetAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlert,
+                    request_deserializer=rivertrace_dot_v1_dot_alerts__pb2.GetAlertRequest.FromString,
+                    response_serializer=rivertrace_dot_v1_dot_alerts__pb2.Alert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +282,33 @@ class AlertService:
             '/rivertrace.v1.AlertService/ReplayDeliveries',
             rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesRequest.SerializeToString,
             rivertrace_dot_v1_dot_alerts__pb2.ReplayDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rivertrace.v1.AlertService/GetAlert',
+            rivertrace_dot_v1_dot_alerts__pb2.GetAlertRequest.SerializeToString,
+            rivertrace_dot_v1_dot_alerts__pb2.Alert.FromString,
             options,
             channel_credentials,
             insecure,
