@@ -351,6 +351,67 @@ def build_cap(facts: CapFacts, *, msg_type: MsgType = "Alert", references: Seque
 
 
 # ---------------------------------------------------------------------------------------- facts
+def follow_up_cap(previous_xml: str, *, alert_id: str, sent: datetime, msg_type: MsgType,
+                  headline: tuple[str, str] | None = None) -> str:
+    """An ``Update`` or ``Cancel`` of an earlier CAP document of the same incident; pure, no I/O.
+
+    The new message keeps the earlier one's info blocks (what is still known of the plume), with
+    its own ``identifier``, ``sent`` and ``effective``, ``references`` to the earlier message (the
+    latest one: a CAP chain refers back one step), and, when given, ``headline`` (zh-CN, en)
+    prefixed to the earlier headlines. A ``Cancel`` is the all-clear: responseType ``AllClear``, no
+    onset, no Health category and no intake circles, urgency Past, severity Minor, certainty
+    Observed (as :func:`build_cap` writes a Cancel).
+    """
+    if msg_type not in ("Update", "Cancel"):
+        raise CapError(f"msgType {msg_type!r}: a follow-up is an Update or a Cancel")
+    _check_token("identifier", alert_id)
+    ET.register_namespace("", CAP_NS)
+    try:
+        root = ET.fromstring(previous_xml)
+    except ET.ParseError as err:
+        raise CapError(f"the earlier CAP document does not parse: {err}") from err
+    q = f"{{{CAP_NS}}}"
+    prev = CapReference(root.findtext(q + "sender") or DEFAULT_SENDER, root.findtext(q + "identifier") or "",
+                        datetime.fromisoformat(root.findtext(q + "sent") or ""))
+    root.find(q + "identifier").text = alert_id  # type: ignore[union-attr]
+    root.find(q + "sent").text = cap_time(sent)  # type: ignore[union-attr]
+    root.find(q + "msgType").text = msg_type  # type: ignore[union-attr]
+    refs = root.find(q + "references")
+    if refs is None:  # references come right after scope (CAP 1.2's element order)
+        children = list(root)
+        at = children.index(root.find(q + "scope")) + 1  # type: ignore[arg-type]
+        refs = ET.Element(q + "references")
+        root.insert(at, refs)
+    refs.text = prev.text()
+    for info in root.findall(q + "info"):
+        info.find(q + "effective").text = cap_time(sent)  # type: ignore[union-attr]
+        lang = info.findtext(q + "language")
+        if headline is not None:
+            head = info.find(q + "headline")
+            extra = headline[0] if lang == "zh-CN" else headline[1]
+            if head is not None:
+                head.text = f"{extra}；{head.text}" if lang == "zh-CN" else f"{extra}; {head.text}"
+        if msg_type == "Cancel":  # the all-clear codes of cap_codes for a Cancel
+            for tag, code in (("urgency", "Past"), ("severity", "Minor"), ("certainty", "Observed")):
+                info.find(q + tag).text = code  # type: ignore[union-attr]
+            kinds = info.findall(q + "responseType")
+            for extra_rt in kinds[1:]:
+                info.remove(extra_rt)
+            if kinds:
+                kinds[0].text = "AllClear"
+            for cat in info.findall(q + "category"):
+                if cat.text == "Health":
+                    info.remove(cat)
+            onset = info.find(q + "onset")
+            if onset is not None:
+                info.remove(onset)
+            for area in info.findall(q + "area"):
+                if area.find(q + "circle") is not None and area.find(q + "polygon") is None:
+                    info.remove(area)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
 def _path_pieces(net: Any, source: tuple[str, float], targets: Sequence[tuple[str, float]]) -> list[tuple[str, float, float]]:
     """(reach, from chainage, to chainage) pieces of the river from ``source`` down to every target."""
     src_reach, src_c = source

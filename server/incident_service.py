@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ from .outbox_store import NotOwnerError, Outbox, TargetRow
 from .pipeline import Broadcaster, operations_evidence, readings_frame
 from .servicers import Networks, _who, check_name
 from .storage import Store, now_ns
+
+log = logging.getLogger("rivertrace.incidents")
 
 #: longest trace horizon or release duration accepted (30 days) [s]
 MAX_HORIZON_S = 30 * 86400.0
@@ -198,13 +201,32 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         """The incident, its alert and the audit row of the change, in one transaction; then tell the watchers."""
         inc.updated_at.CopyFrom(convert.timestamp(now_ns()))
         departments = {a.department for a in inc.checklist.actions if a.department}
-        alert = convert.alert(f"{inc.id}/{event}", inc, 0, summary)
+        sent = pd.Timestamp.now(tz="UTC").floor("s")
+        alert_id = f"{inc.id}/{event}"
+        alert = convert.alert(alert_id, inc, 0, summary, self._follow_up_cap(inc.id, alert_id, event, summary, sent), sent)
         with self.store.transaction():
             self.outbox.put_incident(inc.id, inc.network, inc.network_version, convert.INCIDENT_STATE_NAME[inc.state],
                                      json_format.MessageToJson(inc))
             self.outbox.enqueue(alert.alert_id, inc.id, alert.SerializeToString(), inc.network, departments)
             self.store.audit(*audit)
         self.broadcaster.publish(inc)
+
+    def _follow_up_cap(self, incident_id: str, alert_id: str, event: str, summary: tuple[str, str],
+                       sent: pd.Timestamp) -> str:
+        """The CAP Update (an action's state changed) or Cancel (closed) of the incident's latest CAP
+        document; "" when the incident has none (it was never traced)."""
+        from .cap import follow_up_cap
+
+        latest = self.outbox.latest_alert(incident_id)
+        previous = alerts_pb2.Alert.FromString(latest).cap_xml if latest is not None else ""
+        if not previous:
+            return ""
+        try:
+            return follow_up_cap(previous, alert_id=alert_id, sent=sent.to_pydatetime(),
+                                 msg_type="Cancel" if event == "closed" else "Update", headline=summary)
+        except Exception:
+            log.exception("alert %s: no CAP document", alert_id)
+            return ""
 
     def UpdateAction(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:

@@ -113,6 +113,12 @@ class Outbox:
             raise NotFoundError(f"alert {alert_id!r} is not stored" + (" for your targets" if owner else ""))
         return bytes(row[0])
 
+    def latest_alert(self, incident_id: str) -> bytes | None:
+        """The serialized Alert most recently queued for an incident (None: none yet)."""
+        row = self.store._reader().execute(
+            "SELECT payload FROM alerts WHERE incident_id = ? ORDER BY sequence DESC LIMIT 1", (incident_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     def has_incident(self, incident_id: str) -> bool:
         return self.store._reader().execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is not None
 

@@ -122,6 +122,33 @@ def test_update_and_cancel_reference_the_earlier_messages(chain):
     assert (info.urgency, info.response_types) == (cap_models.Urgency.PAST, [cap_models.ResponseType.ALL_CLEAR])
 
 
+def test_follow_ups_of_the_service_chain_like_the_cli(chain, schema, tmp_path):
+    """The service's Update and Cancel (server.cap.follow_up_cap, from the earlier document) are valid
+    CAP 1.2 and chain as the independent parser expects: each references the one before."""
+    from cap_tools import AlertState
+
+    from server.cap import follow_up_cap
+
+    first = chain[0].read_text(encoding="utf-8")
+    update = follow_up_cap(first, alert_id="RX-A-2", sent=datetime(2025, 7, 15, 2, 35, tzinfo=UTC), msg_type="Update",
+                           headline=("行动已确认", "action acknowledged"))
+    cancel = follow_up_cap(update, alert_id="RX-A-3", sent=datetime(2025, 7, 15, 10, 30, tzinfo=UTC), msg_type="Cancel")
+    paths = []
+    for name, text in (("update", update), ("cancel", cancel)):
+        schema.validate(text)
+        (tmp_path / f"{name}.xml").write_text(text, encoding="utf-8")
+        paths.append(tmp_path / f"{name}.xml")
+    msgs = [parse(chain[0]), *(parse(p) for p in paths)]
+    assert msgs[1].references == "rivertrace,RX-A-1,2025-07-15T09:35:00+08:00"
+    assert msgs[1].infos[1].headline.startswith("action acknowledged; ")
+    state = AlertState()
+    for msg in msgs:
+        state.ingest(msg)
+    assert [a.identifier for a in state] == ["RX-A-3"]
+    info = msgs[2].infos[1]
+    assert (info.urgency, info.response_types) == (cap_models.Urgency.PAST, [cap_models.ResponseType.ALL_CLEAR])
+
+
 # ------------------------------------------------------------------------------ the mapping table
 T0 = datetime(2025, 7, 15, 1, 35, tzinfo=UTC)
 

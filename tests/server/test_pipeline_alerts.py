@@ -42,9 +42,10 @@ def wait_for(cond, timeout=60.0):
     return False
 
 
-def _assert_cap(alert):
+def _assert_cap(alert, msg_type="Alert", references=None):
     """The alert's CAP document: valid CAP 1.2 (the OASIS XSD in tests/data/cap), its identifier the
-    alert id, msgType Alert, an info block in zh-CN and one in en."""
+    alert id, its msgType, an info block in zh-CN and one in en, and for an Update or Cancel a
+    reference to the earlier alert."""
     import xml.etree.ElementTree as ET
     from pathlib import Path
 
@@ -55,8 +56,12 @@ def _assert_cap(alert):
     ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
     root = ET.fromstring(alert.cap_xml)
     assert root.findtext("cap:identifier", namespaces=ns) == alert.alert_id
-    assert root.findtext("cap:msgType", namespaces=ns) == "Alert"
+    assert root.findtext("cap:msgType", namespaces=ns) == msg_type
     assert {i.findtext("cap:language", namespaces=ns) for i in root.findall("cap:info", ns)} == {"zh-CN", "en"}
+    if references is not None:
+        assert root.findtext("cap:references", namespaces=ns).split(",")[1] == references
+    if msg_type == "Cancel":
+        assert {r.text for r in root.iter(f"{{{ns['cap']}}}responseType")} == {"AllClear"}
 
 
 def test_replayed_incidents_reach_the_hub(tmp_path, ruxi_doc):
@@ -100,6 +105,7 @@ def test_replayed_incidents_reach_the_hub(tmp_path, ruxi_doc):
         assert wait_for(lambda: len(hub.alerts) >= 2)
         assert hub.alerts[1].sequence == 2 and hub.alerts[1].incident.checklist.actions[0].status == \
             incidents_pb2.ACTION_STATUS_ACKNOWLEDGED
+        _assert_cap(hub.alerts[1], "Update", references=alert.alert_id)
         # closing needs the station back within its class on its last readings
         last = max(replay_frame["time"])
         late = [(last + pd.Timedelta(minutes=5 * (i + 1)), v) for i, v in enumerate((0.4, 0.01, 0.01))]
@@ -118,6 +124,7 @@ def test_replayed_incidents_reach_the_hub(tmp_path, ruxi_doc):
         closed = inc_stub.CloseIncident(incidents_pb2.CloseIncidentRequest(id=inc.id), timeout=10)
         assert closed.state == incidents_pb2.INCIDENT_STATE_CLOSED
         assert wait_for(lambda: len(hub.alerts) >= 3) and hub.alerts[2].alert_id.endswith("/closed")
+        _assert_cap(hub.alerts[2], "Cancel", references=hub.alerts[1].alert_id)
     finally:
         ch.close()
         running.stop(grace=1.0)
