@@ -69,7 +69,7 @@ from hydrology.transport.analytic import Release, path_velocity, route_moments
 from hydrology.transport.numerical import simulate
 
 from . import priors
-from .attribution import DEFAULT_HORIZON_S, attribute_release, build_hypotheses
+from .attribution import DEFAULT_HORIZON_S, AttributionError, attribute_release, build_hypotheses
 from .exceptions import TracerError
 from .readings import Readings, readings_from_frame
 from .signals import NOISE_FLOOR_ABSOLUTE, NOISE_FLOOR_RELATIVE, SAW_SIGMAS, station_signals
