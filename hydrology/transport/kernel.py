@@ -30,7 +30,10 @@ An *inflow boundary* (a concentration curve observed at a point, as at x = 0 of 
 the Dirichlet problem instead: C(x) = C0 exp(lambda (x - c)), as Ogata & Banks.
 
 Lakes: flux in F -> tank concentration F / (Q (1 + (s + k) tau)), flux out Q times that. A station
-in a lake samples the tank (its chainage does not matter).
+in a lake samples the tank (its chainage does not matter). A lake's residence time (days to years)
+dwarfs the front it delays (minutes to hours), which no single Fourier window resolves; where lakes
+dominate a curve they are carried as exact exponential modes and only the rest is inverted
+(:func:`_lake_modes`).
 
 Responses are inverted numerically (:mod:`hydrology.transport.laplace`, de Hoog et al. 1982) on a
 window per receptor placed by the exact travel-time moments: from mean - 6 sd to mean + 10 sd
