@@ -1,6 +1,7 @@
 """A real server on a loopback port with a real SQLite file, for the service tests."""
 
 import json
+import time
 
 import grpc
 import pytest
@@ -63,3 +64,13 @@ def make_pki(d):
         run("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
             "-CAcreateserial", "-days", "2", "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.crt"))
     return d
+
+
+def wait_for(pred, timeout=60.0):
+    """Poll ``pred`` every 50 ms until it holds or ``timeout`` [s] passes; its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return bool(pred())

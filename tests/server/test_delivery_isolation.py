@@ -9,7 +9,7 @@ from concurrent import futures
 
 import grpc
 import pytest
-from service_util import make_pki
+from service_util import make_pki, wait_for
 
 from server.app import create_server
 from server.client import RivertraceClient
@@ -101,13 +101,6 @@ def client(running, token="t-admin"):
     return RivertraceClient(f"127.0.0.1:{running.port}", token=token, timeout=10)
 
 
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def test_a_slow_webhook_and_a_hung_hub_do_not_delay_a_healthy_hub(server):

@@ -4,11 +4,11 @@ listing hundreds of problems always fits the gRPC trailer and names the first fi
 
 import copy
 import json
-import time
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from service_util import wait_for
 
 from server import app as app_module
 from server.app import create_server
@@ -40,13 +40,6 @@ def health(r):
         return health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5).status
 
 
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def batch(i, n=2000):

@@ -5,7 +5,7 @@ import time
 import grpc
 import pandas as pd
 import pytest
-from service_util import make_server, put, stubs
+from service_util import make_server, put, stubs, wait_for
 
 from server.convert import timestamp
 from server.generated.rivertrace.v1 import (
@@ -31,15 +31,6 @@ def ingest(channel, replay, network, size=500):
 def register(channel, target_id, address, network):
     return alerts_pb2_grpc.AlertServiceStub(channel).RegisterTarget(
         alerts_pb2.RegisterTargetRequest(id=target_id, grpc_address=address, network=network), timeout=10)
-
-
-def wait_for(cond, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _assert_cap(alert, msg_type="Alert", references=None):
