@@ -96,3 +96,33 @@ def information_gain(weights: Sequence[float], predicted: Sequence[float], sigma
         log_mix = m + np.log(np.exp(log_lik - m[:, None]) @ w)
         gain += wi * float(gw @ (log_own - log_mix))
     return max(gain, 0.0)
+
+
+def best_sample_time(
+    weights: Sequence[float], times_s: Sequence[float], predicted: np.ndarray, sigma: float
+) -> tuple[float, float]:
+    """The sampling time at which one grab sample is expected to separate the candidates most.
+
+    Parameters
+    ----------
+    weights : sequence of float
+        Current probabilities of the candidates [-].
+    times_s : sequence of float
+        Candidate sampling times [s].
+    predicted : ndarray, shape (n_candidates, n_times)
+        Each candidate's predicted concentration at the sampling site [mg/L].
+    sigma : float
+        Standard deviation of the sample's error [mg/L] (> 0).
+
+    Returns
+    -------
+    tuple of float
+        (time [s], expected information gain [nats]) of the best time; the earliest on ties.
+    """
+    p = np.asarray(predicted, dtype=float)
+    t = np.asarray(times_s, dtype=float)
+    if p.ndim != 2 or p.shape[1] != t.size or t.size == 0:
+        raise ValueError("predicted must have shape (n_candidates, len(times_s))")
+    gains = np.array([information_gain(weights, p[:, j].tolist(), sigma) for j in range(t.size)])
+    j = int(np.argmax(gains))
+    return float(t[j]), float(gains[j])
