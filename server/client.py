@@ -116,7 +116,8 @@ class RivertraceClient:
             for i in range(0, len(frame), batch):
                 part = frame.iloc[i:i + batch]
                 yield monitoring_pb2.ReadingBatch(network=network, batch_id=i // batch, readings=[
-                    monitoring_pb2.Reading(station_id=s, parameter=p, time=timestamp(t), value=float(v), unit=u, flag=f or "")
+                    monitoring_pb2.Reading(station_id=s, parameter=p, time=timestamp(t), value=float(v), unit=u,
+                                           flag=f if isinstance(f, str) else "")
                     for s, p, t, v, u, f in zip(part["station_id"], part["parameter"], part["time"], part["value"],
                                                 part["unit"], flags.iloc[i:i + batch])])
         return list(self.monitoring.IngestReadings(batches(), **self._kw(timeout)))
@@ -124,6 +125,8 @@ class RivertraceClient:
     def ingest_csv(self, network: str, path: str | Path, batch: int = INGEST_BATCH) -> list[monitoring_pb2.IngestAck]:
         """Stream a readings CSV (station_id, parameter, time with offset, value, unit, flag)."""
         df = pd.read_csv(path, dtype={"station_id": str, "parameter": str, "unit": str, "flag": str})
+        if "flag" in df:  # an empty flag (``rivertrace replay`` writes one per row) is read as NaN, not ""
+            df["flag"] = df["flag"].fillna("")
         df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
         return self.ingest(network, df, batch)
 
