@@ -68,7 +68,9 @@ def _probe(root: Path, doc_path: Path) -> dict:
 def test_network_load_memory(tmp_path):
     sizes = [int(s) for s in os.environ.get("RIVERTRACE_BENCH_SIZES", "100000,1000000").split(",")]
     before_root = _before_tree(tmp_path)
-    figures = {"before_commit": BEFORE_COMMIT, "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
+    figures = {"network": {"generator": "hydrology.synthetic.generate_network(n, seed=1)", "features": "none",
+                           "n_reaches": sizes},
+               "before_commit": BEFORE_COMMIT, "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
     for n in sizes:
         doc_path = write_network(generate_network(n, seed=1), tmp_path / f"net{n}.json")
         before, after = _probe(before_root, doc_path), _probe(REPO, doc_path)
