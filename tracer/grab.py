@@ -33,6 +33,7 @@ import numpy as np
 from hydrology.network import Feature, RiverNetwork
 from hydrology.pollutants import pollutant as make_pollutant
 from hydrology.transport.kernel import point_source_responses
+from hydrology.units import DISPLAY_TZ
 
 from .attribution import CURVE_RELATIVE_ERROR, AttributionResult, Candidate
 from .separation import information_gain
@@ -193,7 +194,7 @@ def grab_sample(net: RiverNetwork, result: AttributionResult, now: datetime, *, 
     for i, j in zip(*np.nonzero(spread > 1e-3 * noise_mg_l)):
         mu = pred[:, i, j]
         sigma = math.hypot(noise_mg_l, CURVE_RELATIVE_ERROR * float(w @ mu))
-        g = information_gain(w, mu, sigma)
+        g = information_gain(w.tolist(), mu.tolist(), sigma)
         if g > best[0]:
             best = (g, int(i), int(j), sigma)
     gain, i, j, sigma = best
@@ -226,13 +227,14 @@ def operations_checks(net: RiverNetwork, group: Sequence[Candidate]) -> tuple[Op
         f = net.dischargers[c.id]
         name = f.name or c.id
         when_en = when_zh = ""
-        if c.release_start is not None:
-            iv = c.release_start_interval or (c.release_start, c.release_start)
-            span = f"{iv[0]:%m-%d %H:%M}–{iv[1]:%m-%d %H:%M} UTC"
-            when_en, when_zh = f" between {span}", f"（{span}）"
-        out.append(OperationsCheck(
+        iv = c.release_start_interval
+        if iv is not None and iv[1] > iv[0]:  # (the steady DO model has no release time)
+            when_en = f" between {iv[0]:%m-%d %H:%M} and {iv[1]:%m-%d %H:%M} UTC"
+            a, b = (t.astimezone(DISPLAY_TZ) for t in iv)
+            when_zh = f"（北京时间 {a:%m-%d %H:%M}–{b:%m-%d %H:%M}）"
+        out.append(OperationsCheck(  # zh names the discharger by id: network names may be English
             c.id,
-            f"核查{name}（{c.id}）{when_zh}：用电监控是否“生产开、治污停”；调取废水在线监测（出水流量、浓度）记录；"
+            f"核查 {c.id}{when_zh}：用电监控是否“生产开、治污停”；调取废水在线监测（出水流量、浓度）记录；"
             "检查排污口及旁路是否有排放痕迹。",
             f"Check {name} ({c.id}){when_en}: power meters for 'production on, treatment off'; the online "
             "effluent monitor (flow, concentration); the outfall and any bypass for signs of discharge."))

@@ -422,6 +422,7 @@ def build_separation(ctx: _Ctx) -> None:
     if len(inp.undecided) < 2:
         return
     names = ", ".join(inp.undecided)
+    names_zh = "、".join(f"{u.split(':', 1)[1]} 河段未登记排放源" if u.startswith("reach:") else u for u in inp.undecided)
     g = inp.grab
     if g is not None:
         where = g.site_name or g.site or f"{g.reach} {g.chainage_m:.0f} m"
@@ -432,8 +433,8 @@ def build_separation(ctx: _Ctx) -> None:
             id=f"{inp.incident}/grab/{tid}", kind="monitoring", department=route_department(ctx.net, p, "monitoring", [tid, g.reach])[0],
             target=tid, target_location={"reach": g.reach, "chainage_m": g.chainage_m, "name": g.site_name},
             deadline=g.time, window_start=g.time - half, window_end=g.time + half, priority="high",
-            rationale=((f"无法区分的嫌疑源：{names}。请于 {_t(g.time)} 在 {where}（{g.reach} 河段 {g.chainage_m:.0f} m 处）"
-                       f"采集一个水样：各嫌疑源的预测浓度（mg/L）为 {pred}，预期信息增益 {g.gain_nats:.2f} nats。"),
+            rationale=((f"无法区分的嫌疑源：{names_zh}。请于 {_t(g.time)} 在 {g.site or '河段上'}（{g.reach} 河段 {g.chainage_m:.0f} m 处）"
+                       f"采集一个水样：各嫌疑源的预测浓度（mg/L）为 {pred}，预期信息增益 {g.gain_nats:.2f} 奈特。"),
                        (f"Candidates that cannot be told apart: {names}. Take one grab sample at {where} (reach {g.reach}, "
                        f"{g.chainage_m:.0f} m) at {_t(g.time)}: predicted mg/L {pred}; expected information gain "
                        f"{g.gain_nats:.2f} nats.")),
@@ -442,7 +443,7 @@ def build_separation(ctx: _Ctx) -> None:
     for chk in inp.operations:
         target = ctx.net.dischargers.get(chk.discharger)
         _add(ctx, "monitoring", target if target is not None else chk.discharger, inp.now + timedelta(seconds=p.monitoring_lead_s),
-             (inp.now, None), "high", f"{chk.zh}（无法区分：{names}）", f"{chk.en} (cannot be told apart: {names})",
+             (inp.now, None), "high", f"{chk.zh}（无法区分：{names_zh}）", f"{chk.en} (cannot be told apart: {names})",
              explicit=target.get("department") if target is not None else None, slug="operations")
 
 

@@ -83,18 +83,18 @@ def test_sample_time_lands_where_predictions_differ():
 
 
 # ------------------------------------------------------------------ wired in: groups, grab sample, planner, CLI
-import json  # noqa: E402
-from datetime import timedelta  # noqa: E402
+import json
+from datetime import timedelta
 
-from two_plants import DURATION_S, network, readings  # noqa: E402
+from two_plants import DURATION_S, network, readings
 
-from hydrology.pollutants import pollutant  # noqa: E402
-from hydrology.transport.analytic import Release  # noqa: E402
-from hydrology.transport.numerical import simulate  # noqa: E402
-from tracer.grab import grab_sample, operations_checks  # noqa: E402
-from tracer.planner import plan  # noqa: E402
-from tracer.scenarios import ruxi_replay  # noqa: E402
-from tracer.trace import detection_time, plan_input_from_trace, separation, trace  # noqa: E402
+from hydrology.pollutants import pollutant
+from hydrology.transport.analytic import Release
+from hydrology.transport.numerical import simulate
+from tracer.grab import grab_sample, operations_checks
+from tracer.planner import plan
+from tracer.scenarios import ruxi_replay
+from tracer.trace import detection_time, plan_input_from_trace, separation, trace
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_ruxi_food_plant_alone_in_its_group_gives_no_grab_action():
 def test_cli_trace_prints_groups_and_grab_sample(two_plants, tmp_path, capsys):
     from server.cli import main
 
-    net, rd, _res, now = two_plants
+    _net, rd, _res, now = two_plants
     (tmp_path / "net.json").write_text(json.dumps(__import__("two_plants").DOC), encoding="utf-8")
     f = rd.frame.copy()
     f["time"] = f["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
