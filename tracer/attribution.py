@@ -60,6 +60,7 @@ from hydrology.transport.kernel import point_source_responses
 from . import priors
 from .exceptions import TracerError
 from .readings import Readings
+from .separation import group_candidates
 from .signals import StationSignal, station_signals
 from .upstream import UpstreamMoments, upstream_moments
 
@@ -153,6 +154,12 @@ class AttributionResult:
     stations_silent: tuple[str, ...]
     nearest_upstream_discharger: str | None
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def groups(self) -> tuple[tuple[Candidate, ...], ...]:
+        """The candidates in groups that cannot be told apart: Bayes factor within
+        :data:`tracer.separation.GROUP_BAYES_FACTOR` (10) of the group's best (:func:`tracer.separation.groups`)."""
+        return group_candidates(self.candidates)
 
     def rank_of(self, candidate_id: str) -> int | None:
         """1-based rank of a candidate id (None if absent)."""

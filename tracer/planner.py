@@ -14,7 +14,10 @@ justifies them (rationale in Chinese and English, and the raw ``numbers``):
   it less time to disperse); when to start so the water arrives in time; whether capacity suffices;
   for a DO sag, the release that restores DO above the standard;
 * ``intake_suspension``: every intake the plume exceeds, from (arrival - margin) to (end + margin);
-* ``monitoring``: extra sampling at stations along the path around the predicted arrival;
+* ``monitoring``: extra sampling at stations along the path around the predicted arrival; when
+  the trace leaves candidates that cannot be told apart, the one grab sample that would split them
+  best (``{incident}/grab/...``, :func:`tracer.grab.grab_sample`) and the operations evidence to
+  check at each discharger of the group (``{incident}/operations/...``, :func:`tracer.grab.operations_checks`);
 * ``notify``: governance centres and local governments owning affected places, downstream
   jurisdictions when the plume crosses into theirs.
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,8 @@ from .policy import Policy
 
 if TYPE_CHECKING:
     from hydrology.network import Feature, RiverNetwork
+
+    from .grab import GrabSample, OperationsCheck
 
 #: bisection on the added discharge: relative tolerance [-] and iterations
 RELEASE_RTOL = 0.01
@@ -106,6 +111,11 @@ class PlanInput:
     suspects: tuple[Suspect, ...] = ()
     release: Release | None = None
     do_event: DOEvent | None = None
+    #: candidates the trace cannot tell apart (ids; empty or one: nothing to separate)
+    undecided: tuple[str, ...] = ()
+    #: the grab sample that would split them best, and the operations checks at their dischargers
+    grab: GrabSample | None = None
+    operations: tuple[OperationsCheck, ...] = ()
 
 
 @dataclass
@@ -153,14 +163,14 @@ def route_department(net: RiverNetwork, policy: Policy, kind: str, targets: list
 
 def _add(ctx: _Ctx, kind: str, target: Feature | str, deadline: datetime | None, window: tuple[datetime | None, datetime | None],
          priority: Priority, zh: str, en: str, *, status: str = "pending", explicit: str | None = None,
-         numbers: dict[str, Any] | None = None, suffix: str = "") -> None:
+         numbers: dict[str, Any] | None = None, suffix: str = "", slug: str | None = None) -> None:
     net = ctx.net
     tid = target if isinstance(target, str) else target.id
     targets = [tid] if isinstance(target, str) else [target.id, target.reach]
     dep, note = route_department(net, ctx.policy, kind, targets, explicit)
     loc = {} if isinstance(target, str) else _where(net, target)
     ctx.actions.append(Action(
-        id=f"{ctx.inp.incident}/{kind}/{tid}{suffix}", kind=kind, department=dep, target=tid,  # type: ignore[arg-type]
+        id=f"{ctx.inp.incident}/{slug or kind}/{tid}{suffix}", kind=kind, department=dep, target=tid,  # type: ignore[arg-type]
         target_location=loc, deadline=deadline, window_start=window[0], window_end=window[1], priority=priority,
         rationale=(zh + note, en + note), status=status, numbers=numbers or {}))  # type: ignore[arg-type]
 
@@ -403,6 +413,38 @@ def build_monitoring(ctx: _Ctx) -> None:
         _add(ctx, "monitoring", ctx.net.stations[ev.station], ctx.inp.now + timedelta(seconds=p.monitoring_lead_s),
              (ctx.inp.now, None), "medium", "溶解氧加密监测（含夜间），直至连续达标。",
              "Monitor DO more often (including at night) until it is back above the standard.")
+    build_separation(ctx)
+
+
+def build_separation(ctx: _Ctx) -> None:
+    """The grab sample and the operations checks that would tell undecided candidates apart."""
+    inp, p = ctx.inp, ctx.policy
+    if len(inp.undecided) < 2:
+        return
+    names = ", ".join(inp.undecided)
+    names_zh = "、".join(f"{u.split(':', 1)[1]} 河段未登记排放源" if u.startswith("reach:") else u for u in inp.undecided)
+    g = inp.grab
+    if g is not None:
+        where = g.site_name or g.site or f"{g.reach} {g.chainage_m:.0f} m"
+        tid = g.site or f"{g.reach}@{g.chainage_m:.0f}"
+        pred = ", ".join(f"{k} {v:.3g}" for k, v in g.predicted_mg_l.items())
+        half = timedelta(minutes=15)
+        ctx.actions.append(Action(
+            id=f"{inp.incident}/grab/{tid}", kind="monitoring", department=route_department(ctx.net, p, "monitoring", [tid, g.reach])[0],
+            target=tid, target_location={"reach": g.reach, "chainage_m": g.chainage_m, "name": g.site_name},
+            deadline=g.time, window_start=g.time - half, window_end=g.time + half, priority="high",
+            rationale=((f"无法区分的嫌疑源：{names_zh}。请于 {_t(g.time)} 在 {g.site or '河段上'}（{g.reach} 河段 {g.chainage_m:.0f} m 处）"
+                       f"采集一个水样：各嫌疑源的预测浓度（mg/L）为 {pred}，预期信息增益 {g.gain_nats:.2f} 奈特。"),
+                       (f"Candidates that cannot be told apart: {names}. Take one grab sample at {where} (reach {g.reach}, "
+                       f"{g.chainage_m:.0f} m) at {_t(g.time)}: predicted mg/L {pred}; expected information gain "
+                       f"{g.gain_nats:.2f} nats.")),
+            numbers={"time": g.time.isoformat(), "gain_nats": g.gain_nats, "predicted_mg_l": dict(g.predicted_mg_l),
+                     "weights": dict(g.weights), "sigma_mg_l": g.sigma_mg_l}))
+    for chk in inp.operations:
+        target = ctx.net.dischargers.get(chk.discharger)
+        _add(ctx, "monitoring", target if target is not None else chk.discharger, inp.now + timedelta(seconds=p.monitoring_lead_s),
+             (inp.now, None), "high", f"{chk.zh}（无法区分：{names_zh}）", f"{chk.en} (cannot be told apart: {names})",
+             explicit=target.get("department") if target is not None else None, slug="operations")
 
 
 def build_notify(ctx: _Ctx) -> None:
@@ -452,7 +494,7 @@ def _cn() -> Any:
 def plan(net: RiverNetwork, inp: PlanInput, policy: Policy | None = None) -> Checklist:
     """The disposal checklist for an incident (see module doc)."""
     pol = policy or Policy()
-    inp = PlanInput(inp.incident, utc(inp.now), inp.suspects, inp.release, inp.do_event)
+    inp = replace(inp, now=utc(inp.now))
     ctx = _Ctx(net, inp, pol)
     if inp.release is not None:
         if inp.release.start is None:

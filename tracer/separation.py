@@ -14,16 +14,19 @@ quadrature of the Gaussian mixture; it is >= 0 and 0 when all predictions are eq
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from tracer.attribution import AttributionResult, Candidate
+if TYPE_CHECKING:  # attribution imports this module (AttributionResult.groups): types only here
+    from tracer.attribution import AttributionResult, Candidate
 
 #: Bayes factor to the best candidate below which candidates cannot be told apart [-]
 GROUP_BAYES_FACTOR = 10.0
 
 _GH_NODES = 40
+_C = TypeVar("_C")
 
 
 def groups(result: AttributionResult, bayes_factor: float = GROUP_BAYES_FACTOR) -> tuple[tuple[Candidate, ...], ...]:
@@ -40,13 +43,19 @@ def groups(result: AttributionResult, bayes_factor: float = GROUP_BAYES_FACTOR) 
     bayes_factor : float
         Threshold ratio [-] (> 1).
     """
+    return group_candidates(result.candidates, bayes_factor)
+
+
+def group_candidates(candidates: Iterable[_C], bayes_factor: float = GROUP_BAYES_FACTOR) -> tuple[tuple[_C, ...], ...]:
+    """:func:`groups` on any candidates with a ``probability`` [-] (what :class:`AttributionResult` calls)."""
     if not bayes_factor > 1.0:
         raise ValueError("bayes_factor must be > 1")
-    ranked = sorted((c for c in result.candidates if c.probability > 0.0), key=lambda c: -c.probability)
-    out: list[tuple[Candidate, ...]] = []
-    current: list[Candidate] = []
+    ranked = sorted((c for c in candidates if c.probability > 0.0),  # type: ignore[attr-defined]
+                    key=lambda c: -c.probability)  # type: ignore[attr-defined]
+    out: list[tuple[_C, ...]] = []
+    current: list[_C] = []
     for c in ranked:
-        if current and current[0].probability <= bayes_factor * c.probability:
+        if current and current[0].probability <= bayes_factor * c.probability:  # type: ignore[attr-defined]
             current.append(c)
         else:
             if current:

@@ -23,6 +23,7 @@ from hydrology.transport.analytic import Release, route_moments
 from .attribution import DEFAULT_HORIZON_S, AttributionError, AttributionResult, ReleaseKind, attribute_release
 from .attribution_do import attribute_do
 from .detection import StationContext
+from .grab import GrabSample, OperationsCheck, grab_sample, operations_checks
 from .planner import DOEvent, PlanInput, Suspect
 from .priors import OperationsEvidence
 from .readings import canonical_parameter
@@ -93,12 +94,30 @@ def detection_time(readings: Readings, station: str, parameter: str) -> pd.Times
     return t_ref + pd.Timedelta(seconds=float(sig.t_s[hot[0]]))
 
 
+def separation(net: RiverNetwork, readings: Readings, res: AttributionResult,
+               now: datetime) -> tuple[tuple[str, ...], GrabSample | None, tuple[OperationsCheck, ...]]:
+    """The first group of candidates when it holds more than one (else empty), the grab sample that
+    would split them (:func:`tracer.grab.grab_sample`, from ``now``, reading error the anomaly
+    station's noise) and the operations checks at their dischargers."""
+    group = res.groups[0] if res.groups else ()
+    if len(group) < 2:
+        return (), None, ()
+    grab = None
+    if res.model in ("pulse", "continuous"):
+        t_ref = readings.frame["time"].min()
+        noise = station_signals(readings, res.parameter, [res.station], t_ref)[res.station].noise
+        grab = grab_sample(net, res, now, noise_mg_l=float(noise))
+    return tuple(c.id for c in group), grab, operations_checks(net, group)
+
+
 def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: AttributionResult, *,
-                          now: datetime | None = None, do_conditions: DOConditions | None = None) -> PlanInput:
+                          now: datetime | None = None, do_conditions: DOConditions | None = None,
+                          separate: bool = False) -> PlanInput:
     """What the planner needs, from an attribution: suspects, and the top candidate's release or DO load.
 
     ``now`` defaults to the detection time (first reading that saw a pulse at the station), or for a
-    DO sag, judged on daily means, the latest reading.
+    DO sag, judged on daily means, the latest reading. ``separate``: also the undecided group, its
+    grab sample and operations checks (:func:`separation`).
     """
     if now is not None:
         t_now = now
@@ -110,11 +129,12 @@ def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: Attributio
                      for c in res.candidates if c.kind != "unregistered")
     top = next((c for c in res.candidates if c.kind != "unregistered"), res.candidates[0])
     incident = f"{res.station}/{res.parameter}/{pd.Timestamp(t_now).strftime('%Y%m%dT%H%MZ')}"
+    undecided, grab, checks = separation(net, readings, res, t_now) if separate else ((), None, ())
     if res.model == "steady_do":
         s = readings.series(res.station, "DO")
         observed = float(s[s.index >= pd.Timestamp(top.release_start)].median()) if top.release_start else float(s.median())
         ev = DOEvent(res.station, observed, top.id, float(top.rate_kg_s or 0.0), do_conditions or DOConditions())
-        return PlanInput(incident, t_now, suspects, None, ev)
+        return PlanInput(incident, t_now, suspects, None, ev, undecided, grab, checks)
     f = net.feature(top.id) if top.kind != "unregistered" else None
     reach, chainage = (f.reach, f.chainage_m) if f is not None else (top.id.split(":", 1)[1], 0.0)
     if res.model == "continuous" and top.rate_kg_s is not None and top.release_start is not None:
@@ -124,4 +144,4 @@ def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: Attributio
                       duration_s=lasted + ONGOING_RELEASE_S, start=top.release_start)
     else:
         rel = Release(reach, chainage, pollutant(res.parameter), mass_kg=top.mass_kg, start=top.release_start)
-    return PlanInput(incident, t_now, suspects, rel, None)
+    return PlanInput(incident, t_now, suspects, rel, None, undecided, grab, checks)

@@ -77,8 +77,19 @@ def _operations(path: str | None) -> dict[str, Any]:
                        "violations: int})") from err
 
 
+def separation_json(undecided: tuple[str, ...], grab: Any, checks: tuple[Any, ...]) -> dict[str, Any]:
+    """The ``separation`` member of ``trace --json``: the undecided group, its grab sample, operations checks."""
+    g = None if grab is None else {
+        "reach": grab.reach, "chainage_m": round(grab.chainage_m, 1), "site": grab.site, "site_name": grab.site_name,
+        "time": _ts(grab.time), "gain_nats": grab.gain_nats, "predicted_mg_l": grab.predicted_mg_l,
+        "weights": grab.weights, "sigma_mg_l": grab.sigma_mg_l}
+    return {"undecided": list(undecided), "grab_sample": g,
+            "operations_checks": [{"discharger": c.discharger, "zh": c.zh, "en": c.en} for c in checks]}
+
+
 def trace_json(res: Any) -> dict[str, Any]:
-    """The JSON object of ``rivertrace trace --json``: candidates in rank order."""
+    """The JSON object of ``rivertrace trace --json``: candidates in rank order, and their groups
+    (ids of candidates within a Bayes factor of 10 of each group's best)."""
     def iv(pair: Any) -> list[Any] | None:
         if pair is None:
             return None
@@ -88,6 +99,7 @@ def trace_json(res: Any) -> dict[str, Any]:
         "station": res.station, "parameter": res.parameter, "model": res.model,
         "stations_saw": list(res.stations_saw), "stations_silent": list(res.stations_silent),
         "nearest_upstream_discharger": res.nearest_upstream_discharger, "notes": list(res.notes),
+        "groups": [[c.id for c in g] for g in res.groups],
         "candidates": [{
             "id": c.id, "kind": c.kind, "probability": c.probability, "distance_m": round(c.distance_m, 1),
             "travel_time_s": round(c.travel_time_s, 1), "release_start": _ts(c.release_start),
@@ -100,7 +112,7 @@ def trace_json(res: Any) -> dict[str, Any]:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from hydrology.oxygen_network import DOConditions
-    from tracer.trace import trace
+    from tracer.trace import detection_time, separation, trace
 
     net = load_valid_network(args.network)
     res = _load_readings(net, args.readings)
@@ -108,6 +120,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
                 horizon_s=args.horizon_h * 3600.0, do_conditions=DOConditions(temperature_c=args.temperature_c),
                 release=None if args.release == "auto" else args.release)
     doc = trace_json(out)
+    if out.model == "steady_do":
+        now = res.readings.series(out.station, "DO").index.max().to_pydatetime()
+    else:
+        now = parse_time(args.now, "--now") if args.now else detection_time(res.readings, out.station, out.parameter).to_pydatetime()
+    sep = separation(net, res.readings, out, now)
+    doc["separation"] = separation_json(*sep)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=1))
     else:
@@ -119,6 +137,16 @@ def cmd_trace(args: argparse.Namespace) -> int:
             print(f"{rank:>2}. {c['id']:<18} {c['kind']:<16} p={c['probability']:.3f}  {c['distance_m'] / 1000:6.2f} km "
                   f"{c['travel_time_s'] / 3600:6.2f} h  start {c['release_start'] or '-'}  {size}")
         print(f"nearest upstream discharger (baseline): {out.nearest_upstream_discharger}")
+        groups = [g for g in doc["groups"] if len(g) > 1]
+        print("cannot be told apart (Bayes factor < 10): " + ("; ".join(", ".join(g) for g in groups) or "-"))
+        g = doc["separation"]["grab_sample"]
+        if g is not None:
+            where = g["site_name"] or g["site"] or "a point on the reach"
+            pred = ", ".join(f"{k} {v:.3g}" for k, v in g["predicted_mg_l"].items())
+            print(f"grab sample: {where}, reach {g['reach']} at {g['chainage_m']:.0f} m, {g['time']}; "
+                  f"gain {g['gain_nats']:.2f} nats; predicted mg/L: {pred}")
+        for c in doc["separation"]["operations_checks"]:
+            print(f"operations check {c['discharger']}: {c['en']}")
     return 0
 
 
@@ -150,7 +178,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         res = _load_readings(net, args.readings)
         cond = DOConditions(temperature_c=args.temperature_c)
         traced = trace(net, res.readings, args.station, args.parameter, do_conditions=cond)
-        inp = plan_input_from_trace(net, res.readings, traced, now=now, do_conditions=cond)
+        inp = plan_input_from_trace(net, res.readings, traced, now=now, do_conditions=cond, separate=True)
     else:
         if not (args.discharger and args.mass_kg and args.pollutant):
             raise CliError("give --discharger, --mass-kg and --pollutant (a known release), or READINGS.csv with "
@@ -261,7 +289,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(JSON object: discharger id -> {production_on_treatment_off, effluent_exceedance, violations})")
     r.add_argument("--top", type=positive(int), default=10, metavar="N",
                    help="candidates to print [-] (text output; default 10)")
-    r.add_argument("--json", action="store_true", help="print one JSON object (candidates in rank order)")
+    r.add_argument("--now", metavar="TIME", help="earliest time for the grab sample (ISO 8601 with offset; "
+                   "default the detection time)")
+    r.add_argument("--json", action="store_true", help="print one JSON object (candidates in rank order, groups "
+                   "that cannot be told apart, and the grab sample and operations checks that would split the first)")
     r.set_defaults(func=cmd_trace)
 
     rp = sub.add_parser("replay", help="write the readings of a reference incident (model-generated) as CSV",
