@@ -162,11 +162,24 @@ def rejected_problems(result: LoadResult) -> list[common_pb2.Problem]:
 from google.protobuf.duration_pb2 import Duration
 
 from server.generated.rivertrace.v1 import alerts_pb2, incidents_pb2
+from tracer.incident import actions
 
 ACTION_KIND = {k: getattr(incidents_pb2, f"ACTION_KIND_{k.upper()}") for k in
                ("halt_discharge", "interception", "dilution_release", "intake_suspension", "monitoring", "notify")}
 ACTION_STATUS = {k: getattr(incidents_pb2, f"ACTION_STATUS_{k.upper()}") for k in ("pending", "acknowledged", "done", "not_feasible")}
 ACTION_STATUS_NAME = {v: k for k, v in ACTION_STATUS.items()}
+#: wire status name -> state of tracer.incident.actions (the wire says "pending" for "open")
+ACTION_DOMAIN_STATE = {"pending": actions.OPEN, "acknowledged": actions.ACKNOWLEDGED, "done": actions.DONE,
+                       "not_feasible": actions.NOT_FEASIBLE}
+
+
+def action_state(msg: incidents_pb2.Action, changed_at: datetime) -> actions.ActionState:
+    """The domain state of a stored Action. The stored message keeps only its current status, not
+    its history; a status other than pending was reached by one recorded change (at ``changed_at``,
+    UTC), which is what the state machine needs to tell an idempotent repeat from a first move."""
+    state = ACTION_DOMAIN_STATE[ACTION_STATUS_NAME[msg.status]]
+    history = () if state == actions.OPEN else ((changed_at, state, ""),)
+    return actions.ActionState(id=msg.id, state=state, history=history)
 INCIDENT_STATE = {k: getattr(incidents_pb2, f"INCIDENT_STATE_{k.upper()}") for k in ("open", "traced", "responding", "closed")}
 INCIDENT_STATE_NAME = {v: k for k, v in INCIDENT_STATE.items()}
 

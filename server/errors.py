@@ -8,6 +8,7 @@ for our own bugs, which are logged with their traceback.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from hydrology.exceptions import (
     UnknownModelError,
 )
 from tracer.exceptions import TracerError
+from tracer.incident.actions import IllegalTransition, InvalidIncidentArgument
 
 from .endpoints import EndpointError
 from .outbox_store import NotOwnerError
@@ -54,6 +56,9 @@ STATUS_TABLE: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (NetworkValidationError, grpc.StatusCode.INVALID_ARGUMENT),
     (NetworkTopologyError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownModelError, grpc.StatusCode.INVALID_ARGUMENT),
+    # the incident domain: before TracerError, of which both are subclasses (InvalidIncidentArgument is a ValueError too)
+    (InvalidIncidentArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (IllegalTransition, grpc.StatusCode.FAILED_PRECONDITION),
     (HydraulicsError, grpc.StatusCode.FAILED_PRECONDITION),
     (TracerError, grpc.StatusCode.FAILED_PRECONDITION),
     (HydrologyError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -79,6 +84,9 @@ def _violations(exc: BaseException) -> list[tuple[str, str]]:
         return exc.violations
     if isinstance(exc, EndpointError):
         return [(exc.field, str(exc))]
+    if isinstance(exc, InvalidIncidentArgument):  # its message starts with the field: "status: unknown ..."
+        m = re.match(r"([a-z_]+): ", str(exc))
+        return [(m.group(1), str(exc))] if m else []
     problems = getattr(exc, "problems", None) or []
     out = []
     for p in problems:

@@ -7,6 +7,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -25,6 +26,7 @@ from server.generated.rivertrace.v1 import (
     incidents_pb2,
     incidents_pb2_grpc,
 )
+from tracer.incident.actions import IllegalTransition, transition
 from tracer.readings import canonical_parameter
 from tracer.trace import trace
 
@@ -229,38 +231,56 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             return ""
 
     def UpdateAction(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """Move one action through the state machine of tracer.incident.actions, atomically.
+
+        The read, the check and the write (incident row, its one alert, the audit row) are one
+        BEGIN IMMEDIATE transaction, so concurrent updates of different actions never lose each
+        other. A repeat of the current state is OK and changes nothing (no alert); an illegal move,
+        or any move on a closed incident, is FAILED_PRECONDITION (mapped in server.errors)."""
         try:
             if request.status not in convert.ACTION_STATUS_NAME:
                 raise bad_request("status must be PENDING, ACKNOWLEDGED, DONE or NOT_FEASIBLE", [("status", "unspecified")])
-            inc = _load(self.outbox.get_incident(request.incident_id)[3])
-            action = next((a for a in inc.checklist.actions if a.id == request.action_id), None)
-            if action is None:
-                raise ServiceError(grpc.StatusCode.NOT_FOUND, f"no action {request.action_id!r} in incident {inc.id!r}")
-            action.status = request.status
-            name = convert.ACTION_STATUS_NAME[request.status]
             if len(request.note) > MAX_NOTE:
                 raise bad_request(f"note is longer than {MAX_NOTE} characters", [("note", "too long")])
+            name = convert.ACTION_STATUS_NAME[request.status]
             who, role = _who(self.config, context)
-            self._save(inc, f"action/{action.id}/{name}",
-                       (f"{action.id} 状态：{name}（{who}）", f"{action.id} is now {name} ({who})"),
-                       (who, role, "UpdateAction", f"{inc.id} {action.id} -> {name} {request.note}".strip()))
+            with self.store.transaction():
+                inc = _load(self.store.incident_for_update(request.incident_id)[3])
+                action = next((a for a in inc.checklist.actions if a.id == request.action_id), None)
+                if action is None:
+                    raise ServiceError(grpc.StatusCode.NOT_FOUND, f"no action {request.action_id!r} in incident {inc.id!r}")
+                before = convert.action_state(action, inc.updated_at.ToDatetime(tzinfo=UTC))
+                try:
+                    _after, changed = transition(before, convert.ACTION_DOMAIN_STATE[name], now=datetime.now(UTC),
+                                                 note=request.note,
+                                                 incident_closed=inc.state == convert.INCIDENT_STATE["closed"])
+                except IllegalTransition as exc:
+                    raise IllegalTransition(f"incident {inc.id!r}: {exc}") from exc
+                if not changed:
+                    return action
+                action.status = request.status
+                # each state is entered at most once per action, so this alert id is new for every change
+                self._save(inc, f"action/{action.id}/{name}",
+                           (f"{action.id} 状态：{name}（{who}）", f"{action.id} is now {name} ({who})"),
+                           (who, role, "UpdateAction", f"{inc.id} {action.id} -> {name} {request.note}".strip()))
             return action
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
     def CloseIncident(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            inc = _load(self.outbox.get_incident(request.id)[3])
-            if inc.state == convert.INCIDENT_STATE["closed"]:
-                raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"incident {inc.id!r} is already closed")
-            if not request.force:
-                self._require_normal(inc)
-            if len(request.note) > MAX_NOTE:
-                raise bad_request(f"note is longer than {MAX_NOTE} characters", [("note", "too long")])
-            inc.state = convert.INCIDENT_STATE["closed"]
-            who, role = _who(self.config, context)
-            self._save(inc, "closed", (f"事件 {inc.id} 已关闭", f"incident {inc.id} closed"),
-                       (who, role, "CloseIncident", f"{inc.id} force={request.force} {request.note}".strip()))
+            with self.store.transaction():  # read-check-write in one transaction, as UpdateAction
+                inc = _load(self.store.incident_for_update(request.id)[3])
+                if inc.state == convert.INCIDENT_STATE["closed"]:
+                    raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"incident {inc.id!r} is already closed")
+                if not request.force:
+                    self._require_normal(inc)
+                if len(request.note) > MAX_NOTE:
+                    raise bad_request(f"note is longer than {MAX_NOTE} characters", [("note", "too long")])
+                inc.state = convert.INCIDENT_STATE["closed"]
+                who, role = _who(self.config, context)
+                self._save(inc, "closed", (f"事件 {inc.id} 已关闭", f"incident {inc.id} closed"),
+                           (who, role, "CloseIncident", f"{inc.id} force={request.force} {request.note}".strip()))
             return inc
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)

@@ -192,6 +192,21 @@ class Store:
                 raise mapped from err
         self._set_writable(True)
 
+    def incident_for_update(self, incident_id: str) -> tuple[str, int, str, str]:
+        """(network, network_version, state, payload) of a stored incident, read on the writer connection.
+
+        Only inside :meth:`transaction`: BEGIN IMMEDIATE holds SQLite's write lock (and ``_lock`` every
+        writer thread of this process) from this read until COMMIT, so a read-check-write of the row
+        cannot interleave with another writer's and lose its update. NotFoundError when not stored.
+        """
+        if not self._depth:
+            raise RuntimeError("incident_for_update must be called inside Store.transaction()")
+        row = self._writer.execute("SELECT network, network_version, state, payload FROM incidents WHERE id = ?",
+                                   (incident_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"incident {incident_id!r} is not stored")
+        return row[0], int(row[1]), row[2], row[3]
+
     def _set_writable(self, ok: bool) -> None:
         if ok == self.writable:
             return
