@@ -97,6 +97,13 @@ def operations_evidence(store: Store, network: str, start: pd.Timestamp, end: pd
     return out
 
 
+def scoped_id(network: str, detection_id: str) -> str:
+    """The incident's one id, everywhere (incident, alerts, checklist actions, CAP): the network name, then
+    detection's ``first station/parameter/start (UTC, to the second)``, as :func:`tracer.incident.actions.incident_id`
+    writes it. Two networks that reuse station ids get two incidents."""
+    return f"{network}:{detection_id}"
+
+
 def build_incident(net: Any, network: str, version: int, det_incident: Any, readings: Readings,
                    do: DOConditions = DEFAULT_DO, operations: dict[str, OperationsEvidence] | None = None,
                    cap: dict[str, Any] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
@@ -104,7 +111,8 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
 
     ``cap``: a dict that receives what a CAP 1.2 document of the alert needs (``forecast`` or
     ``do_event``, and ``checklist``), when the chain gets that far."""
-    msg = incidents_pb2.Incident(id=det_incident.id, network=network, network_version=version,
+    iid = scoped_id(network, det_incident.id)
+    msg = incidents_pb2.Incident(id=iid, network=network, network_version=version,
                                  state=convert.INCIDENT_STATE["open"], station_ids=list(det_incident.station_ids),
                                  parameters=list(det_incident.parameters), start=convert.timestamp(det_incident.start),
                                  detected_at=convert.timestamp(det_incident.detected_at), severity=det_incident.severity,
@@ -115,11 +123,11 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
     try:
         res = trace(net, readings, station, parameter, do_conditions=do, operations=operations)
     except Exception as exc:  # noqa: BLE001 - the incident stands without a trace; say why
-        log.info("incident %s: not traced: %s", det_incident.id, exc)
+        log.info("incident %s: not traced: %s", iid, exc)
         return msg, (summary[0] + f"；未溯源：{exc}", summary[1] + f"; not traced: {exc}"), departments
     msg.state = convert.INCIDENT_STATE["traced"]
     msg.candidates.extend(convert.candidate(c) for c in res.candidates[:10])
-    inp = plan_input_from_trace(net, readings, res, do_conditions=do)
+    inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid)
     fc = None
     if inp.release is not None:
         fc = forecast(net, inp.release)
@@ -226,7 +234,8 @@ class Pipeline:
         open_sets = self._open_incident_keys(network)
         new = []
         for inc in det.incidents:
-            if self.outbox.has_incident(inc.id):
+            iid = scoped_id(network, inc.id)
+            if self.outbox.has_incident(iid):
                 continue
             keys = {(s, p) for s in inc.station_ids for p in inc.parameters}
             if any(keys & k for k in open_sets):
@@ -235,14 +244,14 @@ class Pipeline:
             ops = operations_evidence(self.store, network, inc.start - pd.Timedelta(days=3), inc.end)
             cap: dict[str, Any] = {}
             msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops, cap=cap)
-            alert_id = f"{inc.id}/opened"
+            alert_id = f"{iid}/opened"
             sent = pd.Timestamp.now(tz="UTC").floor("s")
-            alert = convert.alert(alert_id, msg, 0, summary, cap_document(net, cap, alert_id, inc.id, sent), sent)
+            alert = convert.alert(alert_id, msg, 0, summary, cap_document(net, cap, alert_id, iid, sent), sent)
             with self.store.transaction():  # the incident and its alert commit together
-                self.outbox.put_incident(inc.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
+                self.outbox.put_incident(iid, network, version, convert.INCIDENT_STATE_NAME[msg.state],
                                          json_format.MessageToJson(msg))
-                self.outbox.enqueue(alert_id, inc.id, alert.SerializeToString(), network, departments)
+                self.outbox.enqueue(alert_id, iid, alert.SerializeToString(), network, departments)
             self.broadcaster.publish(msg)
-            new.append(inc.id)
-            log.info("incident %s: %s", inc.id, summary[1])
+            new.append(iid)
+            log.info("incident %s: %s", iid, summary[1])
         return new

@@ -112,12 +112,14 @@ def separation(net: RiverNetwork, readings: Readings, res: AttributionResult,
 
 def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: AttributionResult, *,
                           now: datetime | None = None, do_conditions: DOConditions | None = None,
-                          separate: bool = False) -> PlanInput:
+                          separate: bool = False, incident_id: str | None = None) -> PlanInput:
     """What the planner needs, from an attribution: suspects, and the top candidate's release or DO load.
 
     ``now`` defaults to the detection time (first reading that saw a pulse at the station), or for a
     DO sag, judged on daily means, the latest reading. ``separate``: also the undecided group, its
-    grab sample and operations checks (:func:`separation`).
+    grab sample and operations checks (:func:`separation`). ``incident_id``: the id the checklist's
+    action ids start with (the service passes its network-scoped incident id, so that one incident has one
+    id everywhere); by default the station, parameter and planning time.
     """
     if now is not None:
         t_now = now
@@ -128,7 +130,7 @@ def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: Attributio
     suspects = tuple(Suspect(c.id, c.probability, f"{c.kind}, {c.distance_m / 1000:.1f} km upstream")
                      for c in res.candidates if c.kind != "unregistered")
     top = next((c for c in res.candidates if c.kind != "unregistered"), res.candidates[0])
-    incident = f"{res.station}/{res.parameter}/{pd.Timestamp(t_now).strftime('%Y%m%dT%H%MZ')}"
+    incident = incident_id or f"{res.station}/{res.parameter}/{pd.Timestamp(t_now).strftime('%Y%m%dT%H%MZ')}"
     undecided, grab, checks = separation(net, readings, res, t_now) if separate else ((), None, ())
     if res.model == "steady_do":
         s = readings.series(res.station, "DO")

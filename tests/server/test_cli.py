@@ -141,7 +141,7 @@ def test_demo_runs_both_incidents_through_the_service(capsys):
     code, out, _ = run(capsys, "demo", "--lang", "en")
     assert code == 0
     ruxi, puhe = out.split("======== puhe ========")
-    assert "Hub received alert RX-OILSPOT/petroleum" in ruxi and "1. RX-FOOD-1" in ruxi
+    assert "Hub received alert ruxi:RX-OILSPOT/petroleum" in ruxi and "1. RX-FOOD-1" in ruxi
     assert "intake suspension: RX-INTAKE" in ruxi and "RX-INTAKE" in ruxi.split("Arrivals:")[1]
     ranking = puhe.split("Sources:")[1].splitlines()
     assert {ranking[1].split()[1], ranking[2].split()[1]} == {"PH-STP-A", "PH-STP-B"}

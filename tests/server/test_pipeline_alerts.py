@@ -188,3 +188,29 @@ def test_pending_deliveries_resume_after_a_server_restart(tmp_path):
     finally:
         again.stop(grace=1.0)
         hub_server.stop(0)
+
+
+def test_two_networks_reusing_station_ids_get_two_incidents_with_one_id_each(tmp_path, ruxi_doc):
+    """Issue 12: a second network that reuses station ids opened nothing (incident ids ignored the network),
+    and one incident carried two ids (seconds in the alert, minutes in its checklist's action ids)."""
+    running = make_server(tmp_path)
+    ch = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        replay = ruxi_replay()
+        for name in ("ruxi", "ruxi-copy"):
+            put(ch, ruxi_doc, name=name)
+            ingest(ch, replay, name)
+            assert running.pipeline.wait_idle(60)
+        listed = incidents_pb2_grpc.IncidentServiceStub(ch).ListIncidents(incidents_pb2.ListIncidentsRequest(),
+                                                                          timeout=10).incidents
+        by_network = {i.network: i for i in listed}
+        assert set(by_network) == {"ruxi", "ruxi-copy"}
+        for name, inc in by_network.items():
+            assert inc.id.startswith(f"{name}:RX-OILSPOT/petroleum/")
+            assert inc.checklist.actions and all(a.id.startswith(inc.id + "/") for a in inc.checklist.actions)
+            alerts = running.outbox.store._reader().execute(
+                "SELECT alert_id FROM alerts WHERE incident_id = ?", (inc.id,)).fetchall()
+            assert alerts and all(a[0].startswith(inc.id + "/") for a in alerts)
+    finally:
+        ch.close()
+        running.stop(grace=1.0)
