@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,7 @@ from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.detection import detect
 from tracer.planner import plan
 from tracer.priors import OperationsEvidence
-from tracer.readings import Readings
+from tracer.readings import Readings, water_temperature_c
 from tracer.trace import plan_input_from_trace, station_contexts, trace
 
 from . import convert
@@ -95,6 +96,15 @@ def operations_evidence(store: Store, network: str, start: pd.Timestamp, end: pd
         out[d] = OperationsEvidence(old.production_on_treatment_off or (production.get(d, False) and treat is False),
                                     old.effluent_exceedance or bool(exceed), old.violations)
     return out
+
+
+def do_conditions(readings: Readings, det_incident: Any) -> DOConditions:
+    """DO conditions of an incident: the water temperature measured during it (its first station's, else the
+    network's median; :func:`tracer.readings.water_temperature_c`), the stated default (25 degC) only when no
+    station reported one."""
+    t = water_temperature_c(readings, det_incident.station_ids[0], det_incident.start - pd.Timedelta(days=1),
+                            det_incident.end)
+    return DEFAULT_DO if t is None else replace(DEFAULT_DO, temperature_c=t)
 
 
 def scoped_id(network: str, detection_id: str) -> str:
@@ -243,7 +253,8 @@ class Pipeline:
             open_sets.append(keys)
             ops = operations_evidence(self.store, network, inc.start - pd.Timedelta(days=3), inc.end)
             cap: dict[str, Any] = {}
-            msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops, cap=cap)
+            msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops, cap=cap,
+                                                       do=do_conditions(readings, inc))
             alert_id = f"{iid}/opened"
             sent = pd.Timestamp.now(tz="UTC").floor("s")
             alert = convert.alert(alert_id, msg, 0, summary, cap_document(net, cap, alert_id, iid, sent), sent)

@@ -600,7 +600,8 @@ def _rule_sudden_change(s: _Series) -> list[Anomaly]:
     if x.size < r.sudden_change_min_readings or r.sudden_change_applies is False:
         return []
     note = ""
-    if s.parameter == "DO" and r.do_temperature_compensation and s.temperature is not None:
+    if s.parameter == "DO" and r.do_temperature_compensation and s.temperature is not None \
+            and len(s.temperature[1]):  # every temperature reading may have been set aside as a sensor fault
         x = compensate_do_for_temperature(t, x, *s.temperature, max_pair_s=0.5 * r.max_gap_s)
         note = f" (DO compensated to {np.median(s.temperature[1]):.1f} degC)"
     med, scale = daily_cycle_baseline(t, x, r)

@@ -577,3 +577,19 @@ def _parse_times(col: pd.Series, naive_timezone: str | None) -> tuple[pd.Series,
     unparsed = bad & (reason == "").to_numpy()
     reason[unparsed] = text[unparsed].map(lambda v: f"time {v!r} is not an ISO 8601 timestamp")
     return parsed, bad, reason
+
+
+def water_temperature_c(readings: Readings, station_id: str, start: pd.Timestamp, end: pd.Timestamp) -> float | None:
+    """Measured water temperature for an event [degC]: the median of the station's own temperature readings
+    between ``start`` and ``end``; failing those, the median over every station of the network in that
+    window (one river, one season: closer to the truth than a fixed default); None when nothing was measured.
+
+    The DO model's rates and saturation depend on it (Arrhenius theta, Benson & Krause 1984), so a winter
+    sag must not be judged at a summer default.
+    """
+    f = readings.frame
+    sel = f[(f["parameter"] == "temperature") & (f["time"] >= start) & (f["time"] <= end)]
+    own = sel[sel["station_id"] == station_id]["value"].dropna()
+    use = own if len(own) else sel["value"].dropna()
+    return float(use.median()) if len(use) else None
+

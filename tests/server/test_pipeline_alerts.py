@@ -3,6 +3,7 @@
 import time
 
 import grpc
+import numpy as np
 import pandas as pd
 import pytest
 from service_util import make_server, put, stubs, wait_for
@@ -213,4 +214,45 @@ def test_two_networks_reusing_station_ids_get_two_incidents_with_one_id_each(tmp
             assert alerts and all(a[0].startswith(inc.id + "/") for a in alerts)
     finally:
         ch.close()
+        running.stop(grace=1.0)
+
+
+def test_do_sag_is_traced_at_the_measured_water_temperature(tmp_path):
+    """Issue 12: the pipeline traced DO sags at a fixed 25 degC although stations report water temperature.
+    With 8 degC reported at the sag's station the stored candidates are the ones the science gives at 8 degC
+    (tracer.trace called directly), not those at 25 degC."""
+    import json
+
+    from hydrology.oxygen_network import DOConditions
+    from hydrology.validate import load_valid
+    from server.cli import demo_basin_path
+    from server.client import RivertraceClient
+    from tracer.readings import Readings
+    from tracer.trace import trace
+
+    replay = puhe_replay()
+    do = replay.readings.frame.assign(unit="mg/L")
+    temp = do[do["station_id"] == replay.station].assign(parameter="temperature", unit="degC")
+    temp["value"] = np.random.default_rng(3).uniform(7.8, 8.2, len(temp))  # winter water, 8 degC +- sensor noise
+    frame = pd.concat([do, temp], ignore_index=True).sort_values("time", kind="stable")
+    running = make_server(tmp_path)
+    try:
+        with RivertraceClient(f"127.0.0.1:{running.port}") as c:
+            c.put_network("puhe", json.loads(demo_basin_path("puhe").read_text(encoding="utf-8")))
+            c.ingest("puhe", frame)
+            assert running.pipeline.wait_idle(60)
+            (inc,) = [i for i in c.incidents("puhe") if "DO" in i.parameters]
+        net = load_valid(demo_basin_path("puhe"))
+        readings = Readings(frame[["station_id", "parameter", "time", "value", "flag"]].reset_index(drop=True))
+        cold = trace(net, readings, replay.station, "DO", do_conditions=DOConditions(temperature_c=8.0))
+        warm = trace(net, readings, replay.station, "DO", do_conditions=DOConditions(temperature_c=25.0))
+        assert inc.candidates, "the DO incident was not traced"
+        rate = {c.id: c.rate_kg_s for c in inc.candidates}
+        top = cold.candidates[0]
+        assert inc.candidates[0].id == top.id
+        # the pipeline takes the median over the incident's window: within ~0.05 degC of 8, ~0.3 % in rate
+        assert rate[top.id] == pytest.approx(top.rate_kg_s, rel=0.02)
+        warm_rate = next(c.rate_kg_s for c in warm.candidates if c.id == top.id)
+        assert abs(warm_rate - top.rate_kg_s) > 0.05 * top.rate_kg_s  # the test can tell the two apart
+    finally:
         running.stop(grace=1.0)
