@@ -141,13 +141,23 @@ class RivertraceClient:
         """Incident changes as they happen, until ``timeout`` seconds have passed."""
         return self.incident_service.WatchIncidents(incidents_pb2.WatchIncidentsRequest(network=network), **self._kw(timeout))
 
-    def trace(self, network: str, station: str, parameter: str, temperature_c: float = 0.0) -> incidents_pb2.TraceResponse:
-        return self.incident_service.Trace(incidents_pb2.TraceRequest(network=network, station_id=station, parameter=parameter,
-                                                                      temperature_c=temperature_c), **self._kw())
+    def trace(self, network: str, station: str, parameter: str,
+              temperature_c: float | None = None) -> incidents_pb2.TraceResponse:
+        """Trace an anomaly; ``temperature_c`` [degC] is sent only when given (None: the server's default,
+        25 degC; 0 is 0 degC)."""
+        req = incidents_pb2.TraceRequest(network=network, station_id=station, parameter=parameter)
+        if temperature_c is not None:
+            req.temperature_c = temperature_c
+        return self.incident_service.Trace(req, **self._kw())
 
-    def forecast(self, network: str, discharger: str, mass_kg: float, pollutant: str) -> incidents_pb2.ForecastResponse:
-        return self.incident_service.Forecast(incidents_pb2.ForecastRequest(network=network, discharger_id=discharger,
-                                                                            mass_kg=mass_kg, pollutant=pollutant), **self._kw())
+    def forecast(self, network: str, discharger: str, mass_kg: float, pollutant: str,
+                 threshold_mg_l: float | None = None) -> incidents_pb2.ForecastResponse:
+        """Forecast a release of ``mass_kg`` [kg]; ``threshold_mg_l`` [mg/L] is sent only when given
+        (None: each receptor's standard)."""
+        req = incidents_pb2.ForecastRequest(network=network, discharger_id=discharger, mass_kg=mass_kg, pollutant=pollutant)
+        if threshold_mg_l is not None:
+            req.threshold_mg_l = threshold_mg_l
+        return self.incident_service.Forecast(req, **self._kw())
 
     def update_action(self, incident_id: str, action_id: str, status: str, note: str = "") -> incidents_pb2.Action:
         st = getattr(incidents_pb2, f"ACTION_STATUS_{status.upper()}")

@@ -201,6 +201,27 @@ def candidate(c: Any) -> incidents_pb2.Candidate:
     return msg
 
 
+def trace_response(res: Any, undecided: Any = (), grab: Any = None, checks: Any = ()) -> incidents_pb2.TraceResponse:
+    """A :class:`tracer.attribution.AttributionResult` and its separation (:func:`tracer.trace.separation`:
+    the undecided group's ids, the :class:`tracer.grab.GrabSample` or None, the operations checks) as a
+    TraceResponse. ``groups`` holds every candidate, best group first; the grab sample is left unset when
+    there is none (the first group has a single member)."""
+    msg = incidents_pb2.TraceResponse(
+        model=res.model, candidates=[candidate(c) for c in res.candidates], stations_saw=list(res.stations_saw),
+        stations_silent=list(res.stations_silent), nearest_upstream_discharger=res.nearest_upstream_discharger or "",
+        groups=[incidents_pb2.CandidateGroup(candidate_ids=[c.id for c in g], probabilities=[float(c.probability) for c in g])
+                for g in res.groups],
+        operations_checks=[incidents_pb2.OperationsCheck(discharger_id=c.discharger, text_zh=c.zh, text_en=c.en)
+                           for c in checks])
+    if grab is not None:
+        g = msg.grab_sample
+        g.reach_id, g.chainage_m, g.expected_gain_nats = grab.reach, float(grab.chainage_m), float(grab.gain_nats)
+        g.site_id, g.site_name, g.sigma_mg_l = grab.site or "", grab.site_name or "", float(grab.sigma_mg_l)
+        g.time.CopyFrom(timestamp(grab.time))
+        g.predicted_mg_l.update({k: float(v) for k, v in grab.predicted_mg_l.items()})
+    return msg
+
+
 def arrivals(fc: Any) -> list[incidents_pb2.ReceptorArrival]:
     """Receptor forecasts with absolute times (the release must have a start)."""
     start = fc.release.start

@@ -28,7 +28,7 @@ from server.generated.rivertrace.v1 import (
 )
 from tracer.incident.actions import IllegalTransition, transition
 from tracer.readings import canonical_parameter
-from tracer.trace import trace
+from tracer.trace import detection_time, separation, trace
 
 from . import convert
 from .config import Config
@@ -45,6 +45,12 @@ log = logging.getLogger("rivertrace.incidents")
 MAX_HORIZON_S = 30 * 86400.0
 #: largest release mass accepted (a million tonnes) [kg]
 MAX_MASS_KG = 1e9
+#: largest threshold a forecast accepts [mg/L]: the plausibility range of a mass concentration (server.convert)
+MAX_THRESHOLD_MG_L = 1e5
+#: water temperature of the DO model when the request gives none [degC]
+DEFAULT_TEMPERATURE_C = 25.0
+#: water temperatures a trace accepts [degC]: supercooled river water to a hot tropical summer
+TEMPERATURE_RANGE_C = (-2.0, 50.0)
 
 
 def _seconds(d: Any) -> float:
@@ -55,6 +61,20 @@ def _seconds(d: Any) -> float:
 def _out_of_range(checks: list[tuple[str, float, float, float, str]]) -> list[tuple[str, str]]:
     """(field, description) for every value outside its closed range (NaN is outside every range)."""
     return [(f, f"must be in [{lo:g}, {hi:g}] {unit}, got {v:g}") for f, v, lo, hi, unit in checks if not lo <= v <= hi]
+
+
+def _not_positive(checks: list[tuple[str, float, float, str]]) -> list[tuple[str, str]]:
+    """(field, description) for every value outside the half-open range (0, hi]: a zero mass or
+    threshold is physically meaningless, so it is refused rather than read as "unset"."""
+    return [(f, f"must be in (0, {hi:g}] {unit}, got {v:g}") for f, v, hi, unit in checks if not 0.0 < v <= hi]
+
+
+def _separation_now(frame: Any, res: Any) -> datetime:
+    """The time the grab sample is planned from, as ``rivertrace trace`` does (server/cli/incident.py):
+    for a DO sag the latest DO reading at the station, else the detection time of the anomaly."""
+    if res.model == "steady_do":
+        return frame.series(res.station, "DO").index.max().to_pydatetime()
+    return detection_time(frame, res.station, res.parameter).to_pydatetime()
 
 
 #: a watcher checks that its call is alive at least this often, whatever happens [s]
@@ -129,8 +149,10 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         try:
             check_name(request.network, "network")
             horizon = _seconds(request.horizon) if request.HasField("horizon") else 72 * 3600.0
+            # proto3 optional: unset is the default, 0 degC is 0 degC (winter water)
+            temperature_c = request.temperature_c if request.HasField("temperature_c") else DEFAULT_TEMPERATURE_C
             problems = _out_of_range([("horizon", horizon, 60.0, MAX_HORIZON_S, "s"),
-                                      ("temperature_c", request.temperature_c, -2.0, 50.0, "degC")])
+                                      ("temperature_c", temperature_c, *TEMPERATURE_RANGE_C, "degC")])
             if problems:
                 raise bad_request(f"{problems[0][0]} {problems[0][1]}", problems)
             _v, net = self.networks.get(request.network)
@@ -141,10 +163,9 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 t_end = frame.frame["time"].max() if len(frame.frame) else pd.Timestamp.now(tz="UTC")
                 ops = operations_evidence(self.store, request.network, t_end - pd.Timedelta(seconds=horizon), t_end)
                 res = trace(net, frame, request.station_id, request.parameter, operations=ops,
-                            horizon_s=horizon, do_conditions=DOConditions(temperature_c=request.temperature_c or 25.0))
-            return incidents_pb2.TraceResponse(model=res.model, candidates=[convert.candidate(c) for c in res.candidates],
-                                               stations_saw=list(res.stations_saw), stations_silent=list(res.stations_silent),
-                                               nearest_upstream_discharger=res.nearest_upstream_discharger or "")
+                            horizon_s=horizon, do_conditions=DOConditions(temperature_c=temperature_c))
+                sep = separation(net, frame, res, _separation_now(frame, res))
+            return convert.trace_response(res, *sep)
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 
@@ -152,17 +173,20 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         try:
             check_name(request.network, "network")
             dur = _seconds(request.duration) if request.HasField("duration") else 0.0
-            checks = [("mass_kg", request.mass_kg, 1e-9, MAX_MASS_KG, "kg"),
-                      ("decay_per_day", request.decay_per_day, 0.0, 100.0, "1/d"),
-                      ("duration", dur, 0.0, MAX_HORIZON_S, "s"),
-                      ("threshold_mg_l", request.threshold_mg_l, 0.0, 1e5, "mg/L")]
+            if not request.HasField("mass_kg"):
+                raise bad_request(f"mass_kg is required, in (0, {MAX_MASS_KG:g}] kg", [("mass_kg", "missing")])
+            problems = _not_positive([("mass_kg", request.mass_kg, MAX_MASS_KG, "kg")]
+                                     + ([("threshold_mg_l", request.threshold_mg_l, MAX_THRESHOLD_MG_L, "mg/L")]
+                                        if request.HasField("threshold_mg_l") else []))
+            checks = [("decay_per_day", request.decay_per_day, 0.0, 100.0, "1/d"),
+                      ("duration", dur, 0.0, MAX_HORIZON_S, "s")]
             if request.WhichOneof("where") == "location":
                 checks.append(("location.chainage_m", request.location.chainage_m, 0.0, 1e6, "m"))
             if request.HasField("start"):
                 now = pd.Timestamp.now(tz="UTC").timestamp()
                 checks.append(("start", float(request.start.seconds), now - self.config.reading_past_days * 86400.0,
                                now + MAX_HORIZON_S, "s since 1970"))
-            problems = _out_of_range(checks)
+            problems += _out_of_range(checks)
             if len(request.pollutant) > 64:
                 problems.append(("pollutant", "is longer than 64 characters"))
             if problems:
@@ -175,8 +199,6 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 reach, chainage = request.location.reach_id, request.location.chainage_m
             else:
                 raise bad_request("give discharger_id or location", [("where", "missing")])
-            if not request.mass_kg > 0:
-                raise bad_request(f"mass_kg must be positive, got {request.mass_kg}", [("mass_kg", "not positive")])
             if not request.pollutant:
                 raise bad_request("pollutant is required", [("pollutant", "missing")])
             pol = pollutant(request.pollutant, request.decay_per_day / 86400.0)
@@ -184,7 +206,7 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             rel = (Release(reach, chainage, pol, rate_kg_s=request.mass_kg / dur, duration_s=dur, start=start) if dur > 0
                    else Release(reach, chainage, pol, mass_kg=request.mass_kg, start=start))
             with self._heavy_slot(context):
-                fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l or None)
+                fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l if request.HasField("threshold_mg_l") else None)
             return incidents_pb2.ForecastResponse(receptors=convert.arrivals(fc))
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)

@@ -323,7 +323,7 @@ FORECAST_CASES = {
     "mass_kg": {"1e308": 1e308, "NaN": float("nan"), "inf": float("inf"), "zero": 0.0},
     "decay_per_day": {"negative": -1.0, "NaN": float("nan"), "1e308": 1e308},
     "duration": {"negative": Duration(seconds=-5), "a century": Duration(seconds=100 * 365 * 86400)},
-    "threshold_mg_l": {"negative": -1.0, "NaN": float("nan"), "1e308": 1e308},
+    "threshold_mg_l": {"negative": -1.0, "NaN": float("nan"), "1e308": 1e308, "zero": 0.0},
     "start": {"year 1": Timestamp(seconds=-62135596800), "year 9999": Timestamp(seconds=253402300799)},
 }
 for _f, _vals in FORECAST_CASES.items():
@@ -333,6 +333,8 @@ for _name, _v in (("NaN", float("nan")), ("negative", -1.0), ("1e308", 1e308)):
     INCIDENT_CASES[f"forecast: chainage {_name}"] = (lambda c, v=_v: c.incident_service.Forecast(incidents_pb2.ForecastRequest(
         network="ruxi", location=common_pb2.Location(reach_id="RX-R03", chainage_m=v), mass_kg=1, pollutant="COD"), **c._kw()),
         C.INVALID_ARGUMENT, "chainage_m")
+INCIDENT_CASES["forecast: no mass"] = (lambda c: c.incident_service.Forecast(incidents_pb2.ForecastRequest(
+    network="ruxi", discharger_id="RX-FOOD-1", pollutant="COD"), **c._kw()), C.INVALID_ARGUMENT, "mass_kg")
 INCIDENT_CASES["forecast: pollutant of 10,000 characters"] = (_forecast(pollutant="p" * 10_000), C.INVALID_ARGUMENT, "pollutant")
 INCIDENT_CASES["forecast: no network"] = (_forecast(network=""), C.INVALID_ARGUMENT, "network")
 

@@ -227,19 +227,70 @@ class TraceRequest(_message.Message):
     temperature_c: float
     def __init__(self, network: _Optional[str] = ..., station_id: _Optional[str] = ..., parameter: _Optional[str] = ..., horizon: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., temperature_c: _Optional[float] = ...) -> None: ...
 
+class CandidateGroup(_message.Message):
+    __slots__ = ("candidate_ids", "probabilities")
+    CANDIDATE_IDS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    candidate_ids: _containers.RepeatedScalarFieldContainer[str]
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, candidate_ids: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class GrabSample(_message.Message):
+    __slots__ = ("reach_id", "chainage_m", "site_id", "site_name", "time", "expected_gain_nats", "predicted_mg_l", "sigma_mg_l")
+    class PredictedMgLEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    REACH_ID_FIELD_NUMBER: _ClassVar[int]
+    CHAINAGE_M_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_GAIN_NATS_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_MG_L_FIELD_NUMBER: _ClassVar[int]
+    SIGMA_MG_L_FIELD_NUMBER: _ClassVar[int]
+    reach_id: str
+    chainage_m: float
+    site_id: str
+    site_name: str
+    time: _timestamp_pb2.Timestamp
+    expected_gain_nats: float
+    predicted_mg_l: _containers.ScalarMap[str, float]
+    sigma_mg_l: float
+    def __init__(self, reach_id: _Optional[str] = ..., chainage_m: _Optional[float] = ..., site_id: _Optional[str] = ..., site_name: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_gain_nats: _Optional[float] = ..., predicted_mg_l: _Optional[_Mapping[str, float]] = ..., sigma_mg_l: _Optional[float] = ...) -> None: ...
+
+class OperationsCheck(_message.Message):
+    __slots__ = ("discharger_id", "text_zh", "text_en")
+    DISCHARGER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_ZH_FIELD_NUMBER: _ClassVar[int]
+    TEXT_EN_FIELD_NUMBER: _ClassVar[int]
+    discharger_id: str
+    text_zh: str
+    text_en: str
+    def __init__(self, discharger_id: _Optional[str] = ..., text_zh: _Optional[str] = ..., text_en: _Optional[str] = ...) -> None: ...
+
 class TraceResponse(_message.Message):
-    __slots__ = ("model", "candidates", "stations_saw", "stations_silent", "nearest_upstream_discharger")
+    __slots__ = ("model", "candidates", "stations_saw", "stations_silent", "nearest_upstream_discharger", "groups", "grab_sample", "operations_checks")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     STATIONS_SAW_FIELD_NUMBER: _ClassVar[int]
     STATIONS_SILENT_FIELD_NUMBER: _ClassVar[int]
     NEAREST_UPSTREAM_DISCHARGER_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    GRAB_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_CHECKS_FIELD_NUMBER: _ClassVar[int]
     model: str
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     stations_saw: _containers.RepeatedScalarFieldContainer[str]
     stations_silent: _containers.RepeatedScalarFieldContainer[str]
     nearest_upstream_discharger: str
-    def __init__(self, model: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., stations_saw: _Optional[_Iterable[str]] = ..., stations_silent: _Optional[_Iterable[str]] = ..., nearest_upstream_discharger: _Optional[str] = ...) -> None: ...
+    groups: _containers.RepeatedCompositeFieldContainer[CandidateGroup]
+    grab_sample: GrabSample
+    operations_checks: _containers.RepeatedCompositeFieldContainer[OperationsCheck]
+    def __init__(self, model: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., stations_saw: _Optional[_Iterable[str]] = ..., stations_silent: _Optional[_Iterable[str]] = ..., nearest_upstream_discharger: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[CandidateGroup, _Mapping]]] = ..., grab_sample: _Optional[_Union[GrabSample, _Mapping]] = ..., operations_checks: _Optional[_Iterable[_Union[OperationsCheck, _Mapping]]] = ...) -> None: ...
 
 class ForecastRequest(_message.Message):
     __slots__ = ("network", "discharger_id", "location", "mass_kg", "duration", "pollutant", "decay_per_day", "start", "threshold_mg_l")
