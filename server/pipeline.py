@@ -137,7 +137,7 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
         return msg, (summary[0] + f"；未溯源：{exc}", summary[1] + f"; not traced: {exc}"), departments
     msg.state = convert.INCIDENT_STATE["traced"]
     msg.candidates.extend(convert.candidate(c) for c in res.candidates[:10])
-    inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid)
+    inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid, separate=True)
     fc = None
     if inp.release is not None:
         fc = forecast(net, inp.release)

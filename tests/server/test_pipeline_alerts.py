@@ -256,3 +256,32 @@ def test_do_sag_is_traced_at_the_measured_water_temperature(tmp_path):
         assert abs(warm_rate - top.rate_kg_s) > 0.05 * top.rate_kg_s  # the test can tell the two apart
     finally:
         running.stop(grace=1.0)
+
+
+def test_service_checklist_names_what_cannot_be_told_apart(tmp_path):
+    """Issue 11, deliverable 3, in the automatic pipeline: when the first group of candidates (Bayes factor
+    within 10) has several registered dischargers, the stored checklist asks for an operations check at each
+    of them. On the Puhe sag the stations cannot tell the plants apart (the groups come from the science,
+    called directly)."""
+    import json
+
+    from hydrology.validate import load_valid
+    from server.cli import demo_basin_path
+    from server.client import RivertraceClient
+    from tracer.trace import trace
+
+    replay = puhe_replay()
+    running = make_server(tmp_path)
+    try:
+        with RivertraceClient(f"127.0.0.1:{running.port}") as c:
+            c.put_network("puhe", json.loads(demo_basin_path("puhe").read_text(encoding="utf-8")))
+            c.ingest("puhe", replay.readings.frame.sort_values("time").assign(unit="mg/L"))
+            assert running.pipeline.wait_idle(60)
+            (inc,) = c.incidents("puhe")
+        first = trace(load_valid(demo_basin_path("puhe")), replay.readings, replay.station, "DO").groups[0]
+        registered = {cand.id for cand in first if cand.kind != "unregistered"}
+        assert len(registered) >= 2  # the case under test
+        checks = {a.target for a in inc.checklist.actions if "/operations/" in a.id}
+        assert checks == registered
+    finally:
+        running.stop(grace=1.0)
