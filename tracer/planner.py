@@ -424,7 +424,7 @@ def build_separation(ctx: _Ctx) -> None:
     names = ", ".join(inp.undecided)
     names_zh = "、".join(f"{u.split(':', 1)[1]} 河段未登记排放源" if u.startswith("reach:") else u for u in inp.undecided)
     g = inp.grab
-    if g is not None:
+    if g is not None and g.gain_nats >= p.grab_min_gain_nats:
         where = g.site_name or g.site or f"{g.reach} {g.chainage_m:.0f} m"
         tid = g.site or f"{g.reach}@{g.chainage_m:.0f}"
         pred = ", ".join(f"{k} {v:.3g}" for k, v in g.predicted_mg_l.items())

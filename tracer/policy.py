@@ -41,6 +41,11 @@ class Policy:
         A DO release aims this far above the standard [g/m3] (model and sensor error).
     monitoring_lead_s, monitoring_lag_s : float
         Extra sampling from this long before the predicted arrival to this long after the end [s].
+    grab_min_gain_nats : float
+        A grab sample is asked for only when it is expected to tell the undecided candidates apart by at
+        least this much information [nats] (0.05: 7 % of the ln 2 that settles an even two-way question). A
+        plume that has left the stretch between the candidates predicts the same readings for all of them;
+        sending a field team there would tell nothing.
     halt_within_s, notify_within_s : float
         Deadlines of halt orders and notifications after the plan is made [s].
     roles : dict
@@ -56,6 +61,7 @@ class Policy:
     do_target_margin_g_m3: float = 0.2
     monitoring_lead_s: float = 3600.0
     monitoring_lag_s: float = 3600.0
+    grab_min_gain_nats: float = 0.05
     halt_within_s: float = 3600.0
     notify_within_s: float = 900.0
     roles: dict[str, tuple[str, ...]] = field(default_factory=lambda: {

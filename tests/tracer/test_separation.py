@@ -158,8 +158,14 @@ def test_planner_adds_grab_and_operations_actions_for_an_undecided_group(two_pla
     assert len(grab) == 1 and grab[0].kind == "monitoring" and grab[0].id.startswith(f"{inp.incident}/grab/")
     assert "采集一个水样" in grab[0].rationale[0] and "grab sample" in grab[0].rationale[1]
     assert {a.target for a in ops} >= {"P-A", "P-B"} and all(a.kind == "monitoring" for a in ops)
-    # without separate=True (the service's path, unchanged this round) no such actions
+    # without separate=True no such actions
     assert not [a for a in plan(net, plan_input_from_trace(net, rd, res, now=now)).actions if "/grab/" in a.id]
+    # a sample expected to tell less than the policy's minimum is not asked for (the operations checks stay)
+    from tracer.policy import Policy
+
+    strict = plan(net, inp, Policy(grab_min_gain_nats=inp.grab.gain_nats * 1.01))
+    assert not [a for a in strict.actions if "/grab/" in a.id]
+    assert {a.target for a in strict.actions if "/operations/" in a.id} >= {"P-A", "P-B"}
 
 
 def test_ruxi_food_plant_alone_in_its_group_gives_no_grab_action():
