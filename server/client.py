@@ -112,18 +112,21 @@ class RivertraceClient:
                timeout: float | None = None) -> list[monitoring_pb2.IngestAck]:
         """Stream a DataFrame (station_id, parameter, time (tz-aware), value, unit[, flag]); one ack per batch."""
         def batches() -> Iterator[monitoring_pb2.ReadingBatch]:
-            flags = frame["flag"] if "flag" in frame else pd.Series([None] * len(frame), index=frame.index)
+            # a missing flag (absent column, empty CSV cell read as NaN, None) is "no flag"
+            flags = (frame["flag"] if "flag" in frame else pd.Series([None] * len(frame), index=frame.index)).map(
+                lambda f: f if isinstance(f, str) else "")
             for i in range(0, len(frame), batch):
                 part = frame.iloc[i:i + batch]
                 yield monitoring_pb2.ReadingBatch(network=network, batch_id=i // batch, readings=[
-                    monitoring_pb2.Reading(station_id=s, parameter=p, time=timestamp(t), value=float(v), unit=u, flag=f or "")
+                    monitoring_pb2.Reading(station_id=s, parameter=p, time=timestamp(t), value=float(v), unit=u, flag=f)
                     for s, p, t, v, u, f in zip(part["station_id"], part["parameter"], part["time"], part["value"],
                                                 part["unit"], flags.iloc[i:i + batch])])
         return list(self.monitoring.IngestReadings(batches(), **self._kw(timeout)))
 
     def ingest_csv(self, network: str, path: str | Path, batch: int = INGEST_BATCH) -> list[monitoring_pb2.IngestAck]:
         """Stream a readings CSV (station_id, parameter, time with offset, value, unit, flag)."""
-        df = pd.read_csv(path, dtype={"station_id": str, "parameter": str, "unit": str, "flag": str})
+        df = pd.read_csv(path, dtype={"station_id": str, "parameter": str, "unit": str, "flag": str},
+                         keep_default_na=False, na_values={"value": ["", "NaN", "nan"]})
         df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
         return self.ingest(network, df, batch)
 

@@ -55,3 +55,23 @@ def test_watch_sees_the_incident_and_power_data_raise_a_suspect(tmp_path):
             assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         running.stop(grace=1.0)
+
+
+def test_ingest_csv_takes_the_replay_commands_own_output(tmp_path):
+    """``rivertrace replay`` writes an empty ``flag`` cell for unflagged readings; pandas reads it as NaN, which
+    once ended the upload with "Exception iterating requests!". The CSV comes from the CLI itself."""
+    from server.cli import main
+
+    csv = tmp_path / "ruxi.csv"
+    assert main(["replay", "ruxi", "--output", str(csv)]) == 0
+    frame = pd.read_csv(csv)
+    assert frame["flag"].isna().any()  # the case under test: empty flag cells
+    running = make_server(tmp_path, TOKENS)
+    try:
+        with RivertraceClient(f"127.0.0.1:{running.port}", token="t-admin") as c:
+            c.put_network("ruxi", json.loads(demo_basin_path("ruxi").read_text(encoding="utf-8")))
+            acks = c.ingest_csv("ruxi", csv, batch=500)
+            assert not any(a.rejected for a in acks)
+            assert sum(a.stored + a.duplicates for a in acks) == len(frame)
+    finally:
+        running.stop(grace=1.0)
