@@ -26,22 +26,32 @@ first version.
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import TYPE_CHECKING
 
+from hydrology.exceptions import UnknownElementError
 from hydrology.pollutants import Pollutant
-from hydrology.transport.analytic import route_moments
+from hydrology.transport.routing import ForecastError, node_divisors, reach_moment_arrays
 
 if TYPE_CHECKING:
-    from hydrology.network import RiverNetwork
+    from hydrology.network import Feature, RiverNetwork
+    from hydrology.reach_state import ReachState
+
+#: a routing from a station stops where all its remaining mass passes one reach whose start is
+#: later than a station already reached upstream of that reach by more than this share of that
+#: station's mean travel time [-]; it bounds the float rounding the later reaches could undo
+#: (a few machine epsilons per reach, 1e-16 x 10^6 reaches = 1e-10)
+PRUNE_MARGIN = 1e-6
 
 
-def upstream_station_masks(net: RiverNetwork, ids: list[str]) -> dict[str, int]:
+def upstream_station_masks(net: RiverNetwork, ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
     """For each station id, the bit mask of the stations upstream of it (bit i = ``ids[i]``).
 
     "Upstream" is :meth:`RiverNetwork.is_upstream` on the features the ids name
     (``net.feature(id)``): an earlier chainage on the same reach, or any chainage on a reach from
-    which water reaches this one. One pass over ``net.reach_order``.
+    which water reaches this one. One pass over ``net.reach_order``. Also returns, per reach id, the
+    mask of the stations on reaches strictly upstream of it (absent: none).
     """
     located = [net.feature(sid) for sid in ids]
     on_reach: dict[str, list[tuple[float, int]]] = {}
@@ -72,7 +82,7 @@ def upstream_station_masks(net: RiverNetwork, ids: list[str]) -> dict[str, int]:
                 prefix |= 1 << lst[k][1]
                 k += 1
             masks[ids[i]] = base | prefix
-    return masks
+    return masks, above
 
 
 def nearest_downstream(reached: dict[str, float], bit: dict[str, int], up_mask: dict[str, int]) -> list[tuple[str, float]]:
@@ -98,6 +108,84 @@ def nearest_downstream(reached: dict[str, float], bit: dict[str, int], up_mask: 
     return [(f, t) for f, t in reached.items() if not (sooner.get(f, 0) & up_mask[f])]
 
 
+def _stations_by_reach(net: RiverNetwork) -> dict[str, list[Feature]]:
+    """Stations per reach id, by chainage (stable: document order among equal chainages), as
+    ``route_moments`` indexes its receptors."""
+    by_reach: dict[str, list[Feature]] = {}
+    for f in net.iter_features(("station",)):
+        by_reach.setdefault(f.reach, []).append(f)
+    for lst in by_reach.values():
+        lst.sort(key=lambda f: f.chainage_m)
+    return by_reach
+
+
+def reached_stations(net: RiverNetwork, state: ReachState, source: Feature, stations: dict[str, list[Feature]],
+                     bit: dict[str, int], above: dict[str, int] | None) -> dict[str, float]:
+    """Mean travel time [s] of a dissolved tracer from ``source`` to the stations below it, in
+    routing order: the means of :func:`hydrology.transport.analytic.route_moments`, computed with the
+    same float operations in the same order (its mass shares and mean accumulators; distances and
+    variances, which the means do not use, are left out).
+
+    With ``above`` (reach id -> mask of the stations strictly upstream of the reach), the routing
+    stops at a reach that all the remaining mass passes (nothing else pending) when the mean at the
+    reach's start exceeds, by :data:`PRUNE_MARGIN`, the time of a reached station upstream of it:
+    every station from there on has that station upstream and reached sooner, so none of them is a
+    nearest neighbour, and none lies upstream of a station already reached (they come later in
+    topological order).
+    """
+    if source.reach not in state.index:  # as route_moments
+        raise UnknownElementError(f"unknown reach {source.reach!r}")
+    i0 = state.index[source.reach]
+    chainage_m = source.chainage_m
+    L0 = state.length_m[i0]
+    if not (0.0 <= chainage_m <= L0):
+        raise ForecastError(f"chainage {chainage_m} m lies outside reach {source.reach!r} (0 to {L0} m)")
+    mean_r, _var_r = reach_moment_arrays(net, state, Pollutant("tracer"))
+    q = state.discharge_m3s
+    divisors = node_divisors(net, state)
+    reached: dict[str, float] = {}
+    acc: dict[int, list[float]] = {i0: [1.0, 0.0]}  # mass fraction, sum of fraction x mean
+    pending = [i0]
+    done: set[int] = set()
+    frac0 = chainage_m / L0
+    while pending:
+        j = heapq.heappop(pending)
+        if j in done:
+            continue
+        done.add(j)
+        f, sm = acc.pop(j)
+        mean0 = sm / f
+        rid = state.ids[j]
+        if above is not None and j != i0 and not acc and reached:
+            mask = above.get(rid, 0)
+            block = [t for g, t in reached.items() if mask >> bit[g] & 1 and not math.isnan(t)]
+            if block and mean0 > min(block) * (1.0 + PRUNE_MARGIN):
+                break
+        for feat in stations.get(rid, ()):
+            if j == i0 and feat.chainage_m <= chainage_m:
+                continue
+            fr = feat.chainage_m / state.length_m[j]
+            if j == i0:
+                fr_rel = (feat.chainage_m - chainage_m) / state.length_m[j]
+                reached[feat.id] = fr_rel * mean_r[j]
+            else:
+                reached[feat.id] = mean0 + fr * mean_r[j]
+        end_mean = (1 - frac0) * mean_r[j] if j == i0 else mean0 + mean_r[j]
+        node = net.reaches[rid].to_node
+        downs = net.reaches_out_of(node)
+        if not downs:
+            continue
+        qdiv = divisors[node]
+        for d in downs:
+            k = state.index[d]
+            share = f * q[k] / qdiv
+            a = acc.setdefault(k, [0.0, 0.0])
+            a[0] += share
+            a[1] += share * end_mean
+            heapq.heappush(pending, k)
+    return reached
+
+
 def station_neighbours(net: RiverNetwork) -> tuple[dict[str, list[tuple[str, float]]], dict[str, list[tuple[str, float]]]]:
     """Downstream and upstream neighbours of every station, with mean travel times [s].
 
@@ -109,13 +197,14 @@ def station_neighbours(net: RiverNetwork) -> tuple[dict[str, list[tuple[str, flo
     """
     ids = list(net.stations)
     bit = {sid: i for i, sid in enumerate(ids)}
-    up_mask = upstream_station_masks(net, ids)
+    up_mask, above = upstream_station_masks(net, ids)
     st = net.reach_state()
-    tracer = Pollutant("tracer")
+    by_reach = _stations_by_reach(net)
+    # "upstream" is judged on net.feature(id): prune only when that is the station itself
+    prune = above if all(net.feature(sid) is f for sid, f in net.stations.items()) else None
     down: dict[str, list[tuple[str, float]]] = {s: [] for s in ids}
     for s in net.stations.values():
-        routed = route_moments(net, st, s.reach, s.chainage_m, tracer, ("station",))
-        reached = {f.id: mean for f, _frac, _x, mean, _var in routed}
+        reached = reached_stations(net, st, s, by_reach, bit, prune)
         down[s.id] = nearest_downstream(reached, bit, up_mask)
     up: dict[str, list[tuple[str, float]]] = {s: [] for s in ids}
     for sid, lst in down.items():
