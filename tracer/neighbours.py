@@ -13,8 +13,10 @@ O(S x R^2 x N) for S stations reaching R stations each on N reaches: 228 s at 10
 
 1. one pass over the reaches in topological order gives, for every station, the set of stations
    upstream of it as a bit mask (a Python int; bit i = i-th station), O(N x S / 64) word ops;
-2. the travel times still come from ``route_moments`` per station, the same call as before, so
-   they are the same floats bit for bit (the routing follows only the reaches below the station);
+2. the travel times come from a routing per station that repeats the float operations of
+   ``route_moments`` in the same order (so they are the same floats bit for bit), and stops once
+   all the remaining mass has passed a station reached sooner (:func:`reached_stations`): on a
+   dendritic network it follows the river only to the next station or two, not to the outlet;
 3. per source, the reached stations sorted by travel time give, for each ``f``, the mask of
    stations reached sooner; ``f`` is a neighbour when that mask and ``f``'s upstream mask do not
    intersect, O(R log R) per source.
