@@ -40,6 +40,9 @@ log = logging.getLogger("rivertrace.pipeline")
 WINDOW_NS = 10 * 86400 * 10**9
 #: at most one screening of a network per this many seconds (triggers in between coalesce) [s]
 MIN_INTERVAL_S = 2.0
+#: a screening starts no sooner than this many times the last one's duration after the last one
+#: started, so screening takes at most 1/DUTY_FACTOR of the wall time on a large network [-]
+DUTY_FACTOR = 4.0
 DEFAULT_DO = DOConditions(temperature_c=25.0)
 
 
@@ -183,6 +186,7 @@ class Pipeline:
         self._queue: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
         self._last_run: dict[str, float] = {}
+        self._last_duration: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -212,16 +216,18 @@ class Pipeline:
             network = self._queue.get()
             if network is None:
                 break
-            wait = self._last_run.get(network, -1e9) + MIN_INTERVAL_S - time.monotonic()
+            gap = max(MIN_INTERVAL_S, DUTY_FACTOR * self._last_duration.get(network, 0.0))
+            wait = self._last_run.get(network, -1e9) + gap - time.monotonic()
             if wait > 0 and self._stop.wait(wait):
                 break
             with self._lock:
                 self._pending.discard(network)
-            self._last_run[network] = time.monotonic()
+            started = self._last_run[network] = time.monotonic()
             try:
                 self.run_once(network)
             except Exception:
                 log.exception("pipeline failed for network %s", network)
+            self._last_duration[network] = time.monotonic() - started
             with self._lock:
                 if not self._pending:
                     self._idle.set()

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 
 from hydrology.oxygen_network import DOConditions
-from hydrology.pollutants import Pollutant, pollutant
-from hydrology.transport.analytic import Release, route_moments
+from hydrology.pollutants import pollutant
+from hydrology.transport.analytic import Release
 
 from .attribution import DEFAULT_HORIZON_S, AttributionError, AttributionResult, ReleaseKind, attribute_release
 from .attribution_do import attribute_do
 from .detection import StationContext
 from .grab import GrabSample, OperationsCheck, grab_sample, operations_checks
+from .neighbours import station_neighbours
 from .planner import DOEvent, PlanInput, Suspect
 from .priors import OperationsEvidence
 from .readings import canonical_parameter
@@ -46,21 +47,7 @@ def station_contexts(net: RiverNetwork) -> dict[str, StationContext]:
     (several below a split); upstream neighbours are the converse, with the mean travel time of a
     dissolved tracer from each [s].
     """
-    st = net.reach_state()
-    tracer = Pollutant("tracer")
-    down: dict[str, list[tuple[str, float]]] = {s: [] for s in net.stations}
-    for s in net.stations.values():
-        routed = route_moments(net, st, s.reach, s.chainage_m, tracer, ("station",))
-        reached = {f.id: mean for f, _frac, _x, mean, _var in routed}
-        for fid, mean in reached.items():
-            # nearest: no other reached station lies between s and fid
-            between = [g for g in reached if g != fid and reached[g] < mean and net.is_upstream(net.feature(g), net.feature(fid))]
-            if not between:
-                down[s.id].append((fid, mean))
-    up: dict[str, list[tuple[str, float]]] = {s: [] for s in net.stations}
-    for sid, lst in down.items():
-        for fid, mean in lst:
-            up[fid].append((sid, mean))
+    down, up = station_neighbours(net)  # see tracer.neighbours: no path search per station pair
     return {
         sid: StationContext(sid, s.get("target_class"), tuple(u for u, _ in up[sid]), tuple(d for d, _ in down[sid]),
                             tuple(t for _, t in up[sid]))
