@@ -172,6 +172,7 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
     outbox = Outbox(store)
     broadcaster = Broadcaster()
     pipeline = Pipeline(store, outbox, networks, broadcaster)
+    networks.on_put = pipeline.prepare
     limit = config.max_message_mb * 1024 * 1024
     slots = StreamSlots(config.max_streams, config.stream_roles)
     reaper = IdleReaper(config.idle_ingest_s)

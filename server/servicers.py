@@ -62,6 +62,8 @@ class Networks:
         self._size = size
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[str, int, str], threading.Lock] = {}
+        #: called with (name, version) after a new version is cached (the pipeline prepares its screening)
+        self.on_put: Any = None
 
     def _remember(self, key: tuple[str, int], net: RiverNetwork) -> tuple[RiverNetwork, dict[str, Any]]:
         with self._lock:
@@ -82,6 +84,8 @@ class Networks:
             for key in [k for k in self._cache if k[0] == name and k[1] < version]:
                 del self._cache[key]
         self._remember((name, version), net)
+        if self.on_put is not None:
+            self.on_put(name, version)
 
     def _entry(self, name: str, version: int = 0) -> tuple[int, tuple[RiverNetwork, dict[str, Any]]]:
         v = self.store.network_version(name, version)  # cheap: the document is read only on a miss

@@ -63,3 +63,20 @@ def test_get_network_serves_the_stored_text(tmp_path):
             assert got.document_json == RUXI_TEXT and got.version == 1
     finally:
         running.stop(grace=1.0)
+
+
+def test_put_network_prepares_screening_in_the_background(tmp_path, counted):
+    """The first ingest after PutNetwork should not pay for the station neighbourhoods (1.7 CPU-s at 100k
+    reaches, issue 13): PutNetwork starts computing them for the new version, with no reading stored."""
+    from service_util import wait_for
+
+    running = make_server(tmp_path)
+    try:
+        with RivertraceClient(f"127.0.0.1:{running.port}") as c:
+            version = c.put_network("ruxi", json.loads(RUXI_TEXT)).version
+            assert wait_for(lambda: "station_contexts" in running.networks._cache[("ruxi", version)][1], timeout=30)
+            assert counted["station_contexts"] == 1
+            running.pipeline.run_once("ruxi")
+            assert counted["station_contexts"] == 1
+    finally:
+        running.stop(grace=1.0)
