@@ -121,7 +121,7 @@ class Bands:
     #: ln flow factor and ln dispersion factor at each fine point [-]
     ln_flow: np.ndarray
     ln_dispersion: np.ndarray
-    #: station id -> (observed arrival [s], observation error [s]) used so far
+    #: station id (arrival) or "id:peak" -> (observed time [s], observation error [s]) used so far
     observed: dict[str, tuple[float, float]]
 
     def factor_quantiles(self, q: float = 0.5) -> tuple[float, float]:
@@ -238,11 +238,15 @@ def observation_error_s(observed_arrival_s: float, sampling_interval_s: float = 
 
 
 def assimilate(bands: Bands, observed_arrivals: Mapping[str, float], *,
+               observed_peaks: Mapping[str, float] | None = None,
                sampling_interval_s: float = SAMPLING_INTERVAL_S, rel_error: float = OBS_REL_ERROR) -> Bands:
     """Narrow the bands with observed arrivals [s after the release start] at passed stations.
 
     Each fine point's weight is multiplied by exp(-((obs - predicted) / sigma)^2 / 2), sigma from
-    :func:`observation_error_s`; a point that predicts no arrival there gets weight 0.
+    :func:`observation_error_s`; a point that predicts no arrival there gets weight 0. An arrival
+    alone mostly fixes the flow (travel-time) factor: a low flow with high dispersion arrives as
+    early as a higher flow with low dispersion. ``observed_peaks`` (peak times [s] at passed
+    stations, same error model) separate the two.
 
     Raises
     ------
@@ -250,20 +254,23 @@ def assimilate(bands: Bands, observed_arrivals: Mapping[str, float], *,
         A station that is not a receptor of these bands, a non-finite or negative time, or
         observations that no point of the prior can explain (all weights 0).
     """
-    if not observed_arrivals:
+    obs = [(sid, t, "arrival_s") for sid, t in observed_arrivals.items()]
+    obs += [(sid, t, "peak_s") for sid, t in (observed_peaks or {}).items()]
+    if not obs:
         return bands
     logw = np.log(bands.weights)
     observed = dict(bands.observed)
-    for sid, t_obs in observed_arrivals.items():
+    for sid, t_obs, field in obs:
+        what = "observed_arrivals" if field == "arrival_s" else "observed_peaks"
         if sid not in bands.fine:
-            raise BandsError(f"observed_arrivals: {sid!r} is not a receptor downstream of the release")
+            raise BandsError(f"{what}: {sid!r} is not a receptor downstream of the release")
         if not (np.isfinite(t_obs) and t_obs >= 0):
-            raise BandsError(f"observed_arrivals[{sid!r}] must be a finite time >= 0 [s], got {t_obs}")
+            raise BandsError(f"{what}[{sid!r}] must be a finite time >= 0 [s], got {t_obs}")
         sigma = observation_error_s(t_obs, sampling_interval_s, rel_error)
-        pred = bands.fine[sid]["arrival_s"]
+        pred = bands.fine[sid][field]
         with np.errstate(invalid="ignore"):
             logw = logw - 0.5 * np.where(np.isfinite(pred), ((t_obs - pred) / sigma) ** 2, np.inf)
-        observed[sid] = (float(t_obs), sigma)
+        observed[sid if field == "arrival_s" else f"{sid}:peak"] = (float(t_obs), sigma)
     if not np.any(np.isfinite(logw)):
         raise BandsError("observed_arrivals: no combination of flow and dispersion factors explains them")
     w = np.exp(logw - np.max(logw))

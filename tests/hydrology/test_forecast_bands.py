@@ -89,6 +89,25 @@ def test_assimilating_an_upstream_arrival_narrows_the_band_and_keeps_the_truth(p
     assert post.factor_quantiles(0.5)[0] < prior.factor_quantiles(0.5)[0]
 
 
+def test_assimilating_arrival_and_peak_keeps_both_inside_and_separates_the_factors(prior, truth):
+    # An arrival alone mostly fixes the travel-time (flow) factor: with only the RX-MID arrival the
+    # intake's peak-time band is [23068, 27487] s and the truth's peak (27553 s) falls 66 s outside it,
+    # because a lower flow with a higher dispersion arrives at RX-MID as early as the truth does.
+    # The peak time at the same station separates the two factors.
+    mid = truth["RX-MID"]
+    post = assimilate(prior, {"RX-MID": mid.arrival_s}, observed_peaks={"RX-MID": mid.peak_s})
+    before, after, t = prior.receptors["RX-INTAKE"], post.receptors["RX-INTAKE"], truth["RX-INTAKE"]
+    assert _inside(after.arrival_s, t.arrival_s), (after.arrival_s, t.arrival_s)
+    assert _inside(after.peak_s, t.peak_s), (after.peak_s, t.peak_s)
+    print(f"RX-INTAKE with RX-MID arrival+peak: arrival width {after.width_s('arrival_s'):.0f} s "
+          f"(prior {before.width_s('arrival_s'):.0f}), peak width {after.width_s('peak_s'):.0f} s "
+          f"(prior {before.width_s('peak_s'):.0f}); factors {post.factor_quantiles(0.5)}")
+    assert after.width_s("arrival_s") < 0.5 * before.width_s("arrival_s")
+    assert after.width_s("peak_s") < 0.5 * before.width_s("peak_s")
+    flow, disp = post.factor_quantiles(0.5)
+    assert flow < 0.9 and disp > 1.1  # towards the truth's 0.75 and 1.5 from the prior's 1 and 1
+
+
 def test_suspension_window_spans_p10_arrival_less_margin_to_p90_end(prior):
     b = prior.receptors["RX-INTAKE"]
     start, end = suspension_window(b, margin_s=1800.0)
@@ -104,6 +123,8 @@ def test_observation_error_and_bad_observations(net, prior):
         assimilate(prior, {"nowhere": 100.0})
     with pytest.raises(BandsError, match="RX-MID"):
         assimilate(prior, {"RX-MID": float("nan")})
+    with pytest.raises(BandsError, match="observed_peaks"):
+        assimilate(prior, {}, observed_peaks={"nowhere": 1.0})
     with pytest.raises(BandsError, match="quantiles"):
         receptor_bands(net, RELEASE, quantiles=(0.9, 0.1))
     assert np.isclose(prior.weights.sum(), 1.0)
