@@ -26,8 +26,10 @@ carrying equal prior weight; quantiles are read from the weighted fine points. T
 response is smooth in the two log-factors over +-2.5 sd (it is: travel times are power laws of Q
 through Manning / hydraulic geometry, and the threshold crossings move smoothly with D), and that
 the two factors are independent. Where a node never crosses the threshold (arrival or end None)
-that output is not smooth; it is taken from the nearest node instead, with None read as +inf
-(never arrives / never ends), so a quantile that falls there is None.
+that output is not smooth; it is taken from the nearest node instead, with a missing arrival read
+as +inf (never arrives: a quantile that falls there is None) and the end of a plume that never
+exceeds read as 0 (its exceedance is over from the start, so P90 end is the time by which the
+exceedance is over with probability 0.9, counting the chance that there is none).
 
 :func:`assimilate` reweights the fine points by a Gaussian likelihood of the observed arrival at
 stations the plume has passed; the observation error is max(sampling interval, 3 % of the observed
@@ -90,7 +92,9 @@ def scaled_state(net: RiverNetwork, flow_factor: float, dispersion_factor: float
 @dataclass(frozen=True)
 class ReceptorBand:
     """Quantiles at one receptor: each field maps quantile -> value ([s] after release start,
-    peak [g/m3]); None where that quantile never crosses the threshold."""
+    peak [g/m3]). Quantile q of a time is the time by which it has happened with probability q:
+    arrival None where that quantile never crosses the threshold; end None where it is still above
+    the threshold at the end of the forecast (an ongoing release), 0 where it never exceeded."""
 
     id: str
     kind: str
@@ -99,6 +103,8 @@ class ReceptorBand:
     peak_s: dict[float, float | None]
     peak_g_m3: dict[float, float | None]
     end_s: dict[float, float | None]
+    #: probability that the plume crosses the threshold here at all [-]
+    p_arrival: float = 1.0
 
     def width_s(self, field: str = "arrival_s") -> float:
         """Outer quantile spread of a time field [s] (inf when a quantile is None)."""
@@ -174,7 +180,8 @@ def _band(rid: str, kind: str, fine: dict[str, np.ndarray], w: np.ndarray, qs: t
         for q in qs:
             v = _wquantile(fine[f], w, q)
             vals[f][q] = None if not np.isfinite(v) else v
-    return ReceptorBand(rid, kind, qs, vals["arrival_s"], vals["peak_s"], vals["peak_g_m3"], vals["end_s"])
+    p = float(w[np.isfinite(fine["arrival_s"])].sum())
+    return ReceptorBand(rid, kind, qs, vals["arrival_s"], vals["peak_s"], vals["peak_g_m3"], vals["end_s"], p)
 
 
 def receptor_bands(net: RiverNetwork, release: Release, *, flow_sd_ln: float = FLOW_SD_LN,
@@ -225,6 +232,8 @@ def receptor_bands(net: RiverNetwork, release: Release, *, flow_sd_ln: float = F
                 for j in range(zd.size):
                     rec = {r.id: r for r in runs[i][j].receptors}.get(rid)
                     v = None if rec is None else getattr(rec, f)
+                    if f == "end_s" and (rec is None or rec.arrival_s is None):
+                        v = 0.0  # no exceedance: over from the start (an ongoing one is None: +inf)
                     node[i, j] = np.inf if v is None else v
             fine[rid][f] = _surface(node, zq, zd, fq, fd).ravel()
     receptors = {r.id: _band(r.id, r.kind, fine[r.id], weights, qs) for r in first}
