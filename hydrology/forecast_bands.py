@@ -63,7 +63,9 @@ FLOW_SD_LN = 0.25
 DISPERSION_SD_LN = float(np.log(2.0))
 #: default relative arrival-time observation error [-] (module docstring)
 OBS_REL_ERROR = 0.03
-#: default station sampling interval [s]
+#: default station sampling interval [s]: 10 min, the minute-data interval of HJ 212 online monitors
+#: (stations that report hourly: pass 3600). Used whole as a standard error, which is conservative
+#: (a crossing uniform within one interval has a standard deviation of interval / sqrt(12)).
 SAMPLING_INTERVAL_S = 600.0
 FIELDS = ("arrival_s", "peak_s", "peak_g_m3", "end_s")
 
