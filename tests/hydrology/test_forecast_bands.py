@@ -156,3 +156,16 @@ def test_observation_error_and_bad_observations(net, prior):
     with pytest.raises(BandsError, match="quantiles"):
         receptor_bands(net, RELEASE, quantiles=(0.9, 0.1))
     assert np.isclose(prior.weights.sum(), 1.0)
+
+
+def test_flow_only_quantiles_are_the_forecasts_at_the_flow_quantiles(net):
+    # Arrival falls monotonically with discharge, so with dispersion fixed the P10 (P90) arrival is the
+    # forecast at the P90 (P10) flow factor exp(+-1.2816 sd): the reference runs the kernel once on the
+    # document with its inflows scaled. Tolerance 0.3 %: the 64 fine points put z = +-1.2816 between
+    # two of them (linear reading) plus the spline (measured 0.004 % and 0.07 % here).
+    sd, z90 = 0.25, 1.2815515655446004
+    b = receptor_bands(net, RELEASE, flow_sd_ln=sd, dispersion_sd_ln=0.0).receptors["RX-INTAKE"]
+    fast = forecast(_doc_scaled(float(np.exp(sd * z90)), 1.0), RELEASE).receptor("RX-INTAKE")
+    slow = forecast(_doc_scaled(float(np.exp(-sd * z90)), 1.0), RELEASE).receptor("RX-INTAKE")
+    assert b.arrival_s[0.1] == pytest.approx(fast.arrival_s, rel=3e-3)
+    assert b.arrival_s[0.9] == pytest.approx(slow.arrival_s, rel=3e-3)
