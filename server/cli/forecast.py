@@ -94,11 +94,61 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
         write_curves(net, ds, args.netcdf, start=release.start)
         print(f"wrote curves to {args.netcdf}", file=sys.stderr)
+    bands = None
+    if args.bands:
+        if args.engine != "analytic":
+            raise common.CliError("--bands: computed with the analytic engine (the exact kernel); drop --engine numerical")
+        from hydrology.forecast_bands import receptor_bands
+
+        bands = receptor_bands(net, release, threshold_g_m3=args.threshold_mg_l)
     if args.json:
-        print(json.dumps(forecast_json(net, fc), ensure_ascii=False, indent=1))
+        out = forecast_json(net, fc)
+        if bands is not None:
+            out["bands"] = bands_json(bands)
+        print(json.dumps(out, ensure_ascii=False, indent=1))
     else:
         print_forecast_table(net, fc)
+        if bands is not None:
+            print_bands(bands)
     return 0
+
+
+def bands_json(bands: Any) -> dict[str, Any]:
+    """Quantile bands of ``forecast --bands`` (seconds after release start, mg/L), per receptor."""
+    from hydrology.forecast_bands import suspension_window
+
+    def q(d: dict[float, float | None], digits: int = 1) -> dict[str, float | None]:
+        return {f"p{round(k * 100):02d}": None if v is None else round(v, digits) for k, v in d.items()}
+
+    rec = {}
+    for rid, b in bands.receptors.items():
+        rec[rid] = {"kind": b.kind, "p_arrival": round(b.p_arrival, 4), "arrival_s": q(b.arrival_s),
+                    "peak_s": q(b.peak_s), "peak_mg_l": q(b.peak_g_m3, 6), "end_s": q(b.end_s)}
+        if b.kind == "intake":
+            w = suspension_window(b)
+            rec[rid]["suspension_window_s"] = None if w is None else [round(w[0], 1), None if w[1] is None else round(w[1], 1)]
+    return {"flow_sd_ln": bands.flow_sd_ln, "dispersion_sd_ln": bands.dispersion_sd_ln,
+            "quantiles": list(bands.quantiles), "receptors": rec}
+
+
+def print_bands(bands: Any, stream: Any = None) -> None:
+    """The bands as text: P10 / P50 / P90 of arrival, peak time and end (h:mm after the release)."""
+    from hydrology.forecast_bands import suspension_window
+
+    stream = stream or sys.stdout
+    print(f"uncertainty (flow factor sd ln {bands.flow_sd_ln:.2f}, dispersion factor sd ln "
+          f"{bands.dispersion_sd_ln:.2f}): P10 / P50 / P90", file=stream)
+    for rid, b in bands.receptors.items():
+        def t(d: dict[float, float | None]) -> str:
+            return " / ".join(_hm(d[k]) for k in bands.quantiles)
+
+        line = f"{rid:<16}arrive {t(b.arrival_s):<20} peak {t(b.peak_s):<20} end {t(b.end_s)}"
+        if b.p_arrival < 0.995:
+            line += f" P(arrives) {b.p_arrival:.2f}"
+        w = suspension_window(b) if b.kind == "intake" else None
+        if w is not None:
+            line += f" suspend intake {_hm(w[0])} - {_hm(w[1])}"
+        print(line, file=stream)
 
 
 def add_forecast_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -119,6 +169,10 @@ def add_forecast_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     how.add_argument("--kinds", default="station,intake", help="receptor kinds, comma-separated "
                      "(station, intake, site, structure, discharger; default station,intake)")
     how.add_argument("--json", action="store_true", help="print one JSON object (receptors list)")
+    how.add_argument("--bands", action="store_true",
+                     help="also P10/P50/P90 of arrival, peak and end at every receptor, from the spread of the flow "
+                          "(lognormal, sd ln 0.25) and dispersion (sd ln ln 2) estimates, and each intake's "
+                          "suspension window (P10 arrival - 30 min to P90 end); analytic engine")
     how.add_argument("--netcdf", metavar="PATH.nc", help="write the concentration curves [mg/L] (time x receptor) as "
                      "CF-1.8 netCDF (featureType timeSeries)")
     f.set_defaults(func=cmd_forecast, outputs={"netcdf": "--netcdf"})

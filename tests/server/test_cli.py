@@ -278,3 +278,25 @@ def test_plan_usage_errors(capsys):
     assert run(capsys, "plan", "demo:ruxi", "--discharger", "RX-FOOD-1")[0] == 2
     code, _, err = run(capsys, "plan", "demo:ruxi", "--discharger", "RX-FOOD-1", "--mass-kg", "1", "--pollutant", "COD")
     assert code == 2 and "--start" in err
+
+
+def test_forecast_bands(capsys):
+    """``forecast --bands``: P10 <= P50 <= P90 at every receptor, the median next to the single forecast
+    (the bands' own median runs on a 5x5 grid of flow and dispersion factors: within 2 %), and the intake's
+    suspension window from 30 min before P10 arrival to P90 end."""
+    code, out, _ = run(capsys, *FORECAST, "--json", "--bands")
+    assert code == 0
+    doc = json.loads(out)
+    single = {r["id"]: r for r in doc["receptors"]}
+    bands = doc["bands"]["receptors"]
+    assert set(bands) == set(single)
+    for rid, b in bands.items():
+        for field in ("arrival_s", "peak_s", "end_s"):
+            assert b[field]["p10"] <= b[field]["p50"] <= b[field]["p90"], (rid, field)
+        assert b["arrival_s"]["p50"] == pytest.approx(single[rid]["arrival_s"], rel=0.02)
+    intake = next(rid for rid, b in bands.items() if b["kind"] == "intake")
+    lo, hi = bands[intake]["suspension_window_s"]
+    assert lo == pytest.approx(bands[intake]["arrival_s"]["p10"] - 1800.0, abs=0.2)
+    assert hi == bands[intake]["end_s"]["p90"] and hi > single[intake]["end_s"]
+    code, _, err = run(capsys, *FORECAST, "--bands", "--engine", "numerical")
+    assert code == 2 and "--bands" in err
