@@ -237,6 +237,31 @@ def arrivals(fc: Any) -> list[incidents_pb2.ReceptorArrival]:
     return out
 
 
+def add_bands(msgs: list[incidents_pb2.ReceptorArrival], bands: Any, start: Any) -> None:
+    """Fill each receptor's ``band`` from :class:`hydrology.forecast_bands.Bands` (times after ``start``)."""
+    from hydrology.forecast_bands import suspension_window
+
+    def at(seconds: float | None) -> Any:
+        return None if seconds is None else timestamp(pd.Timestamp(start) + pd.Timedelta(seconds=seconds))
+
+    for msg in msgs:
+        b = bands.receptors.get(msg.id)
+        if b is None:
+            continue
+        for name, values in (("arrival", b.arrival_s), ("peak", b.peak_s), ("end", b.end_s)):
+            tq = getattr(msg.band, name)
+            for q, field in zip(bands.quantiles, ("p10", "p50", "p90")):
+                v = values[q]
+                if v is not None and not (name == "end" and v == 0.0):  # end 0: this quantile never exceeded
+                    getattr(tq, field).CopyFrom(at(v))
+        msg.band.p_arrival = b.p_arrival
+        w = suspension_window(b) if b.kind == "intake" else None
+        if w is not None:
+            msg.band.suspend_from.CopyFrom(at(w[0]))
+            if w[1] is not None:
+                msg.band.suspend_until.CopyFrom(at(w[1]))
+
+
 def action(a: Any) -> incidents_pb2.Action:
     msg = incidents_pb2.Action(id=a.id, kind=ACTION_KIND[a.kind], department=a.department or "", target=a.target,
                                priority=a.priority, rationale=a.rationale[1], rationale_zh=a.rationale[0],

@@ -14,6 +14,7 @@ import grpc
 import pandas as pd
 from google.protobuf import json_format
 
+from hydrology.forecast_bands import receptor_bands
 from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
 from hydrology.standards import exceeds
@@ -205,9 +206,14 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             start = convert.to_datetime(request.start) if request.HasField("start") else pd.Timestamp.now(tz="UTC").to_pydatetime()
             rel = (Release(reach, chainage, pol, rate_kg_s=request.mass_kg / dur, duration_s=dur, start=start) if dur > 0
                    else Release(reach, chainage, pol, mass_kg=request.mass_kg, start=start))
+            threshold = request.threshold_mg_l if request.HasField("threshold_mg_l") else None
             with self._heavy_slot(context):
-                fc = forecast(net, rel, threshold_g_m3=request.threshold_mg_l if request.HasField("threshold_mg_l") else None)
-            return incidents_pb2.ForecastResponse(receptors=convert.arrivals(fc))
+                fc = forecast(net, rel, threshold_g_m3=threshold)
+                bands = receptor_bands(net, rel, threshold_g_m3=threshold) if request.bands else None
+            receptors = convert.arrivals(fc)
+            if bands is not None:
+                convert.add_bands(receptors, bands, start)
+            return incidents_pb2.ForecastResponse(receptors=receptors)
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
 

@@ -120,3 +120,41 @@ def test_ruxi_food_plant_stands_alone_without_a_grab_sample(client):
     assert len(resp.groups[0].candidate_ids) == 1
     assert not resp.HasField("grab_sample")
     assert len(resp.operations_checks) == 0
+
+
+def test_forecast_bands_over_grpc(client):
+    """``ForecastRequest.bands``: each receptor carries its P10/P50/P90 band as absolute times, the same as
+    hydrology.forecast_bands gives for that release (called directly), and an intake its suspension window;
+    without the flag no band (and no 25 extra kernel runs)."""
+    import pandas as pd
+
+    from hydrology.forecast_bands import receptor_bands
+    from hydrology.pollutants import pollutant
+    from hydrology.transport.analytic import Release
+    from hydrology.validate import load_valid
+    from server.convert import timestamp
+
+    start = pd.Timestamp("2025-07-15T01:00Z")
+    kw = {"mass_kg": 800.0, "start": timestamp(start)}
+    req = incidents_pb2.ForecastRequest(network="ruxi", discharger_id="RX-FOOD-1", pollutant="petroleum", bands=True, **kw)
+    got = {r.id: r for r in client.incident_service.Forecast(req, **client._kw()).receptors}
+    assert not any(r.HasField("band") for r in _forecast(client, **kw).receptors)
+    net = load_valid(demo_basin_path("ruxi"))
+    f = net.feature("RX-FOOD-1", "discharger")
+    ref = receptor_bands(net, Release(f.reach, f.chainage_m, pollutant("petroleum"), mass_kg=800.0, start=start))
+
+    def s(ts):
+        return (ts.ToNanoseconds() - start.value) / 1e9
+
+    assert set(got) == set(ref.receptors)
+    for rid, b in ref.receptors.items():
+        band = got[rid].band
+        for field in ("p10", "p50", "p90"):
+            q = {"p10": 0.1, "p50": 0.5, "p90": 0.9}[field]
+            assert s(getattr(band.arrival, field)) == pytest.approx(b.arrival_s[q], abs=1e-3)
+            assert s(getattr(band.peak, field)) == pytest.approx(b.peak_s[q], abs=1e-3)
+        assert s(band.arrival.p10) <= s(band.arrival.p50) <= s(band.arrival.p90)
+        assert band.p_arrival == pytest.approx(b.p_arrival)
+    intake = got["RX-INTAKE"].band
+    assert s(intake.suspend_from) == pytest.approx(s(intake.arrival.p10) - 1800.0, abs=1e-3)
+    assert s(intake.suspend_until) == pytest.approx(s(intake.end.p90), abs=1e-3)

@@ -94,7 +94,7 @@ class Candidate(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., probability: _Optional[float] = ..., distance_m: _Optional[float] = ..., travel_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., release_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mass_kg: _Optional[float] = ..., rate_kg_s: _Optional[float] = ..., evidence: _Optional[_Mapping[str, float]] = ..., explanation: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ReceptorArrival(_message.Message):
-    __slots__ = ("id", "kind", "distance_m", "arrival", "peak", "peak_mg_l", "end", "threshold_mg_l")
+    __slots__ = ("id", "kind", "distance_m", "arrival", "peak", "peak_mg_l", "end", "threshold_mg_l", "band")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_M_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +103,7 @@ class ReceptorArrival(_message.Message):
     PEAK_MG_L_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_MG_L_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: _common_pb2.FeatureKind
     distance_m: float
@@ -111,7 +112,34 @@ class ReceptorArrival(_message.Message):
     peak_mg_l: float
     end: _timestamp_pb2.Timestamp
     threshold_mg_l: float
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.FeatureKind, str]] = ..., distance_m: _Optional[float] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., peak: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., peak_mg_l: _Optional[float] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., threshold_mg_l: _Optional[float] = ...) -> None: ...
+    band: ReceptorBand
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.FeatureKind, str]] = ..., distance_m: _Optional[float] = ..., arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., peak: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., peak_mg_l: _Optional[float] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., threshold_mg_l: _Optional[float] = ..., band: _Optional[_Union[ReceptorBand, _Mapping]] = ...) -> None: ...
+
+class TimeQuantiles(_message.Message):
+    __slots__ = ("p10", "p50", "p90")
+    P10_FIELD_NUMBER: _ClassVar[int]
+    P50_FIELD_NUMBER: _ClassVar[int]
+    P90_FIELD_NUMBER: _ClassVar[int]
+    p10: _timestamp_pb2.Timestamp
+    p50: _timestamp_pb2.Timestamp
+    p90: _timestamp_pb2.Timestamp
+    def __init__(self, p10: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., p50: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., p90: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReceptorBand(_message.Message):
+    __slots__ = ("arrival", "peak", "end", "p_arrival", "suspend_from", "suspend_until")
+    ARRIVAL_FIELD_NUMBER: _ClassVar[int]
+    PEAK_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    P_ARRIVAL_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_FROM_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    arrival: TimeQuantiles
+    peak: TimeQuantiles
+    end: TimeQuantiles
+    p_arrival: float
+    suspend_from: _timestamp_pb2.Timestamp
+    suspend_until: _timestamp_pb2.Timestamp
+    def __init__(self, arrival: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., peak: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., end: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., p_arrival: _Optional[float] = ..., suspend_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suspend_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Action(_message.Message):
     __slots__ = ("id", "kind", "department", "target", "deadline", "window", "priority", "rationale", "rationale_zh", "status")
@@ -293,7 +321,7 @@ class TraceResponse(_message.Message):
     def __init__(self, model: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., stations_saw: _Optional[_Iterable[str]] = ..., stations_silent: _Optional[_Iterable[str]] = ..., nearest_upstream_discharger: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[CandidateGroup, _Mapping]]] = ..., grab_sample: _Optional[_Union[GrabSample, _Mapping]] = ..., operations_checks: _Optional[_Iterable[_Union[OperationsCheck, _Mapping]]] = ...) -> None: ...
 
 class ForecastRequest(_message.Message):
-    __slots__ = ("network", "discharger_id", "location", "mass_kg", "duration", "pollutant", "decay_per_day", "start", "threshold_mg_l")
+    __slots__ = ("network", "discharger_id", "location", "mass_kg", "duration", "pollutant", "decay_per_day", "start", "threshold_mg_l", "bands")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     DISCHARGER_ID_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +331,7 @@ class ForecastRequest(_message.Message):
     DECAY_PER_DAY_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_MG_L_FIELD_NUMBER: _ClassVar[int]
+    BANDS_FIELD_NUMBER: _ClassVar[int]
     network: str
     discharger_id: str
     location: _common_pb2.Location
@@ -312,7 +341,8 @@ class ForecastRequest(_message.Message):
     decay_per_day: float
     start: _timestamp_pb2.Timestamp
     threshold_mg_l: float
-    def __init__(self, network: _Optional[str] = ..., discharger_id: _Optional[str] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ..., mass_kg: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., pollutant: _Optional[str] = ..., decay_per_day: _Optional[float] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., threshold_mg_l: _Optional[float] = ...) -> None: ...
+    bands: bool
+    def __init__(self, network: _Optional[str] = ..., discharger_id: _Optional[str] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ..., mass_kg: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., pollutant: _Optional[str] = ..., decay_per_day: _Optional[float] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., threshold_mg_l: _Optional[float] = ..., bands: _Optional[bool] = ...) -> None: ...
 
 class ForecastResponse(_message.Message):
     __slots__ = ("receptors",)
