@@ -189,8 +189,9 @@ def ensemble_members(net: RiverNetwork, release: Release, factors: dict[str, np.
     dispersion factors, the distinct values when fewer) and each member's values are interpolated
     multilinearly in (ln phi, ln velocity factor, ln dispersion factor) on the logarithms of the
     values; an ensemble with no more members than nodes is computed member by member. A member on the nodes (every member of an unperturbed ensemble) gets the kernel's own
-    figures. A member whose cell has a node where the plume never exceeds the threshold (NaN
-    arrival or end) at some receptor is computed by the kernel directly (an interpolation across
+    figures. Where a member's cell mixes nodes at which the plume exceeds a receptor's threshold with
+    nodes at which it never does (NaN arrival or end), the member never exceeds if its interpolated
+    peak is below the threshold, and is otherwise computed by the kernel directly (an interpolation across
     "never" has no meaning). Thresholds as in :func:`hydrology.transport.analytic.forecast`.
     Returns the receptors, their thresholds [g/m3] (NaN where none applies) and the arrays of
     :data:`MEMBER_FIELDS` [s, g/m3].
@@ -230,7 +231,8 @@ def ensemble_members(net: RiverNetwork, release: Release, factors: dict[str, np.
         lo.append(j)
         wt.append(np.clip((np.log(f) - x[j]) / (x[j + 1] - x[j]), 0.0, 1.0))
     res = {k: np.zeros((len(ids), n_mem)) for k in MEMBER_FIELDS}
-    never = np.zeros((len(ids), n_mem), bool)
+    never = np.zeros((len(ids), n_mem), bool)  # some node of the cell never exceeds (or is at t = 0) ...
+    some = np.zeros((len(ids), n_mem), bool)  # ... and some node does
     for corner in np.ndindex(2, 2, 2):
         w = np.ones(n_mem)
         at = []
@@ -241,11 +243,18 @@ def ensemble_members(net: RiverNetwork, release: Release, factors: dict[str, np.
         for k in MEMBER_FIELDS:
             v = node_vals[k][:, at[0], at[1], at[2]]
             never |= ~(v > 0) & used[None, :]
+            some |= (v > 0) & used[None, :]
             with np.errstate(divide="ignore", invalid="ignore"):
                 res[k] += np.where(used[None, :], w[None, :] * np.log(np.where(v > 0, v, np.nan)), 0.0)
     res = {k: np.exp(v) for k, v in res.items()}
     # members next to "never": straight from the kernel
-    redo = np.flatnonzero(never.any(axis=0))
+    # a cell where every node is "never" gives NaN, which is the member's answer; in a mixed cell a member
+    # whose interpolated peak stays below the threshold never exceeds either; the rest go to the kernel
+    with np.errstate(invalid="ignore"):
+        below = res["peak_g_m3"] < thr[:, None]
+    for k in ("arrival_s", "end_s"):
+        res[k][never & below] = np.nan
+    redo = np.flatnonzero((never & some & ~below).any(axis=0))
     if redo.size:
         for m in redo:
             _, one = kernel(phi[m], vel[m], disp[m], *_at_flow(axes[0], ln_u, ln_d, phi[m]))
