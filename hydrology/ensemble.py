@@ -18,12 +18,19 @@ along a path and understate the spread):
 With median-1 factors and symmetric log ranges the P50 is the deterministic forecast up to the
 curvature of the response (tested to 2 %).
 
-Vectorised, no loop over members: the reach state is computed at :data:`FLOW_GRID_POINTS` flow
-factors spanning the sample and interpolated linearly in (ln phi, ln U) and (ln phi, ln D) for each
-member (exact for power-law hydraulic geometry); moments are routed for all members at once as the
-columns of one sparse triangular solve on the reaches below the release (the forward form of the
-system in :mod:`hydrology.sweep`); each member's curve is then summarised in closed form
-(:func:`hydrology.transport.response.puff_response`, :func:`hydrology.transport.response.pulse_response`).
+Every member's curve comes from the exact transport kernel (:func:`hydrology.transport.analytic.forecast`:
+point injection, transient storage, lakes) on the network scaled by the member's factors. Not one
+kernel call per member: the kernel is run on a grid of factor nodes (up to :data:`FLOW_GRID_POINTS`
+flow x :data:`VELOCITY_NODES` velocity x :data:`DISPERSION_NODES` dispersion factors, evenly in log;
+the distinct values when fewer) and each member's arrival, peak time, peak and end are interpolated
+multilinearly in the log factors on their logarithms. Measured against a kernel run on each member's
+own network (demo basins, flow CV 0.3, velocity CV 0.1, dispersion 0.5-2): at most 0.69 % (peak of a
+1-h box release) and 0.56 % (times). Exact cases: an unperturbed ensemble (one node: the deterministic
+forecast itself), an ensemble with no more members than nodes (each member from the kernel), and
+members whose cell straddles a receptor's threshold (each from the kernel, see
+:func:`ensemble_members`). The reach state at each flow node is recomputed for the reaches below the
+release; between flow nodes velocity and dispersion are interpolated linearly in (ln phi, ln U) and
+(ln phi, ln D) (exact for power-law hydraulic geometry, 1.1e-4 on Manning).
 """
 
 from __future__ import annotations
@@ -327,7 +334,7 @@ def ensemble_forecast(net: RiverNetwork, release: Release, *, members: int = 100
               "quantile": ("quantile", q, {"units": "1", "long_name": "P10, P50, P90"}),
               "member": ("member", np.arange(members), {"long_name": "ensemble member number", "units": "1"})}
     attrs = {"Conventions": "CF-1.8", "title": f"Monte Carlo forecast, {members} members",
-             "source": "rivertrace hydrology.ensemble (moment routing per member, closed forms)",
+             "source": "rivertrace hydrology.ensemble (transport kernel on factor nodes, log-interpolated per member)",
              "pollutant": release.pollutant.name, "decay_per_s": release.pollutant.decay_per_s,
              "release_reach": release.reach, "release_chainage_m": release.chainage_m,
              "release_mass_kg": release.total_mass_kg,
