@@ -164,6 +164,7 @@ class _MemberKernel:
         if not (0.0 <= release.chainage_m <= length):
             raise EnsembleError(f"chainage {release.chainage_m} m lies outside reach {release.reach!r} (0 to {length} m)")
         self.net, self.state, self.release = net, st, release
+        self.nets: dict[float, RiverNetwork] = {}
         self.kw = {"kinds": kinds, "threshold_g_m3": threshold_g_m3, "wind_ms": wind_ms}
         self.idx = np.array(sorted({st.index[release.reach], *(st.index[r] for r in net.all_downstream(release.reach))}))
 
@@ -178,9 +179,11 @@ class _MemberKernel:
         vel_all[self.idx], disp_all[self.idx] = u * vel, d * disp
         q = st.discharge_m3s * phi
         scaled = replace(st, discharge_m3s=q, velocity_ms=vel_all, dispersion_m2s=disp_all, area_m2=q / vel_all)
-        if phi != 1.0:
-            net = RiverNetwork(net.nodes, net.reaches, inflows={n: phi * v for n, v in net.inflows.items()},
-                               features=net.features, name=net.name)
+        if phi != 1.0:  # inflows x phi too, so that shares at nodes stay as they are (one copy per flow node)
+            if phi not in self.nets:
+                self.nets[phi] = RiverNetwork(net.nodes, net.reaches, inflows={n: phi * v for n, v in net.inflows.items()},
+                                              features=net.features, name=net.name)
+            net = self.nets[phi]
         fc = forecast(net, self.release, state=scaled, **self.kw)  # type: ignore[arg-type]
         return [self.net.feature(r.id, r.kind) for r in fc.receptors], {r.id: {"arrival_s": np.nan if r.arrival_s is None else r.arrival_s, "peak_s": r.peak_s,
                        "peak_g_m3": r.peak_g_m3, "end_s": np.nan if r.end_s is None else r.end_s} for r in fc.receptors}
