@@ -221,7 +221,7 @@ def ensemble_members(net: RiverNetwork, release: Release, factors: dict[str, np.
                             for k in MEMBER_FIELDS}
     runs, feats_at = {}, {}
     for g in np.ndindex(*shape):
-        feats_at[g], runs[g] = kernel(axes[0][g[0]], axes[1][g[1]], axes[2][g[2]], np.exp(ln_u[g[0]]), np.exp(ln_d[g[0]]))
+        feats_at[g], runs[g] = kernel(float(axes[0][g[0]]), float(axes[1][g[1]]), float(axes[2][g[2]]), np.exp(ln_u[g[0]]), np.exp(ln_d[g[0]]))
     # receptors in the order of the node nearest the unperturbed network (nearest first, as forecast())
     mid = tuple(int(np.argmin(np.abs(np.log(a)))) for a in axes)
     feats = feats_at[mid]
