@@ -173,6 +173,11 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
     broadcaster = Broadcaster()
     pipeline = Pipeline(store, outbox, networks, broadcaster)
     networks.on_put = pipeline.prepare
+    # The screening trigger is as durable as the readings: at start every stored network is screened once,
+    # so readings acknowledged just before a crash (SIGKILL between the ack and the screening) are not left
+    # unscreened. An incident already stored is not opened twice.
+    for name in store.network_names():
+        pipeline.notify(name)
     limit = config.max_message_mb * 1024 * 1024
     slots = StreamSlots(config.max_streams, config.stream_roles)
     reaper = IdleReaper(config.idle_ingest_s)

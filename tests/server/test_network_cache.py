@@ -80,3 +80,32 @@ def test_put_network_prepares_screening_in_the_background(tmp_path, counted):
             assert counted["station_contexts"] == 1
     finally:
         running.stop(grace=1.0)
+
+
+def test_readings_stored_but_never_screened_are_screened_at_the_next_start(tmp_path):
+    """Issue 12: after SIGKILL right after an ingest acknowledgement, the acknowledged readings were never
+    screened (the trigger lived in memory). Here the readings go into the store with no trigger at all, as a
+    crash between the commit and the screening leaves them; the next start screens them."""
+    from server.storage import Store
+    from tracer.scenarios import ruxi_replay
+
+    running = make_server(tmp_path)
+    try:
+        with RivertraceClient(f"127.0.0.1:{running.port}") as c:
+            c.put_network("ruxi", json.loads(RUXI_TEXT))
+            assert running.pipeline.wait_idle(60)
+    finally:
+        running.stop(grace=1.0)
+    f = ruxi_replay().readings.frame
+    store = Store(tmp_path / "rt.db")
+    store.add_readings("ruxi", [(s, p, int(t.value), float(v), None)
+                                for s, p, t, v in zip(f["station_id"], f["parameter"], f["time"], f["value"])])
+    store.close()
+    running = make_server(tmp_path)
+    try:
+        assert running.pipeline.wait_idle(60)
+        with RivertraceClient(f"127.0.0.1:{running.port}") as c:
+            ids = [i.id for i in c.incidents("ruxi")]
+            assert len(ids) == 1 and ids[0].startswith("ruxi:RX-OILSPOT/petroleum/")
+    finally:
+        running.stop(grace=1.0)
