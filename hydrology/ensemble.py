@@ -48,8 +48,8 @@ from scipy.special import ndtri
 from scipy.stats import qmc
 
 from .exceptions import HydrologyError, UnknownElementError
-from .network import Node, RiverNetwork
-from .reach_state import ReachState, compute_reach_state
+from .network import RiverNetwork
+from .reach_state import ReachState, state_at_flow
 from .transport.analytic import EDGE_FRACTION_OF_PEAK, Release, forecast, receptor_thresholds
 from .validate import load_valid
 
@@ -122,19 +122,11 @@ def _factor_nodes(values: np.ndarray, points: int) -> np.ndarray:
 
 def _hydraulics(net: RiverNetwork, state: ReachState, idx: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ln velocity [ln m/s] and ln dispersion [ln m2/s] of reaches ``idx`` at each flow factor of
-    ``grid`` (hydraulics recomputed at that flow), (flow factors, reaches)."""
-    ids = [state.ids[i] for i in idx]
-    reaches = {rid: net.reaches[rid] for rid in ids}
-    nodes = {n: net.nodes.get(n, Node(n)) for r in reaches.values() for n in (r.from_node, r.to_node)}
+    ``grid`` (hydraulics recomputed at that flow, :func:`hydrology.reach_state.state_at_flow`), (flow factors, reaches)."""
     ln_u, ln_d = np.empty((grid.size, idx.size)), np.empty((grid.size, idx.size))
     for g, phi in enumerate(grid):
-        if phi == 1.0:
-            ln_u[g], ln_d[g] = np.log(state.velocity_ms[idx]), np.log(state.dispersion_m2s[idx])
-            continue
-        scaled = {rid: replace(r, discharge_m3s=float(phi * q)) for (rid, r), q in zip(reaches.items(), state.discharge_m3s[idx])}
-        st = compute_reach_state(RiverNetwork(nodes, scaled))
-        order = [st.index[rid] for rid in ids]
-        ln_u[g], ln_d[g] = np.log(st.velocity_ms[order]), np.log(st.dispersion_m2s[order])
+        st = state_at_flow(net, state, float(phi), idx)
+        ln_u[g], ln_d[g] = np.log(st.velocity_ms[idx]), np.log(st.dispersion_m2s[idx])
     return ln_u, ln_d
 
 

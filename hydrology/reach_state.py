@@ -16,7 +16,7 @@ velocity u* = sqrt(g R S). A reach where a needed quantity cannot be had raises
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -150,3 +150,41 @@ def compute_reach_state(net: RiverNetwork, *, estimator: str | None = None) -> R
         storage_ratio=beta, storage_exchange_per_s=alpha, velocity_method=vmethod, dispersion_method=dmethod,
         fully_mixed=np.array([net.reaches[i].fully_mixed for i in ids], dtype=bool),
     )
+
+
+#: per-reach fields that follow the discharge (recomputed by :func:`state_at_flow`)
+_FLOW_FIELDS = ("velocity_ms", "depth_m", "width_m", "area_m2", "dispersion_m2s", "storage_ratio",
+                "storage_exchange_per_s", "velocity_method", "dispersion_method")
+
+
+def state_at_flow(net: RiverNetwork, state: ReachState, flow_factor: float,
+                  reaches: np.ndarray | None = None) -> ReachState:
+    """The steady state with every discharge times ``flow_factor`` [-], and the hydraulics of ``reaches``
+    (indices into ``state``; default all) recomputed at that discharge.
+
+    Hydraulics are per reach (Manning or the empirical relations, then the dispersion estimator: each
+    reads only the reach's own discharge and geometry), so the reaches a plume can reach are enough;
+    the others keep their velocity and take area = Q / U. Used by the ensemble and the forecast bands.
+    """
+    from .network import Node, RiverNetwork
+
+    if flow_factor == 1.0:
+        return state
+    idx = np.arange(len(state.ids)) if reaches is None else np.asarray(reaches, dtype=int)
+    ids = [state.ids[i] for i in idx]
+    scaled = {rid: replace(net.reaches[rid], discharge_m3s=float(flow_factor * state.discharge_m3s[i]))
+              for rid, i in zip(ids, idx)}
+    nodes = {n: net.nodes.get(n, Node(n)) for r in scaled.values() for n in (r.from_node, r.to_node)}
+    sub = compute_reach_state(RiverNetwork(nodes, scaled))
+    order = [sub.index[rid] for rid in ids]
+    q = state.discharge_m3s * flow_factor
+    fields = {}
+    for name in _FLOW_FIELDS:
+        a = getattr(state, name).copy()
+        a[idx] = getattr(sub, name)[order]
+        fields[name] = a
+    rest = np.ones(q.size, dtype=bool)
+    rest[idx] = False
+    fields["area_m2"][rest] = q[rest] / fields["velocity_ms"][rest]
+    return replace(state, discharge_m3s=q, **fields)
+

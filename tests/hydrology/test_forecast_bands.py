@@ -169,3 +169,17 @@ def test_flow_only_quantiles_are_the_forecasts_at_the_flow_quantiles(net):
     slow = forecast(_doc_scaled(float(np.exp(-sd * z90)), 1.0), RELEASE).receptor("RX-INTAKE")
     assert b.arrival_s[0.1] == pytest.approx(fast.arrival_s, rel=3e-3)
     assert b.arrival_s[0.9] == pytest.approx(slow.arrival_s, rel=3e-3)
+
+
+def test_hydraulics_of_the_reaches_below_equal_the_whole_network_at_that_flow(net):
+    """The bands recompute the hydraulics only of the reaches below the release; per-reach hydraulics make
+    that exact: every field of those reaches equals a whole-network recomputation at the same flow."""
+    from hydrology.forecast_bands import scaled_state
+
+    st = net.reach_state()
+    below = np.array(sorted({st.index["RX-R03"], *(st.index[r] for r in net.all_downstream("RX-R03"))}))
+    assert 0 < below.size < len(st.ids)  # a true subset
+    part, whole = scaled_state(net, 0.6, 1.7, below), scaled_state(net, 0.6, 1.7)
+    for name in ("discharge_m3s", "velocity_ms", "depth_m", "width_m", "area_m2", "dispersion_m2s"):
+        np.testing.assert_allclose(getattr(part, name)[below], getattr(whole, name)[below], rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(part.discharge_m3s, 0.6 * st.discharge_m3s, rtol=1e-15)
