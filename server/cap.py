@@ -351,6 +351,20 @@ def build_cap(facts: CapFacts, *, msg_type: MsgType = "Alert", references: Seque
 
 
 # ---------------------------------------------------------------------------------------- facts
+def _reference(root: ET.Element) -> CapReference:
+    q = f"{{{CAP_NS}}}"
+    return CapReference(root.findtext(q + "sender") or DEFAULT_SENDER, root.findtext(q + "identifier") or "",
+                        datetime.fromisoformat(root.findtext(q + "sent") or ""))
+
+
+def reference_of(xml: str) -> CapReference:
+    """The reference (sender, identifier, sent) of a CAP document, for a later Update or Cancel."""
+    try:
+        return _reference(ET.fromstring(xml))
+    except (ET.ParseError, ValueError) as err:
+        raise CapError(f"the earlier CAP document does not parse: {err}") from err
+
+
 def follow_up_cap(previous_xml: str, *, alert_id: str, sent: datetime, msg_type: MsgType,
                   headline: tuple[str, str] | None = None) -> str:
     """An ``Update`` or ``Cancel`` of an earlier CAP document of the same incident; pure, no I/O.
@@ -371,8 +385,7 @@ def follow_up_cap(previous_xml: str, *, alert_id: str, sent: datetime, msg_type:
     except ET.ParseError as err:
         raise CapError(f"the earlier CAP document does not parse: {err}") from err
     q = f"{{{CAP_NS}}}"
-    prev = CapReference(root.findtext(q + "sender") or DEFAULT_SENDER, root.findtext(q + "identifier") or "",
-                        datetime.fromisoformat(root.findtext(q + "sent") or ""))
+    prev = _reference(root)
     root.find(q + "identifier").text = alert_id  # type: ignore[union-attr]
     root.find(q + "sent").text = cap_time(sent)  # type: ignore[union-attr]
     root.find(q + "msgType").text = msg_type  # type: ignore[union-attr]

@@ -282,7 +282,8 @@ def checklist(cl: Any) -> incidents_pb2.Checklist:
 
 
 def alert(alert_id: str, incident: incidents_pb2.Incident, sequence: int, summary: tuple[str, str],
-          cap_xml: str = "", created: pd.Timestamp | None = None) -> alerts_pb2.Alert:
+          cap_xml: str = "", created: pd.Timestamp | None = None, kind: str = "") -> alerts_pb2.Alert:
+    """An alert of ``kind`` (opened, update, merged, action, closed) about ``incident``."""
     return alerts_pb2.Alert(alert_id=alert_id, incident_id=incident.id, sequence=sequence,
                             created_at=timestamp(created if created is not None else pd.Timestamp.now(tz="UTC")),
-                            incident=incident, summary=summary[1], summary_zh=summary[0], cap_xml=cap_xml)
+                            incident=incident, summary=summary[1], summary_zh=summary[0], cap_xml=cap_xml, kind=kind)

@@ -233,7 +233,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         departments = {a.department for a in inc.checklist.actions if a.department}
         sent = pd.Timestamp.now(tz="UTC").floor("s")
         alert_id = f"{inc.id}/{event}"
-        alert = convert.alert(alert_id, inc, 0, summary, self._follow_up_cap(inc.id, alert_id, event, summary, sent), sent)
+        alert = convert.alert(alert_id, inc, 0, summary, self._follow_up_cap(inc.id, alert_id, event, summary, sent), sent,
+                              kind=event.split("/", 1)[0])
         with self.store.transaction():
             self.outbox.put_incident(inc.id, inc.network, inc.network_version, convert.INCIDENT_STATE_NAME[inc.state],
                                      json_format.MessageToJson(inc))

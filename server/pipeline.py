@@ -1,12 +1,15 @@
-"""The automatic pipeline: readings arrive -> detection opens an incident -> attribution -> forecast
--> checklist -> an alert to every registered callback whose scope covers the place.
+"""The automatic pipeline: readings arrive -> detection -> incidents opened, updated or merged -> trace,
+forecast with bands, checklist -> an alert to every registered callback whose scope covers the place.
 
 Runs on one background thread fed by the ingest service (triggers for the same network coalesce),
-so acknowledging readings never waits for the science. A new incident (stable id from detection)
-is traced, forecast and planned once; its record and its alert are written to SQLite together, so
-a crash between the two cannot lose the alert. A detected incident sharing a station and parameter
-with an open one is the same event (e.g. a downstream station reported first and an upstream one
-caught up later) and opens nothing new. Watchers are told of every incident change.
+so acknowledging readings never waits for the science. Every screening runs detection over the
+network's recent readings and reconciles what it finds with the stored incidents
+(:mod:`tracer.incident.reconcile`): a new plume is opened under the id its data give it (first station,
+parameter, start), whatever order the readings came in; an incident whose evidence changed is traced
+again and stored as a new version with what changed (an ``update`` alert when a responder must hear of
+it); incidents opened on partial data that turn out to be one plume are merged (a ``merged`` alert).
+Each incident, its alert and its merges are written to SQLite together, so a crash between them cannot
+lose an alert. Watchers are told of every incident change.
 """
 
 from __future__ import annotations
@@ -15,22 +18,38 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 from google.protobuf import json_format
 
-from hydrology.oxygen_network import DOConditions
-from hydrology.transport.analytic import forecast
 from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.detection import detect
-from tracer.planner import plan
+from tracer.incident.reconcile import (
+    Change,
+    Known,
+    Step,
+    evidence,
+    evidence_digest,
+    material_changes,
+    passed_stations,
+    reconcile,
+)
 from tracer.priors import OperationsEvidence
-from tracer.readings import Readings, water_temperature_c
-from tracer.trace import plan_input_from_trace, station_contexts, trace
+from tracer.readings import Readings
+from tracer.trace import station_contexts
 
 from . import convert
+from .incident_chain import (
+    DEFAULT_DO,
+    build_incident,
+    cap_document,
+    carry_over,
+    do_conditions,
+    picture,
+    scoped_id,
+    version_entry,
+)
 from .outbox_store import Outbox
 from .servicers import Networks
 from .storage import Store
@@ -43,7 +62,8 @@ MIN_INTERVAL_S = 2.0
 #: a screening starts no sooner than this many times the last one's duration after the last one
 #: started, so screening takes at most 1/DUTY_FACTOR of the wall time on a large network [-]
 DUTY_FACTOR = 4.0
-DEFAULT_DO = DOConditions(temperature_c=25.0)
+__all__ = ["DEFAULT_DO", "Broadcaster", "Pipeline", "build_incident", "do_conditions", "operations_evidence",
+           "readings_frame", "scoped_id"]
 
 
 class Broadcaster:
@@ -101,83 +121,6 @@ def operations_evidence(store: Store, network: str, start: pd.Timestamp, end: pd
     return out
 
 
-def do_conditions(readings: Readings, det_incident: Any) -> DOConditions:
-    """DO conditions of an incident: the water temperature measured during it (its first station's, else the
-    network's median; :func:`tracer.readings.water_temperature_c`), the stated default (25 degC) only when no
-    station reported one."""
-    t = water_temperature_c(readings, det_incident.station_ids[0], det_incident.start - pd.Timedelta(days=1),
-                            det_incident.end)
-    return DEFAULT_DO if t is None else replace(DEFAULT_DO, temperature_c=t)
-
-
-def scoped_id(network: str, detection_id: str) -> str:
-    """The incident's one id, everywhere (incident, alerts, checklist actions, CAP): the network name, then
-    detection's ``first station/parameter/start (UTC, to the second)``, as :func:`tracer.incident.actions.incident_id`
-    writes it. Two networks that reuse station ids get two incidents."""
-    return f"{network}:{detection_id}"
-
-
-def build_incident(net: Any, network: str, version: int, det_incident: Any, readings: Readings,
-                   do: DOConditions = DEFAULT_DO, operations: dict[str, OperationsEvidence] | None = None,
-                   cap: dict[str, Any] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
-    """Trace, forecast and plan one detected incident; returns the message, a summary and the departments.
-
-    ``cap``: a dict that receives what a CAP 1.2 document of the alert needs (``forecast`` or
-    ``do_event``, and ``checklist``), when the chain gets that far."""
-    iid = scoped_id(network, det_incident.id)
-    msg = incidents_pb2.Incident(id=iid, network=network, network_version=version,
-                                 state=convert.INCIDENT_STATE["open"], station_ids=list(det_incident.station_ids),
-                                 parameters=list(det_incident.parameters), start=convert.timestamp(det_incident.start),
-                                 detected_at=convert.timestamp(det_incident.detected_at), severity=det_incident.severity,
-                                 level=det_incident.level, updated_at=convert.timestamp(pd.Timestamp.now(tz="UTC")))
-    station, parameter = det_incident.station_ids[0], det_incident.parameters[0]
-    summary = (f"{station} {parameter} 异常（{det_incident.level}）", f"{station} {parameter} anomaly ({det_incident.level})")
-    departments: set[str] = set()
-    try:
-        res = trace(net, readings, station, parameter, do_conditions=do, operations=operations)
-    except Exception as exc:  # noqa: BLE001 - the incident stands without a trace; say why
-        log.info("incident %s: not traced: %s", iid, exc)
-        return msg, (summary[0] + f"；未溯源：{exc}", summary[1] + f"; not traced: {exc}"), departments
-    msg.state = convert.INCIDENT_STATE["traced"]
-    msg.candidates.extend(convert.candidate(c) for c in res.candidates[:10])
-    inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid, separate=True)
-    fc = None
-    if inp.release is not None:
-        fc = forecast(net, inp.release)
-        msg.arrivals.extend(convert.arrivals(fc))
-    cl = plan(net, inp)
-    if cap is not None:
-        cap.update(forecast=fc, do_event=inp.do_event, checklist=cl)
-    msg.checklist.CopyFrom(convert.checklist(cl))
-    msg.state = convert.INCIDENT_STATE["responding"]
-    departments = {a.department for a in cl.actions if a.department}
-    top = res.candidates[0]
-    summary = (f"{summary[0]}；首要嫌疑 {top.id}（{top.probability:.0%}）；{cl.summary[0]}",
-               f"{summary[1]}; most likely source {top.id} ({top.probability:.0%}); {cl.summary[1]}")
-    return msg, summary, departments
-
-
-def cap_document(net: Any, cap: dict[str, Any], alert_id: str, incident_id: str, sent: pd.Timestamp) -> str:
-    """The alert as a CAP 1.2 document (msgType Alert), or "" when the chain did not reach a forecast or
-    a DO event, or the document cannot be built (logged: the alert goes out all the same)."""
-    from .cap import build_cap, facts_from_do_event, facts_from_forecast
-
-    try:
-        when = sent.to_pydatetime()
-        if cap.get("forecast") is not None and cap["forecast"].release.start is not None:
-            facts = facts_from_forecast(net, cap["forecast"], cap.get("checklist"), alert_id=alert_id,
-                                        incident_id=incident_id, sent=when, observed=True)
-        elif cap.get("do_event") is not None:
-            facts = facts_from_do_event(net, cap["do_event"], cap.get("checklist"), alert_id=alert_id,
-                                        incident_id=incident_id, sent=when)
-        else:
-            return ""
-        return build_cap(facts, msg_type="Alert")
-    except Exception:
-        log.exception("alert %s: no CAP document", alert_id)
-        return ""
-
-
 class Pipeline:
     """Background worker running detection and the incident chain after readings are stored."""
 
@@ -232,15 +175,6 @@ class Pipeline:
                 if not self._pending:
                     self._idle.set()
 
-    def _open_incident_keys(self, network: str) -> list[set[tuple[str, str]]]:
-        """(station, parameter) pairs of every incident of the network that is not closed."""
-        out = []
-        for _id, state, payload in self.outbox.incidents(network):
-            if state != "closed":
-                msg = json_format.Parse(payload, incidents_pb2.Incident())
-                out.append({(s, p) for s in msg.station_ids for p in msg.parameters})
-        return out
-
     def prepare(self, network: str, version: int) -> None:
         """After PutNetwork, in the background: what screening needs for this version (the steady hydraulic
         state and the station neighbourhoods, 1.7 CPU-s on a 100,000-reach network), so that the first
@@ -253,34 +187,120 @@ class Pipeline:
 
         threading.Thread(target=work, name=f"prepare-{network}", daemon=True).start()
 
+    def _stored(self, network: str) -> dict[str, incidents_pb2.Incident]:
+        """The network's stored incidents that were not merged into another."""
+        out = {}
+        for iid, _state, payload in self.outbox.incidents(network):
+            msg = json_format.Parse(payload, incidents_pb2.Incident())
+            if not msg.merged_into:
+                out[iid] = msg
+        return out
+
+    @staticmethod
+    def _known(msg: incidents_pb2.Incident) -> Known:
+        start = pd.Timestamp(msg.start.ToNanoseconds(), tz="UTC")
+        end = pd.Timestamp(msg.end.ToNanoseconds(), tz="UTC") if msg.HasField("end") else start
+        return Known(msg.id, frozenset((s, p) for s in msg.station_ids for p in msg.parameters), start, end,
+                     msg.state == convert.INCIDENT_STATE["closed"], msg.evidence_digest)
+
     def run_once(self, network: str) -> list[str]:
-        """Screen a network's recent readings; handle every new incident; return their ids."""
+        """Screen a network's recent readings; open, update or merge incidents (:mod:`tracer.incident.reconcile`);
+        return the ids of the incidents opened or updated."""
         version, net = self.networks.get(network)
         readings = readings_frame(self.store, network)
         contexts = self.networks.derived(network, version, "station_contexts", station_contexts)  # once per version
         det = detect(readings, contexts)
-        open_sets = self._open_incident_keys(network)
-        new = []
-        for inc in det.incidents:
-            iid = scoped_id(network, inc.id)
-            if self.outbox.has_incident(iid):
-                continue
-            keys = {(s, p) for s in inc.station_ids for p in inc.parameters}
-            if any(keys & k for k in open_sets):
-                continue  # the same event, already open under the id of its first detection
-            open_sets.append(keys)
-            ops = operations_evidence(self.store, network, inc.start - pd.Timedelta(days=3), inc.end)
-            cap: dict[str, Any] = {}
-            msg, summary, departments = build_incident(net, network, version, inc, readings, operations=ops, cap=cap,
-                                                       do=do_conditions(readings, inc))
-            alert_id = f"{iid}/opened"
-            sent = pd.Timestamp.now(tz="UTC").floor("s")
-            alert = convert.alert(alert_id, msg, 0, summary, cap_document(net, cap, alert_id, iid, sent), sent)
-            with self.store.transaction():  # the incident and its alert commit together
-                self.outbox.put_incident(iid, network, version, convert.INCIDENT_STATE_NAME[msg.state],
-                                         json_format.MessageToJson(msg))
-                self.outbox.enqueue(alert_id, iid, alert.SerializeToString(), network, departments)
-            self.broadcaster.publish(msg)
-            new.append(iid)
-            log.info("incident %s: %s", iid, summary[1])
-        return new
+        stored = self._stored(network)
+        frames = {inc.id: evidence(readings, inc) for inc in det.incidents}
+        steps = reconcile(det.incidents, [self._known(m) for m in stored.values()], network,
+                          {k: evidence_digest(f) for k, f in frames.items()})
+        done = []
+        for step in steps:
+            if step.kind != "unchanged":
+                self._apply(step, net, network, version, readings, frames[step.incident.id], stored)  # type: ignore[attr-defined]
+                done.append(step.id)
+        return done
+
+    def _apply(self, step: Step, net: Any, network: str, version: int, readings: Readings, frame: Readings,
+               stored: dict[str, incidents_pb2.Incident]) -> None:
+        """Trace, forecast and plan the step's incident on its evidence; store it as a new version (with an
+        ``opened`` or ``update`` alert) or refresh the current one (no alert: nothing a responder must hear
+        changed); close the incidents merged into it (a ``merged`` alert each). One transaction."""
+        inc = step.incident
+        ops = operations_evidence(self.store, network, inc.start - pd.Timedelta(days=3), inc.end)  # type: ignore[attr-defined]
+        cap: dict[str, Any] = {}
+        passed = passed_stations(readings, inc)
+        msg, summary, departments = build_incident(net, network, version, inc, frame, operations=ops, cap=cap,
+                                                   do=do_conditions(frame, inc), passed=passed)
+        msg.evidence_digest = step.digest
+        previous = stored.get(step.id)
+        merged = [stored[m] for m in step.merge]
+        now = pd.Timestamp.now(tz="UTC").floor("s")
+        carry_over(msg, [m for m in (previous, *merged) if m is not None])
+        changes = material_changes(picture(previous) if previous is not None else None, picture(msg))
+        changes += [Change(f"合并事件 {m}（同一污染团）", f"merged {m} (the same plume)") for m in step.merge]
+        if previous is None:
+            msg.version, kind = 1, "opened"
+            changes.insert(0, Change("事件开启", "opened"))
+        else:
+            msg.versions.extend(previous.versions)
+            msg.merged_from.extend(previous.merged_from)
+            msg.version, kind = (previous.version + 1, "update") if changes else (previous.version, "")
+            if previous.state == convert.INCIDENT_STATE["closed"]:
+                msg.state = previous.state
+        msg.merged_from.extend(step.merge)
+        entry = version_entry(msg, msg.version, changes, now.to_pydatetime())
+        if kind:
+            msg.versions.append(entry)
+        elif msg.versions:  # the same version with the newest numbers; its reasons stay
+            del entry.reasons[:], entry.reasons_zh[:]
+            entry.reasons.extend(msg.versions[-1].reasons)
+            entry.reasons_zh.extend(msg.versions[-1].reasons_zh)
+            msg.versions[-1].CopyFrom(entry)
+        alert = None
+        if kind:
+            alert_id = f"{step.id}/opened" if kind == "opened" else f"{step.id}/update/{msg.version:04d}"
+            if kind == "update":
+                why = ("；".join(c.zh for c in changes), "; ".join(c.en for c in changes))
+                summary = (f"第 {msg.version} 版：{why[0]}。{summary[0]}", f"version {msg.version}: {why[1]}. {summary[1]}")
+            prev_cap = self._latest_cap(step.id) if kind == "update" else ""
+            alert = convert.alert(alert_id, msg, 0, summary, cap_document(net, cap, alert_id, step.id, now, prev_cap),
+                                  now, kind=kind)
+        closing = [self._merged_away(m, step.id, now) for m in merged]
+        with self.store.transaction():  # the incident, its alert and the merges commit together
+            self.outbox.put_incident(step.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
+                                     json_format.MessageToJson(msg))
+            if alert is not None:
+                self.outbox.enqueue(alert.alert_id, step.id, alert.SerializeToString(), network, departments)
+            for old, old_alert, old_departments in closing:
+                self.outbox.put_incident(old.id, network, old.network_version, "closed", json_format.MessageToJson(old))
+                self.outbox.enqueue(old_alert.alert_id, old.id, old_alert.SerializeToString(), network, old_departments)
+        for old, _a, _d in closing:
+            self.broadcaster.publish(old)
+        self.broadcaster.publish(msg)
+        log.info("incident %s: %s%s", step.id, kind or "refreshed", f" ({summary[1]})" if kind else "")
+
+    def _latest_cap(self, incident_id: str) -> str:
+        from server.generated.rivertrace.v1 import alerts_pb2
+
+        latest = self.outbox.latest_alert(incident_id)
+        return alerts_pb2.Alert.FromString(latest).cap_xml if latest is not None else ""
+
+    def _merged_away(self, old: incidents_pb2.Incident, into: str, now: pd.Timestamp) -> tuple[Any, Any, set[str]]:
+        """``old`` closed as merged into ``into``, with its ``merged`` alert (CAP Cancel of its latest document)."""
+        from .cap import follow_up_cap
+
+        old = incidents_pb2.Incident.FromString(old.SerializeToString())
+        old.state, old.merged_into = convert.INCIDENT_STATE["closed"], into
+        old.updated_at.CopyFrom(convert.timestamp(now))
+        alert_id = f"{old.id}/merged"
+        summary = (f"事件 {old.id} 与 {into} 为同一污染团，已合并", f"incident {old.id} is the same plume as {into}: merged into it")
+        prev = self._latest_cap(old.id)
+        xml = ""
+        if prev:
+            try:
+                xml = follow_up_cap(prev, alert_id=alert_id, sent=now.to_pydatetime(), msg_type="Cancel", headline=summary)
+            except Exception:
+                log.exception("alert %s: no CAP document", alert_id)
+        departments = {a.department for a in old.checklist.actions if a.department}
+        return old, convert.alert(alert_id, old, 0, summary, xml, now, kind="merged"), departments

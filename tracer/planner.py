@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -116,6 +116,10 @@ class PlanInput:
     #: the grab sample that would split them best, and the operations checks at their dischargers
     grab: GrabSample | None = None
     operations: tuple[OperationsCheck, ...] = ()
+    #: intake id -> suspension window [s after the release start] from the forecast bands (P10 arrival - margin
+    #: to P90 end, None: not over within the forecast; :func:`hydrology.forecast_bands.suspension_window`); the
+    #: suspension covers it as well as the single forecast
+    suspension: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -379,6 +383,11 @@ def build_intakes(ctx: _Ctx) -> None:
         assert arrive is not None
         start = max(arrive - timedelta(seconds=p.intake_margin_s), now)
         stop = (end + timedelta(seconds=p.intake_margin_s)) if end is not None else None
+        band = ctx.inp.suspension.get(r.id)
+        if band is not None:  # cover the band too: from its P10 arrival to its P90 end
+            b_start, b_stop = ctx.at(band[0]), ctx.at(band[1])
+            start = max(min(start, b_start), now) if b_start is not None else start
+            stop = None if stop is None or band[1] is None else max(stop, b_stop) if b_stop is not None else stop
         already = arrive <= now
         pop = intake.get("population") or 0
         _add(ctx, "intake_suspension", intake, start, (start, stop), "critical",

@@ -27,45 +27,45 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from server.generated.rivertrace.v1 import incidents_pb2 as rivertrace_dot_v1_dot_incidents__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arivertrace/v1/alerts.proto\x12\rrivertrace.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1drivertrace/v1/incidents.proto\"\xd1\x01\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0bincident_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08incident\x18\x05 \x01(\x0b\x32\x17.rivertrace.v1.Incident\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12\x12\n\nsummary_zh\x18\x07 \x01(\t\x12\x0f\n\x07\x63\x61p_xml\x18\x08 \x01(\t\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\x1e\n\nDeliverAck\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xc1\x01\n\x06Target\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0cgrpc_address\x18\x02 \x01(\tH\x00\x12\x15\n\x0bwebhook_url\x18\x03 \x01(\tH\x00\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65partments\x18\x05 \x03(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03tls\x18\x07 \x01(\x08\x12\r\n\x05owner\x18\x08 \x01(\tB\n\n\x08\x65ndpoint\"\xa9\x01\n\x15RegisterTargetRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0cgrpc_address\x18\x02 \x01(\tH\x00\x12\x15\n\x0bwebhook_url\x18\x03 \x01(\tH\x00\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65partments\x18\x05 \x03(\t\x12\x16\n\x0ewebhook_secret\x18\x06 \x01(\t\x12\x0b\n\x03tls\x18\x07 \x01(\x08\x42\n\n\x08\x65ndpoint\"!\n\x13RemoveTargetRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14RemoveTargetResponse\"\x14\n\x12ListTargetsRequest\"=\n\x13ListTargetsResponse\x12&\n\x07targets\x18\x01 \x03(\x0b\x32\x15.rivertrace.v1.Target\"\x8d\x02\n\x08\x44\x65livery\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12+\n\x05state\x18\x05 \x01(\x0e\x32\x1c.rivertrace.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x30\n\x0cnext_attempt\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x30\n\x0c\x64\x65livered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x15ListDeliveriesRequest\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.rivertrace.v1.DeliveryState\"S\n\x17ReplayDeliveriesRequest\x12\x11\n\ttarget_id\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\",\n\x18ReplayDeliveriesResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x05\"E\n\x16ListDeliveriesResponse\x12+\n\ndeliveries\x18\x01 \x03(\x0b\x32\x17.rivertrace.v1.Delivery*\x9f\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x1b\n\x17\x44\x45LIVERY_STATE_RETRYING\x10\x03\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x04\x32\x92\x04\n\x0c\x41lertService\x12M\n\x0eRegisterTarget\x12$.rivertrace.v1.RegisterTargetRequest\x1a\x15.rivertrace.v1.Target\x12W\n\x0cRemoveTarget\x12\".rivertrace.v1.RemoveTargetRequest\x1a#.rivertrace.v1.RemoveTargetResponse\x12T\n\x0bListTargets\x12!.rivertrace.v1.ListTargetsRequest\x1a\".rivertrace.v1.ListTargetsResponse\x12]\n\x0eListDeliveries\x12$.rivertrace.v1.ListDeliveriesRequest\x1a%.rivertrace.v1.ListDeliveriesResponse\x12\x63\n\x10ReplayDeliveries\x12&.rivertrace.v1.ReplayDeliveriesRequest\x1a\'.rivertrace.v1.ReplayDeliveriesResponse\x12@\n\x08GetAlert\x12\x1e.rivertrace.v1.GetAlertRequest\x1a\x14.rivertrace.v1.Alert2I\n\x0bHubReceiver\x12:\n\x07\x44\x65liver\x12\x14.rivertrace.v1.Alert\x1a\x19.rivertrace.v1.DeliverAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arivertrace/v1/alerts.proto\x12\rrivertrace.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1drivertrace/v1/incidents.proto\"\xdf\x01\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0bincident_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08incident\x18\x05 \x01(\x0b\x32\x17.rivertrace.v1.Incident\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12\x12\n\nsummary_zh\x18\x07 \x01(\t\x12\x0f\n\x07\x63\x61p_xml\x18\x08 \x01(\t\x12\x0c\n\x04kind\x18\t \x01(\t\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\x1e\n\nDeliverAck\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xc1\x01\n\x06Target\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0cgrpc_address\x18\x02 \x01(\tH\x00\x12\x15\n\x0bwebhook_url\x18\x03 \x01(\tH\x00\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65partments\x18\x05 \x03(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03tls\x18\x07 \x01(\x08\x12\r\n\x05owner\x18\x08 \x01(\tB\n\n\x08\x65ndpoint\"\xa9\x01\n\x15RegisterTargetRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x16\n\x0cgrpc_address\x18\x02 \x01(\tH\x00\x12\x15\n\x0bwebhook_url\x18\x03 \x01(\tH\x00\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65partments\x18\x05 \x03(\t\x12\x16\n\x0ewebhook_secret\x18\x06 \x01(\t\x12\x0b\n\x03tls\x18\x07 \x01(\x08\x42\n\n\x08\x65ndpoint\"!\n\x13RemoveTargetRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14RemoveTargetResponse\"\x14\n\x12ListTargetsRequest\"=\n\x13ListTargetsResponse\x12&\n\x07targets\x18\x01 \x03(\x0b\x32\x15.rivertrace.v1.Target\"\x8d\x02\n\x08\x44\x65livery\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12+\n\x05state\x18\x05 \x01(\x0e\x32\x1c.rivertrace.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x30\n\x0cnext_attempt\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x30\n\x0c\x64\x65livered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x15ListDeliveriesRequest\x12\x13\n\x0bincident_id\x18\x01 \x01(\t\x12\x11\n\ttarget_id\x18\x02 \x01(\t\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.rivertrace.v1.DeliveryState\"S\n\x17ReplayDeliveriesRequest\x12\x11\n\ttarget_id\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\",\n\x18ReplayDeliveriesResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x05\"E\n\x16ListDeliveriesResponse\x12+\n\ndeliveries\x18\x01 \x03(\x0b\x32\x17.rivertrace.v1.Delivery*\x9f\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_DELIVERED\x10\x02\x12\x1b\n\x17\x44\x45LIVERY_STATE_RETRYING\x10\x03\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x04\x32\x92\x04\n\x0c\x41lertService\x12M\n\x0eRegisterTarget\x12$.rivertrace.v1.RegisterTargetRequest\x1a\x15.rivertrace.v1.Target\x12W\n\x0cRemoveTarget\x12\".rivertrace.v1.RemoveTargetRequest\x1a#.rivertrace.v1.RemoveTargetResponse\x12T\n\x0bListTargets\x12!.rivertrace.v1.ListTargetsRequest\x1a\".rivertrace.v1.ListTargetsResponse\x12]\n\x0eListDeliveries\x12$.rivertrace.v1.ListDeliveriesRequest\x1a%.rivertrace.v1.ListDeliveriesResponse\x12\x63\n\x10ReplayDeliveries\x12&.rivertrace.v1.ReplayDeliveriesRequest\x1a\'.rivertrace.v1.ReplayDeliveriesResponse\x12@\n\x08GetAlert\x12\x1e.rivertrace.v1.GetAlertRequest\x1a\x14.rivertrace.v1.Alert2I\n\x0bHubReceiver\x12:\n\x07\x44\x65liver\x12\x14.rivertrace.v1.Alert\x1a\x19.rivertrace.v1.DeliverAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rivertrace.v1.alerts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATE']._serialized_start=1487
-  _globals['_DELIVERYSTATE']._serialized_end=1646
+  _globals['_DELIVERYSTATE']._serialized_start=1501
+  _globals['_DELIVERYSTATE']._serialized_end=1660
   _globals['_ALERT']._serialized_start=110
-  _globals['_ALERT']._serialized_end=319
-  _globals['_GETALERTREQUEST']._serialized_start=321
-  _globals['_GETALERTREQUEST']._serialized_end=356
-  _globals['_DELIVERACK']._serialized_start=358
-  _globals['_DELIVERACK']._serialized_end=388
-  _globals['_TARGET']._serialized_start=391
-  _globals['_TARGET']._serialized_end=584
-  _globals['_REGISTERTARGETREQUEST']._serialized_start=587
-  _globals['_REGISTERTARGETREQUEST']._serialized_end=756
-  _globals['_REMOVETARGETREQUEST']._serialized_start=758
-  _globals['_REMOVETARGETREQUEST']._serialized_end=791
-  _globals['_REMOVETARGETRESPONSE']._serialized_start=793
-  _globals['_REMOVETARGETRESPONSE']._serialized_end=815
-  _globals['_LISTTARGETSREQUEST']._serialized_start=817
-  _globals['_LISTTARGETSREQUEST']._serialized_end=837
-  _globals['_LISTTARGETSRESPONSE']._serialized_start=839
-  _globals['_LISTTARGETSRESPONSE']._serialized_end=900
-  _globals['_DELIVERY']._serialized_start=903
-  _globals['_DELIVERY']._serialized_end=1172
-  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1174
-  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1282
-  _globals['_REPLAYDELIVERIESREQUEST']._serialized_start=1284
-  _globals['_REPLAYDELIVERIESREQUEST']._serialized_end=1367
-  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_start=1369
-  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_end=1413
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1415
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1484
-  _globals['_ALERTSERVICE']._serialized_start=1649
-  _globals['_ALERTSERVICE']._serialized_end=2179
-  _globals['_HUBRECEIVER']._serialized_start=2181
-  _globals['_HUBRECEIVER']._serialized_end=2254
+  _globals['_ALERT']._serialized_end=333
+  _globals['_GETALERTREQUEST']._serialized_start=335
+  _globals['_GETALERTREQUEST']._serialized_end=370
+  _globals['_DELIVERACK']._serialized_start=372
+  _globals['_DELIVERACK']._serialized_end=402
+  _globals['_TARGET']._serialized_start=405
+  _globals['_TARGET']._serialized_end=598
+  _globals['_REGISTERTARGETREQUEST']._serialized_start=601
+  _globals['_REGISTERTARGETREQUEST']._serialized_end=770
+  _globals['_REMOVETARGETREQUEST']._serialized_start=772
+  _globals['_REMOVETARGETREQUEST']._serialized_end=805
+  _globals['_REMOVETARGETRESPONSE']._serialized_start=807
+  _globals['_REMOVETARGETRESPONSE']._serialized_end=829
+  _globals['_LISTTARGETSREQUEST']._serialized_start=831
+  _globals['_LISTTARGETSREQUEST']._serialized_end=851
+  _globals['_LISTTARGETSRESPONSE']._serialized_start=853
+  _globals['_LISTTARGETSRESPONSE']._serialized_end=914
+  _globals['_DELIVERY']._serialized_start=917
+  _globals['_DELIVERY']._serialized_end=1186
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1188
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1296
+  _globals['_REPLAYDELIVERIESREQUEST']._serialized_start=1298
+  _globals['_REPLAYDELIVERIESREQUEST']._serialized_end=1381
+  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_start=1383
+  _globals['_REPLAYDELIVERIESRESPONSE']._serialized_end=1427
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1429
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1498
+  _globals['_ALERTSERVICE']._serialized_start=1663
+  _globals['_ALERTSERVICE']._serialized_end=2193
+  _globals['_HUBRECEIVER']._serialized_start=2195
+  _globals['_HUBRECEIVER']._serialized_end=2268
 # @@protoc_insertion_point(module_scope)

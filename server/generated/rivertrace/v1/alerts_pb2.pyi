@@ -25,7 +25,7 @@ DELIVERY_STATE_RETRYING: DeliveryState
 DELIVERY_STATE_DEAD: DeliveryState
 
 class Alert(_message.Message):
-    __slots__ = ("alert_id", "incident_id", "sequence", "created_at", "incident", "summary", "summary_zh", "cap_xml")
+    __slots__ = ("alert_id", "incident_id", "sequence", "created_at", "incident", "summary", "summary_zh", "cap_xml", "kind")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class Alert(_message.Message):
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_ZH_FIELD_NUMBER: _ClassVar[int]
     CAP_XML_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     incident_id: str
     sequence: int
@@ -42,7 +43,8 @@ class Alert(_message.Message):
     summary: str
     summary_zh: str
     cap_xml: str
-    def __init__(self, alert_id: _Optional[str] = ..., incident_id: _Optional[str] = ..., sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., incident: _Optional[_Union[_incidents_pb2.Incident, _Mapping]] = ..., summary: _Optional[str] = ..., summary_zh: _Optional[str] = ..., cap_xml: _Optional[str] = ...) -> None: ...
+    kind: str
+    def __init__(self, alert_id: _Optional[str] = ..., incident_id: _Optional[str] = ..., sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., incident: _Optional[_Union[_incidents_pb2.Incident, _Mapping]] = ..., summary: _Optional[str] = ..., summary_zh: _Optional[str] = ..., cap_xml: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class GetAlertRequest(_message.Message):
     __slots__ = ("alert_id",)

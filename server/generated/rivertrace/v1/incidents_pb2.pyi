@@ -184,7 +184,7 @@ class Checklist(_message.Message):
     def __init__(self, incident_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., summary: _Optional[str] = ..., summary_zh: _Optional[str] = ..., markdown_zh: _Optional[str] = ..., markdown_en: _Optional[str] = ...) -> None: ...
 
 class Incident(_message.Message):
-    __slots__ = ("id", "network", "network_version", "state", "station_ids", "parameters", "start", "detected_at", "severity", "level", "candidates", "arrivals", "checklist", "updated_at")
+    __slots__ = ("id", "network", "network_version", "state", "station_ids", "parameters", "start", "detected_at", "severity", "level", "candidates", "arrivals", "checklist", "updated_at", "end", "version", "versions", "passed_station_ids", "merged_into", "merged_from", "evidence_digest")
     ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     NETWORK_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +199,13 @@ class Incident(_message.Message):
     ARRIVALS_FIELD_NUMBER: _ClassVar[int]
     CHECKLIST_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    PASSED_STATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    MERGED_INTO_FIELD_NUMBER: _ClassVar[int]
+    MERGED_FROM_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     id: str
     network: str
     network_version: int
@@ -213,7 +220,32 @@ class Incident(_message.Message):
     arrivals: _containers.RepeatedCompositeFieldContainer[ReceptorArrival]
     checklist: Checklist
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., network: _Optional[str] = ..., network_version: _Optional[int] = ..., state: _Optional[_Union[IncidentState, str]] = ..., station_ids: _Optional[_Iterable[str]] = ..., parameters: _Optional[_Iterable[str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[float] = ..., level: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., arrivals: _Optional[_Iterable[_Union[ReceptorArrival, _Mapping]]] = ..., checklist: _Optional[_Union[Checklist, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    end: _timestamp_pb2.Timestamp
+    version: int
+    versions: _containers.RepeatedCompositeFieldContainer[IncidentVersion]
+    passed_station_ids: _containers.RepeatedScalarFieldContainer[str]
+    merged_into: str
+    merged_from: _containers.RepeatedScalarFieldContainer[str]
+    evidence_digest: str
+    def __init__(self, id: _Optional[str] = ..., network: _Optional[str] = ..., network_version: _Optional[int] = ..., state: _Optional[_Union[IncidentState, str]] = ..., station_ids: _Optional[_Iterable[str]] = ..., parameters: _Optional[_Iterable[str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[float] = ..., level: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., arrivals: _Optional[_Iterable[_Union[ReceptorArrival, _Mapping]]] = ..., checklist: _Optional[_Union[Checklist, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[IncidentVersion, _Mapping]]] = ..., passed_station_ids: _Optional[_Iterable[str]] = ..., merged_into: _Optional[str] = ..., merged_from: _Optional[_Iterable[str]] = ..., evidence_digest: _Optional[str] = ...) -> None: ...
+
+class IncidentVersion(_message.Message):
+    __slots__ = ("version", "created_at", "reasons", "reasons_zh", "station_ids", "ranking", "arrivals")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    REASONS_ZH_FIELD_NUMBER: _ClassVar[int]
+    STATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    RANKING_FIELD_NUMBER: _ClassVar[int]
+    ARRIVALS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    created_at: _timestamp_pb2.Timestamp
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    reasons_zh: _containers.RepeatedScalarFieldContainer[str]
+    station_ids: _containers.RepeatedScalarFieldContainer[str]
+    ranking: _containers.RepeatedScalarFieldContainer[str]
+    arrivals: _containers.RepeatedCompositeFieldContainer[ReceptorArrival]
+    def __init__(self, version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reasons: _Optional[_Iterable[str]] = ..., reasons_zh: _Optional[_Iterable[str]] = ..., station_ids: _Optional[_Iterable[str]] = ..., ranking: _Optional[_Iterable[str]] = ..., arrivals: _Optional[_Iterable[_Union[ReceptorArrival, _Mapping]]] = ...) -> None: ...
 
 class ListIncidentsRequest(_message.Message):
     __slots__ = ("network", "state")

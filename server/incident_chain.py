@@ -1,0 +1,183 @@
+"""One version of an incident: trace, forecast with bands, checklist, and what changed since the last one.
+
+The science is called here and its results converted to the stored message
+(:class:`incidents_pb2.Incident`); what to do with each detected incident (open, update, merge) is
+decided by :mod:`tracer.incident.reconcile`, and the pipeline (:mod:`server.pipeline`) stores the
+result with its alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from hydrology.forecast_bands import suspension_window
+from hydrology.oxygen_network import DOConditions
+from hydrology.transport.analytic import forecast
+from server.generated.rivertrace.v1 import incidents_pb2
+from tracer.incident.bands import incident_bands
+from tracer.incident.reconcile import Change, Picture
+from tracer.planner import plan
+from tracer.priors import OperationsEvidence
+from tracer.readings import Readings, water_temperature_c
+from tracer.trace import plan_input_from_trace, trace
+
+from . import convert
+
+log = logging.getLogger("rivertrace.pipeline")
+DEFAULT_DO = DOConditions(temperature_c=25.0)
+
+
+def do_conditions(readings: Readings, det_incident: Any) -> DOConditions:
+    """DO conditions of an incident: the water temperature measured during it (its first station's, else the
+    network's median; :func:`tracer.readings.water_temperature_c`), the stated default (25 degC) only when no
+    station reported one."""
+    t = water_temperature_c(readings, det_incident.station_ids[0], det_incident.start - pd.Timedelta(days=1),
+                            det_incident.end)
+    return DEFAULT_DO if t is None else replace(DEFAULT_DO, temperature_c=t)
+
+
+def scoped_id(network: str, detection_id: str) -> str:
+    """The incident's one id, everywhere (incident, alerts, checklist actions, CAP): the network name, then
+    detection's ``first station/parameter/start (UTC, to the second)``, as :func:`tracer.incident.actions.incident_id`
+    writes it. Two networks that reuse station ids get two incidents."""
+    return f"{network}:{detection_id}"
+
+
+def build_incident(net: Any, network: str, version: int, det_incident: Any, readings: Readings,
+                   do: DOConditions = DEFAULT_DO, operations: dict[str, OperationsEvidence] | None = None,
+                   cap: dict[str, Any] | None = None, passed: tuple[str, ...] = (),
+                   bands: bool = True) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
+    """Trace, forecast and plan one detected incident; returns the message, a summary and the departments.
+
+    ``readings``: what the trace is given (the pipeline passes the incident's evidence window).
+    ``passed``: stations the plume has passed (their observed peaks narrow the bands). ``bands``: forecast
+    P10/P50/P90 at every receptor (:mod:`tracer.incident.bands`), narrowed by the passages already
+    observed; the intake suspension covers the band. ``cap``: a dict that receives what a CAP 1.2
+    document of the alert needs (``forecast`` or ``do_event``, and ``checklist``)."""
+    iid = scoped_id(network, det_incident.id)
+    msg = incidents_pb2.Incident(id=iid, network=network, network_version=version,
+                                 state=convert.INCIDENT_STATE["open"], station_ids=list(det_incident.station_ids),
+                                 parameters=list(det_incident.parameters), start=convert.timestamp(det_incident.start),
+                                 detected_at=convert.timestamp(det_incident.detected_at), severity=det_incident.severity,
+                                 level=det_incident.level, updated_at=convert.timestamp(pd.Timestamp.now(tz="UTC")),
+                                 end=convert.timestamp(det_incident.end), passed_station_ids=list(passed))
+    station, parameter = det_incident.station_ids[0], det_incident.parameters[0]
+    summary = (f"{station} {parameter} 异常（{det_incident.level}）", f"{station} {parameter} anomaly ({det_incident.level})")
+    departments: set[str] = set()
+    try:
+        res = trace(net, readings, station, parameter, do_conditions=do, operations=operations)
+    except Exception as exc:  # noqa: BLE001 - the incident stands without a trace; say why
+        log.info("incident %s: not traced: %s", iid, exc)
+        return msg, (summary[0] + f"；未溯源：{exc}", summary[1] + f"; not traced: {exc}"), departments
+    msg.state = convert.INCIDENT_STATE["traced"]
+    msg.candidates.extend(convert.candidate(c) for c in res.candidates[:10])
+    inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid, separate=True)
+    fc = None
+    if inp.release is not None:
+        fc = forecast(net, inp.release)
+        msg.arrivals.extend(convert.arrivals(fc))
+        if bands and inp.release.start is not None:
+            try:
+                b = incident_bands(net, inp.release, readings, det_incident, passed)
+                convert.add_bands(list(msg.arrivals), b, inp.release.start)
+                windows = {rid: w for rid, rb in b.receptors.items() if rb.kind == "intake"
+                           for w in [suspension_window(rb)] if w is not None}
+                inp = replace(inp, suspension=windows)
+            except Exception:
+                log.exception("incident %s: no forecast bands", iid)
+    cl = plan(net, inp)
+    if cap is not None:
+        cap.update(forecast=fc, do_event=inp.do_event, checklist=cl)
+    msg.checklist.CopyFrom(convert.checklist(cl))
+    msg.state = convert.INCIDENT_STATE["responding"]
+    departments = {a.department for a in cl.actions if a.department}
+    top = res.candidates[0]
+    summary = (f"{summary[0]}；首要嫌疑 {top.id}（{top.probability:.0%}）；{cl.summary[0]}",
+               f"{summary[1]}; most likely source {top.id} ({top.probability:.0%}); {cl.summary[1]}")
+    return msg, summary, departments
+
+
+def picture(msg: incidents_pb2.Incident) -> Picture:
+    """What a stored version says, for :func:`tracer.incident.reconcile.material_changes`."""
+    def p50(a: incidents_pb2.ReceptorArrival) -> tuple[float | None, float | None, float | None]:
+        q = a.band.arrival
+        if a.HasField("band"):
+            return tuple(float(getattr(q, f).seconds) if q.HasField(f) else None for f in ("p10", "p50", "p90"))  # type: ignore[return-value]
+        t = float(a.arrival.seconds) if a.HasField("arrival") else None
+        return t, t, t
+
+    return Picture(tuple(msg.station_ids), tuple(msg.passed_station_ids), tuple(c.id for c in msg.candidates[:3]),
+                   {a.id: p50(a) for a in msg.arrivals if a.kind == convert.FEATURE_KIND["intake"]},
+                   tuple(a.id for a in msg.checklist.actions))
+
+
+def _suffix(action_id: str, incident_id: str) -> str:
+    return action_id.removeprefix(incident_id)
+
+
+def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Incident]) -> None:
+    """Keep what responders did: an action of the new checklist that a previous version (or a merged
+    incident, matched by kind and target) had acknowledged or done keeps that status; a moved deadline
+    says so in its rationale; an action no longer indicated but acknowledged or done stays (its rationale
+    says it is no longer indicated); others no longer indicated are withdrawn."""
+    new = {_suffix(a.id, msg.id): a for a in msg.checklist.actions}
+    acted = (incidents_pb2.ACTION_STATUS_ACKNOWLEDGED, incidents_pb2.ACTION_STATUS_DONE)
+    for prev in previous:
+        for old in prev.checklist.actions:
+            key = _suffix(old.id, prev.id)
+            a = new.get(key)
+            if a is None:
+                if old.status in acted:
+                    kept = msg.checklist.actions.add()
+                    kept.CopyFrom(old)
+                    kept.id = msg.id + key
+                    if "no longer indicated" not in kept.rationale:
+                        kept.rationale += " (no longer indicated; kept because it was acted on)"
+                        kept.rationale_zh += "（已不再需要；因已处置而保留）"
+                    new[key] = kept
+                continue
+            if old.status in acted and a.status == incidents_pb2.ACTION_STATUS_PENDING:
+                a.status = old.status
+            if old.HasField("deadline") and a.HasField("deadline") and old.deadline != a.deadline:
+                was = old.deadline.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC")
+                a.rationale += f" (deadline moved from {was} as the forecast changed)"
+                a.rationale_zh += f"（预报更新，截止时间由 {was} 调整）"
+
+
+def version_entry(msg: incidents_pb2.Incident, version: int, changes: list[Change], when: datetime) -> incidents_pb2.IncidentVersion:
+    """The history entry of ``msg`` as version ``version``: why, who saw it, the ranking, the intakes."""
+    v = incidents_pb2.IncidentVersion(version=version, created_at=convert.timestamp(when),
+                                      reasons=[c.en for c in changes], reasons_zh=[c.zh for c in changes],
+                                      station_ids=list(msg.station_ids), ranking=[c.id for c in msg.candidates[:3]])
+    v.arrivals.extend(a for a in msg.arrivals if a.kind == convert.FEATURE_KIND["intake"])
+    return v
+
+
+def cap_document(net: Any, cap: dict[str, Any], alert_id: str, incident_id: str, sent: pd.Timestamp,
+                 previous_xml: str = "") -> str:
+    """The alert as a CAP 1.2 document: msgType Alert, or Update (referring to ``previous_xml``, the
+    incident's latest CAP document) for a new version; "" when the chain did not reach a forecast or a
+    DO event, or the document cannot be built (logged: the alert goes out all the same)."""
+    from .cap import build_cap, facts_from_do_event, facts_from_forecast, reference_of
+
+    try:
+        when = sent.to_pydatetime()
+        if cap.get("forecast") is not None and cap["forecast"].release.start is not None:
+            facts = facts_from_forecast(net, cap["forecast"], cap.get("checklist"), alert_id=alert_id,
+                                        incident_id=incident_id, sent=when, observed=True)
+        elif cap.get("do_event") is not None:
+            facts = facts_from_do_event(net, cap["do_event"], cap.get("checklist"), alert_id=alert_id,
+                                        incident_id=incident_id, sent=when)
+        else:
+            return ""
+        if not previous_xml:
+            return build_cap(facts, msg_type="Alert")
+        return build_cap(facts, msg_type="Update", references=(reference_of(previous_xml),))
+    except Exception:
+        log.exception("alert %s: no CAP document", alert_id)
+        return ""

@@ -1,0 +1,86 @@
+"""An incident's forecast bands, narrowed by what its stations have already seen.
+
+The forecast from the traced release (:func:`hydrology.forecast_bands.receptor_bands`: P10/P50/P90 of
+arrival, peak and end at every receptor from flow and dispersion uncertainty) is corrected by the
+passages observed at the incident's stations (:func:`hydrology.forecast_bands.assimilate`):
+
+* arrival: the first reading of an ``exceedance`` anomaly at a station, i.e. the first reading above
+  the station's standard - the same threshold the forecast's arrival crosses (a station whose only
+  anomalies are other rules, e.g. a sudden change below the standard, gives no arrival);
+* peak: the time of the highest reading during the anomaly, only at stations the plume has passed
+  (before that, the highest reading so far is not the peak).
+
+Times are seconds after the traced release start. The observation error is the station's sampling
+interval (median spacing of its readings) or 3 % of the travel time, whichever is larger
+(:func:`hydrology.forecast_bands.observation_error_s`). The release start itself was fitted at the
+nominal flow, so the first station's arrival pins the nominal factors more than it should; the gain
+comes from the second and later stations (the travel time between stations tells the flow factor).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from hydrology.forecast_bands import Bands, BandsError, assimilate, receptor_bands
+from hydrology.network import RiverNetwork
+from hydrology.transport.analytic import Release
+from tracer.readings import Readings
+
+log = logging.getLogger("rivertrace.incident")
+
+
+def observed_passages(readings: Readings, incident: object, start: datetime, receptors: Iterable[str],
+                      passed: Iterable[str]) -> tuple[dict[str, float], dict[str, float], float]:
+    """(arrivals, peaks, sampling interval) observed at the incident's stations [s after ``start``; s].
+
+    ``incident`` is a :class:`tracer.detection.Incident`; only stations in ``receptors`` (downstream of
+    the release) count; peaks only at stations in ``passed``."""
+    t0 = pd.Timestamp(start)
+    rec, done = set(receptors), set(passed)
+    arrivals: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    spacing = []
+    for sid in incident.station_ids:  # type: ignore[attr-defined]
+        if sid not in rec:
+            continue
+        mine = [a for a in incident.anomalies if a.station_id == sid]  # type: ignore[attr-defined]
+        hot = [a for a in mine if a.rule == "exceedance"]
+        if hot:
+            t = (min(a.start for a in hot) - t0).total_seconds()
+            if t >= 0:
+                arrivals[sid] = t
+        par = mine[0].parameter
+        s = readings.series(sid, par)
+        if len(s) > 1:
+            spacing.append(float(np.median(np.diff(s.index.asi8))) / 1e9)
+        if sid in done:
+            a0, a1 = min(a.start for a in mine), max(a.end for a in mine)
+            during = s[(s.index >= a0) & (s.index <= a1)]
+            if len(during):
+                t = (during.idxmax() - t0).total_seconds()
+                if t >= 0:
+                    peaks[sid] = t
+    interval = float(np.median(spacing)) if spacing else 300.0
+    return arrivals, peaks, interval
+
+
+def incident_bands(net: RiverNetwork, release: Release, readings: Readings, incident: object,
+                   passed: Iterable[str]) -> Bands:
+    """The bands of ``release`` (its start must be set), assimilated with the passages observed at the
+    incident's stations; the prior bands when no passage is usable or none can be explained (logged)."""
+    if release.start is None:
+        raise BandsError("the release needs a start to be compared with observed passages")
+    bands = receptor_bands(net, release)
+    arrivals, peaks, interval = observed_passages(readings, incident, release.start, bands.fine, passed)
+    if not arrivals and not peaks:
+        return bands
+    try:
+        return assimilate(bands, arrivals, observed_peaks=peaks, sampling_interval_s=interval)
+    except BandsError as exc:
+        log.warning("incident %s: observed passages not assimilated: %s", getattr(incident, "id", "?"), exc)
+        return bands
