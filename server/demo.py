@@ -5,7 +5,9 @@ stores the two bundled basins, starts a sample governance-hub receiver and regis
 streams the replayed station readings of the Ruxi oil film and the Puhe low-oxygen event (model-
 generated, see :mod:`tracer.scenarios`). The service detects each incident, traces it, forecasts
 it, plans the response and pushes an alert; the demo prints what the hub received, in Chinese and
-English: candidates, arrival times, checklist. It stops by itself.
+English: candidates, arrival times, checklist. Ruxi's readings arrive in two parts, so the incident opened
+on the first is updated (``update`` alert: what changed, the intake's narrower P10-P90 arrival band) when
+the rest arrives. It stops by itself.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 from typing import TextIO
 
 import grpc
+import pandas as pd
 
 from server.generated.rivertrace.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
+    common_pb2,
     monitoring_pb2,
     monitoring_pb2_grpc,
     network_pb2,
@@ -34,6 +38,7 @@ from .cli import CHINA_TZ, demo_basin_path
 from .config import Config
 from .convert import timestamp, to_datetime
 from .hub import start_hub
+from .outbox_store import Outbox
 
 BATCH = 500
 WAIT_S = 60.0
@@ -44,7 +49,13 @@ T = {
     "cands": ("溯源：", "Sources:"),
     "arr": ("到达预报：", "Arrivals:"),
     "none": ("（未收到告警）", "(no alert received)"),
+    "phase": ("先到达 {n} 条（事发后 {h} 小时内的数据），其余随后到达", "First {n} readings (the first {h} h), the rest later"),
+    "intake": ("  {i} 预计到达 {t}{b}", "  {i} arrival now {t}{b}"),
 }
+#: Ruxi's readings arrive in two parts, so the demo shows the incident opened on the first part and updated
+#: (re-traced, re-forecast, its intake band narrowed) when the plume has passed more stations [h]
+FIRST_PART_H = 2.0
+INTAKE = common_pb2.FEATURE_KIND_INTAKE
 
 
 def _t(key: str, lang: str) -> str:
@@ -55,8 +66,8 @@ def _local(ts: object) -> str:
     return to_datetime(ts).astimezone(CHINA_TZ).strftime("%m-%d %H:%M")  # type: ignore[arg-type]
 
 
-def _stream(channel: grpc.Channel, network: str, replay: object) -> int:
-    f = replay.readings.frame.sort_values("time", kind="stable")  # type: ignore[attr-defined]
+def _stream(channel: grpc.Channel, network: str, frame: object) -> int:
+    f = frame.sort_values("time", kind="stable")  # type: ignore[attr-defined]
     batches = (monitoring_pb2.ReadingBatch(network=network, batch_id=i // BATCH, readings=[
         monitoring_pb2.Reading(station_id=s, parameter=p, time=timestamp(t), value=v, unit="mg/L")
         for s, p, t, v in zip(part["station_id"], part["parameter"], part["time"], part["value"])])
@@ -64,10 +75,22 @@ def _stream(channel: grpc.Channel, network: str, replay: object) -> int:
     return sum(a.stored for a in monitoring_pb2_grpc.MonitoringServiceStub(channel).IngestReadings(batches, timeout=120))
 
 
+def _band(a: object) -> str:
+    q = a.band.arrival  # type: ignore[attr-defined]
+    if not (a.HasField("band") and q.HasField("p10") and q.HasField("p90")):  # type: ignore[attr-defined]
+        return ""
+    return f"  P10-P90 {_local(q.p10)} - {_local(q.p90)}"
+
+
 def _print_alert(alert: alerts_pb2.Alert, lang: str, out: TextIO) -> None:
     inc = alert.incident
     print(_t("got", lang).format(i=alert.alert_id, s=alert.sequence, m=alert.summary_zh if lang == "zh" else alert.summary),
           file=out)
+    if alert.kind == "update":  # what changed, and the intakes' forecast now; the checklist was sent before
+        for a in inc.arrivals:
+            if a.kind == INTAKE and a.HasField("arrival"):
+                print(_t("intake", lang).format(i=a.id, t=_local(a.arrival), b=_band(a)), file=out)
+        return
     print(_t("cands", lang), file=out)
     for rank, c in enumerate(inc.candidates[:3], 1):
         size = f"{c.mass_kg:.0f} kg" if c.mass_kg else f"{c.rate_kg_s * 1000:.1f} g/s CBOD"
@@ -78,8 +101,14 @@ def _print_alert(alert: alerts_pb2.Alert, lang: str, out: TextIO) -> None:
         for a in inc.arrivals:
             if a.HasField("arrival"):
                 print(f"  {a.id:<12} {_local(a.arrival)} - {_local(a.end) if a.HasField('end') else '?'}  "
-                      f"peak {a.peak_mg_l:.3g} mg/L", file=out)
+                      f"peak {a.peak_mg_l:.3g} mg/L{_band(a) if a.kind == INTAKE else ''}", file=out)
     print(inc.checklist.markdown_zh if lang == "zh" else inc.checklist.markdown_en, file=out)
+
+
+def _delivered(outbox: Outbox, target: str) -> bool:
+    """Every alert queued for ``target`` delivered (at least one)."""
+    rows = outbox.deliveries(target_id=target)
+    return bool(rows) and all(r[4] == "delivered" for r in rows)
 
 
 def run_demo(lang: str = "both", out: TextIO = sys.stdout) -> int:
@@ -93,6 +122,7 @@ def run_demo(lang: str = "both", out: TextIO = sys.stdout) -> int:
         running.server.start()
         hub_server, hub_port, hub = start_hub()
         channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        outbox = Outbox(running.store)
         try:
             for lg in langs:
                 print(_t("start", lg).format(a=f"127.0.0.1:{running.port}", db=db, h=f"127.0.0.1:{hub_port}"), file=out)
@@ -104,12 +134,21 @@ def run_demo(lang: str = "both", out: TextIO = sys.stdout) -> int:
                                 timeout=30)
                 alerts.RegisterTarget(alerts_pb2.RegisterTargetRequest(id=f"hub-{name}", grpc_address=f"127.0.0.1:{hub_port}",
                                                                        network=name), timeout=10)
-                n = _stream(channel, name, replay)
+                frame = replay.readings.frame
+                parts = [frame]
+                if name == "ruxi":
+                    cut = frame["time"].min() + pd.Timedelta(hours=FIRST_PART_H)
+                    parts = [frame[frame["time"] <= cut], frame[frame["time"] > cut]]
+                    for lg in langs:
+                        print(_t("phase", lg).format(n=len(parts[0]), h=f"{FIRST_PART_H:g}"), file=out)
+                n = 0
+                for part in parts:
+                    n += _stream(channel, name, part)
+                    running.pipeline.wait_idle(WAIT_S)
                 for lg in langs:
                     print(_t("stream", lg).format(n=n, d=replay.description), file=out)
-                running.pipeline.wait_idle(WAIT_S)
                 deadline = time.monotonic() + WAIT_S
-                while time.monotonic() < deadline and not any(a.incident.network == name for a in hub.alerts):
+                while time.monotonic() < deadline and not _delivered(outbox, f"hub-{name}"):
                     time.sleep(0.05)
                 got = [a for a in hub.alerts if a.incident.network == name]
                 if not got:

@@ -32,13 +32,45 @@ log = logging.getLogger("rivertrace.pipeline")
 DEFAULT_DO = DOConditions(temperature_c=25.0)
 
 
-def do_conditions(readings: Readings, det_incident: Any) -> DOConditions:
-    """DO conditions of an incident: the water temperature measured during it (its first station's, else the
-    network's median; :func:`tracer.readings.water_temperature_c`), the stated default (25 degC) only when no
-    station reported one."""
-    t = water_temperature_c(readings, det_incident.station_ids[0], det_incident.start - pd.Timedelta(days=1),
-                            det_incident.end)
-    return DEFAULT_DO if t is None else replace(DEFAULT_DO, temperature_c=t)
+def do_conditions(readings: Readings, det_incident: Any) -> tuple[DOConditions, str]:
+    """DO conditions of an incident and where they came from: the water temperature measured during it (its
+    first station's, else the network's median; :func:`tracer.readings.water_temperature_c`), the stated
+    default (25 degC) only when no station reported one."""
+    station, t0, t1 = det_incident.station_ids[0], det_incident.start - pd.Timedelta(days=1), det_incident.end
+    t = water_temperature_c(readings, station, t0, t1)
+    if t is None:
+        return DEFAULT_DO, f"{DEFAULT_DO.temperature_c:g} degC: default, no station measured water temperature"
+    f = readings.frame
+    own = ((f["station_id"] == station) & (f["parameter"] == "temperature") & (f["time"] >= t0) & (f["time"] <= t1)).any()
+    where = f"{station}'s readings" if own else "every station's readings"
+    return replace(DEFAULT_DO, temperature_c=t), f"{t:.1f} degC: median of {where}"
+
+
+def gauged_network(net: Any, readings: Readings, det_incident: Any) -> tuple[Any, dict[str, str]]:
+    """The network with the discharge its gauges measured during the incident, and where each came from.
+
+    Each station that reported discharge [m3/s] between a day before the incident's start and its end
+    sets its reach's discharge to the median of those readings (:meth:`RiverNetwork.with_discharges`:
+    a stated discharge wins at that reach and flows on downstream); non-positive readings (reverse
+    flow, a gauge at rest) are left out. Without discharge readings the network's own flows stand,
+    and the conditions say so."""
+    f = readings.frame
+    t0, t1 = det_incident.start - pd.Timedelta(days=1), det_incident.end
+    sel = f[(f["parameter"] == "discharge") & (f["time"] >= t0) & (f["time"] <= t1) & (f["value"] > 0)]
+    gauged: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    for sid, values in sel.groupby("station_id")["value"]:
+        station = net.stations.get(str(sid))
+        if station is None:
+            continue
+        q = float(values.median())
+        model = net.steady_discharge.get(station.reach)
+        gauged[station.reach] = q
+        notes[f"discharge_m3s:{station.reach}"] = (f"{q:.3g} m3/s: median of {sid}'s gauge readings"
+                                                   + (f" (model {model:.3g})" if model is not None else ""))
+    if not gauged:
+        return net, {"discharge_m3s": "the network's steady flows: no gauge reported discharge"}
+    return net.with_discharges(gauged), notes
 
 
 def scoped_id(network: str, detection_id: str) -> str:
@@ -51,13 +83,15 @@ def scoped_id(network: str, detection_id: str) -> str:
 def build_incident(net: Any, network: str, version: int, det_incident: Any, readings: Readings,
                    do: DOConditions = DEFAULT_DO, operations: dict[str, OperationsEvidence] | None = None,
                    cap: dict[str, Any] | None = None, passed: tuple[str, ...] = (),
-                   bands: bool = True) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
+                   bands: bool = True, conditions: dict[str, str] | None = None,
+                   ) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
     """Trace, forecast and plan one detected incident; returns the message, a summary and the departments.
 
     ``readings``: what the trace is given (the pipeline passes the incident's evidence window).
     ``passed``: stations the plume has passed (their observed peaks narrow the bands). ``bands``: forecast
     P10/P50/P90 at every receptor (:mod:`tracer.incident.bands`), narrowed by the passages already
-    observed; the intake suspension covers the band. ``cap``: a dict that receives what a CAP 1.2
+    observed; the intake suspension covers the band. ``conditions``: what the models used and where it came
+    from (stored in the incident). ``cap``: a dict that receives what a CAP 1.2
     document of the alert needs (``forecast`` or ``do_event``, and ``checklist``)."""
     iid = scoped_id(network, det_incident.id)
     msg = incidents_pb2.Incident(id=iid, network=network, network_version=version,
@@ -65,7 +99,8 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
                                  parameters=list(det_incident.parameters), start=convert.timestamp(det_incident.start),
                                  detected_at=convert.timestamp(det_incident.detected_at), severity=det_incident.severity,
                                  level=det_incident.level, updated_at=convert.timestamp(pd.Timestamp.now(tz="UTC")),
-                                 end=convert.timestamp(det_incident.end), passed_station_ids=list(passed))
+                                 end=convert.timestamp(det_incident.end), passed_station_ids=list(passed),
+                                 conditions=conditions or {})
     station, parameter = det_incident.station_ids[0], det_incident.parameters[0]
     summary = (f"{station} {parameter} 异常（{det_incident.level}）", f"{station} {parameter} anomaly ({det_incident.level})")
     departments: set[str] = set()

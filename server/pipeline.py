@@ -46,6 +46,7 @@ from .incident_chain import (
     cap_document,
     carry_over,
     do_conditions,
+    gauged_network,
     picture,
     scoped_id,
     version_entry,
@@ -230,8 +231,11 @@ class Pipeline:
         ops = operations_evidence(self.store, network, inc.start - pd.Timedelta(days=3), inc.end)  # type: ignore[attr-defined]
         cap: dict[str, Any] = {}
         passed = passed_stations(readings, inc)
-        msg, summary, departments = build_incident(net, network, version, inc, frame, operations=ops, cap=cap,
-                                                   do=do_conditions(frame, inc), passed=passed)
+        do, do_source = do_conditions(frame, inc)
+        flows, flow_sources = gauged_network(net, frame, inc)
+        msg, summary, departments = build_incident(flows, network, version, inc, frame, operations=ops, cap=cap,
+                                                   do=do, passed=passed,
+                                                   conditions={"water_temperature_c": do_source, **flow_sources})
         msg.evidence_digest = step.digest
         previous = stored.get(step.id)
         merged = [stored[m] for m in step.merge]

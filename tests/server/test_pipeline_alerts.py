@@ -252,6 +252,9 @@ def test_do_sag_is_traced_at_the_measured_water_temperature(tmp_path):
         assert inc.candidates[0].id == top.id
         # the pipeline takes the median over the incident's window: within ~0.05 degC of 8, ~0.3 % in rate
         assert rate[top.id] == pytest.approx(top.rate_kg_s, rel=0.02)
+        # and the incident says where the temperature came from
+        assert inc.conditions["water_temperature_c"].endswith(f"degC: median of {replay.station}'s readings")
+        assert 7.9 <= float(inc.conditions["water_temperature_c"].split()[0]) <= 8.1
         warm_rate = next(c.rate_kg_s for c in warm.candidates if c.id == top.id)
         assert abs(warm_rate - top.rate_kg_s) > 0.05 * top.rate_kg_s  # the test can tell the two apart
     finally:

@@ -184,7 +184,14 @@ class Checklist(_message.Message):
     def __init__(self, incident_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., summary: _Optional[str] = ..., summary_zh: _Optional[str] = ..., markdown_zh: _Optional[str] = ..., markdown_en: _Optional[str] = ...) -> None: ...
 
 class Incident(_message.Message):
-    __slots__ = ("id", "network", "network_version", "state", "station_ids", "parameters", "start", "detected_at", "severity", "level", "candidates", "arrivals", "checklist", "updated_at", "end", "version", "versions", "passed_station_ids", "merged_into", "merged_from", "evidence_digest")
+    __slots__ = ("id", "network", "network_version", "state", "station_ids", "parameters", "start", "detected_at", "severity", "level", "candidates", "arrivals", "checklist", "updated_at", "end", "version", "versions", "passed_station_ids", "merged_into", "merged_from", "evidence_digest", "conditions")
+    class ConditionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     NETWORK_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +213,7 @@ class Incident(_message.Message):
     MERGED_INTO_FIELD_NUMBER: _ClassVar[int]
     MERGED_FROM_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     id: str
     network: str
     network_version: int
@@ -227,7 +235,8 @@ class Incident(_message.Message):
     merged_into: str
     merged_from: _containers.RepeatedScalarFieldContainer[str]
     evidence_digest: str
-    def __init__(self, id: _Optional[str] = ..., network: _Optional[str] = ..., network_version: _Optional[int] = ..., state: _Optional[_Union[IncidentState, str]] = ..., station_ids: _Optional[_Iterable[str]] = ..., parameters: _Optional[_Iterable[str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[float] = ..., level: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., arrivals: _Optional[_Iterable[_Union[ReceptorArrival, _Mapping]]] = ..., checklist: _Optional[_Union[Checklist, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[IncidentVersion, _Mapping]]] = ..., passed_station_ids: _Optional[_Iterable[str]] = ..., merged_into: _Optional[str] = ..., merged_from: _Optional[_Iterable[str]] = ..., evidence_digest: _Optional[str] = ...) -> None: ...
+    conditions: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., network: _Optional[str] = ..., network_version: _Optional[int] = ..., state: _Optional[_Union[IncidentState, str]] = ..., station_ids: _Optional[_Iterable[str]] = ..., parameters: _Optional[_Iterable[str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[float] = ..., level: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., arrivals: _Optional[_Iterable[_Union[ReceptorArrival, _Mapping]]] = ..., checklist: _Optional[_Union[Checklist, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[IncidentVersion, _Mapping]]] = ..., passed_station_ids: _Optional[_Iterable[str]] = ..., merged_into: _Optional[str] = ..., merged_from: _Optional[_Iterable[str]] = ..., evidence_digest: _Optional[str] = ..., conditions: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class IncidentVersion(_message.Message):
     __slots__ = ("version", "created_at", "reasons", "reasons_zh", "station_ids", "ranking", "arrivals")
