@@ -174,12 +174,16 @@ ACTION_DOMAIN_STATE = {"pending": actions.OPEN, "acknowledged": actions.ACKNOWLE
 
 
 def action_state(msg: incidents_pb2.Action, changed_at: datetime) -> actions.ActionState:
-    """The domain state of a stored Action. The stored message keeps only its current status, not
-    its history; a status other than pending was reached by one recorded change (at ``changed_at``,
-    UTC), which is what the state machine needs to tell an idempotent repeat from a first move."""
+    """The domain state of a stored Action, with its recorded history. An action stored before histories were
+    kept (or set by the planner, e.g. not feasible) has none; a status other than pending then counts as one
+    change at ``changed_at`` (UTC), which is what the state machine needs to tell an idempotent repeat from a
+    first move."""
     state = ACTION_DOMAIN_STATE[ACTION_STATUS_NAME[msg.status]]
-    history = () if state == actions.OPEN else ((changed_at, state, ""),)
-    return actions.ActionState(id=msg.id, state=state, history=history)
+    history = tuple((h.at.ToDatetime(tzinfo=UTC), ACTION_DOMAIN_STATE[ACTION_STATUS_NAME[h.status]], h.note)
+                    for h in msg.history)
+    if not history and state != actions.OPEN:
+        history = ((changed_at, state, ""),)
+    return actions.ActionState(id=msg.id, state=state, version=len(history), history=history)
 INCIDENT_STATE = {k: getattr(incidents_pb2, f"INCIDENT_STATE_{k.upper()}") for k in ("open", "traced", "responding", "closed")}
 INCIDENT_STATE_NAME = {v: k for k, v in INCIDENT_STATE.items()}
 

@@ -178,6 +178,8 @@ def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Inciden
                 continue
             if old.status in acted and a.status == incidents_pb2.ACTION_STATUS_PENDING:
                 a.status = old.status
+            if old.history and not a.history:
+                a.history.extend(old.history)
             if old.HasField("deadline") and a.HasField("deadline") and old.deadline != a.deadline:
                 was = old.deadline.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC")
                 a.rationale += f" (deadline moved from {was} as the forecast changed)"

@@ -280,7 +280,7 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                     raise ServiceError(grpc.StatusCode.NOT_FOUND, f"no action {request.action_id!r} in incident {inc.id!r}")
                 before = convert.action_state(action, inc.updated_at.ToDatetime(tzinfo=UTC))
                 try:
-                    _after, changed = transition(before, convert.ACTION_DOMAIN_STATE[name], now=datetime.now(UTC),
+                    after, changed = transition(before, convert.ACTION_DOMAIN_STATE[name], now=datetime.now(UTC),
                                                  note=request.note,
                                                  incident_closed=inc.state == convert.INCIDENT_STATE["closed"])
                 except IllegalTransition as exc:
@@ -288,6 +288,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 if not changed:
                     return action
                 action.status = request.status
+                action.history.add(at=convert.timestamp(after.history[-1][0]), status=request.status, note=request.note,
+                                   by=who or "")
                 # each state is entered at most once per action, so this alert id is new for every change
                 self._save(inc, f"action/{action.id}/{name}",
                            (f"{action.id} 状态：{name}（{who}）", f"{action.id} is now {name} ({who})"),

@@ -174,3 +174,21 @@ def test_domain_errors_map_to_statuses_in_the_one_table():
     assert status_for(bad) == grpc.StatusCode.INVALID_ARGUMENT  # not FAILED_PRECONDITION (it is a TracerError too)
     assert _violations(bad) == [("status", str(bad))]
     assert status_for(IllegalTransition("action a: done -> acknowledged")) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_each_change_is_kept_in_the_action_history_and_alerted_as_kind_action(opened):
+    """Per-action history (issue 12, the incident model): when, to what, why; an idempotent repeat adds nothing."""
+    from server.generated.rivertrace.v1 import alerts_pb2
+
+    running, ch, iid, _db = opened
+    stub = incidents_pb2_grpc.IncidentServiceStub(ch)
+    aid = _pending(ch, iid)
+    for status, note in ((S.ACTION_STATUS_ACKNOWLEDGED, "crew on the way"), (S.ACTION_STATUS_ACKNOWLEDGED, "repeat"),
+                         (S.ACTION_STATUS_DONE, "boom in place 11:05")):
+        stub.UpdateAction(S.UpdateActionRequest(incident_id=iid, action_id=aid, status=status, note=note), timeout=30)
+    action = next(a for a in _get(ch, iid).checklist.actions if a.id == aid)
+    assert [(h.status, h.note) for h in action.history] == [(S.ACTION_STATUS_ACKNOWLEDGED, "crew on the way"),
+                                                            (S.ACTION_STATUS_DONE, "boom in place 11:05")]
+    assert action.history[0].at.ToNanoseconds() <= action.history[1].at.ToNanoseconds()
+    alert = alerts_pb2.Alert.FromString(running.outbox.alert(f"{iid}/action/{aid}/done"))
+    assert alert.kind == "action"

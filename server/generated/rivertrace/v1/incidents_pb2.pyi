@@ -142,7 +142,7 @@ class ReceptorBand(_message.Message):
     def __init__(self, arrival: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., peak: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., end: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., p_arrival: _Optional[float] = ..., suspend_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suspend_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Action(_message.Message):
-    __slots__ = ("id", "kind", "department", "target", "deadline", "window", "priority", "rationale", "rationale_zh", "status")
+    __slots__ = ("id", "kind", "department", "target", "deadline", "window", "priority", "rationale", "rationale_zh", "status", "history")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +153,7 @@ class Action(_message.Message):
     RATIONALE_FIELD_NUMBER: _ClassVar[int]
     RATIONALE_ZH_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: ActionKind
     department: str
@@ -163,7 +164,20 @@ class Action(_message.Message):
     rationale: str
     rationale_zh: str
     status: ActionStatus
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[ActionKind, str]] = ..., department: _Optional[str] = ..., target: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., priority: _Optional[str] = ..., rationale: _Optional[str] = ..., rationale_zh: _Optional[str] = ..., status: _Optional[_Union[ActionStatus, str]] = ...) -> None: ...
+    history: _containers.RepeatedCompositeFieldContainer[ActionChange]
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[ActionKind, str]] = ..., department: _Optional[str] = ..., target: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., priority: _Optional[str] = ..., rationale: _Optional[str] = ..., rationale_zh: _Optional[str] = ..., status: _Optional[_Union[ActionStatus, str]] = ..., history: _Optional[_Iterable[_Union[ActionChange, _Mapping]]] = ...) -> None: ...
+
+class ActionChange(_message.Message):
+    __slots__ = ("at", "status", "note", "by")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    status: ActionStatus
+    note: str
+    by: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ActionStatus, str]] = ..., note: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
 
 class Checklist(_message.Message):
     __slots__ = ("incident_id", "created_at", "actions", "summary", "summary_zh", "markdown_zh", "markdown_en")
