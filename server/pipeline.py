@@ -213,11 +213,15 @@ class Pipeline:
         det = detect(readings, contexts)
         stored = self._stored(network)
         frames = {inc.id: evidence(readings, inc) for inc in det.incidents}
+        newest = self.store.newest_reading_ns(network)
+        screened_from = pd.Timestamp(newest - WINDOW_NS, tz="UTC") if newest is not None else None
         steps = reconcile(det.incidents, [self._known(m) for m in stored.values()], network,
-                          {k: evidence_digest(f) for k, f in frames.items()})
+                          {k: evidence_digest(f) for k, f in frames.items()}, screened_from)
         done = []
         for step in steps:
-            if step.kind != "unchanged":
+            if step.kind == "cancel":
+                self._cancel(stored[step.id])
+            elif step.kind != "unchanged":
                 self._apply(step, net, network, version, readings, frames[step.incident.id], stored)  # type: ignore[attr-defined]
                 done.append(step.id)
         return done
@@ -284,6 +288,40 @@ class Pipeline:
         self.broadcaster.publish(msg)
         log.info("incident %s: %s%s", step.id, kind or "refreshed", f" ({summary[1]})" if kind else "")
 
+    def _cancel(self, msg: incidents_pb2.Incident) -> None:
+        """Close an incident detection no longer finds in data that still holds all its evidence, with a
+        ``cancel`` alert (CAP Cancel of its latest document) and a version saying why."""
+        now = pd.Timestamp.now(tz="UTC").floor("s")
+        why = Change("检测不再发现该异常（数据已更正或标记为仪器故障），事件取消",
+                     "cancelled: detection no longer finds the anomaly (readings corrected or flagged as a sensor fault)")
+        msg.state = convert.INCIDENT_STATE["closed"]
+        msg.version += 1
+        msg.updated_at.CopyFrom(convert.timestamp(now))
+        msg.versions.append(version_entry(msg, msg.version, [why], now.to_pydatetime()))
+        alert_id = f"{msg.id}/cancel"
+        xml = self._cancel_cap(msg.id, alert_id, now, (why.zh, why.en))
+        alert = convert.alert(alert_id, msg, 0, (f"事件 {msg.id}：{why.zh}", f"incident {msg.id}: {why.en}"), xml, now,
+                              kind="cancel")
+        with self.store.transaction():
+            self.outbox.put_incident(msg.id, msg.network, msg.network_version, "closed", json_format.MessageToJson(msg))
+            self.outbox.enqueue(alert_id, msg.id, alert.SerializeToString(), msg.network,
+                                {a.department for a in msg.checklist.actions if a.department})
+        self.broadcaster.publish(msg)
+        log.info("incident %s: cancelled", msg.id)
+
+    def _cancel_cap(self, incident_id: str, alert_id: str, now: pd.Timestamp, headline: tuple[str, str]) -> str:
+        """CAP Cancel of the incident's latest CAP document; "" when it has none or it cannot be built (logged)."""
+        from .cap import follow_up_cap
+
+        prev = self._latest_cap(incident_id)
+        if not prev:
+            return ""
+        try:
+            return follow_up_cap(prev, alert_id=alert_id, sent=now.to_pydatetime(), msg_type="Cancel", headline=headline)
+        except Exception:
+            log.exception("alert %s: no CAP document", alert_id)
+            return ""
+
     def _latest_cap(self, incident_id: str) -> str:
         from server.generated.rivertrace.v1 import alerts_pb2
 
@@ -292,19 +330,11 @@ class Pipeline:
 
     def _merged_away(self, old: incidents_pb2.Incident, into: str, now: pd.Timestamp) -> tuple[Any, Any, set[str]]:
         """``old`` closed as merged into ``into``, with its ``merged`` alert (CAP Cancel of its latest document)."""
-        from .cap import follow_up_cap
-
         old = incidents_pb2.Incident.FromString(old.SerializeToString())
         old.state, old.merged_into = convert.INCIDENT_STATE["closed"], into
         old.updated_at.CopyFrom(convert.timestamp(now))
         alert_id = f"{old.id}/merged"
         summary = (f"事件 {old.id} 与 {into} 为同一污染团，已合并", f"incident {old.id} is the same plume as {into}: merged into it")
-        prev = self._latest_cap(old.id)
-        xml = ""
-        if prev:
-            try:
-                xml = follow_up_cap(prev, alert_id=alert_id, sent=now.to_pydatetime(), msg_type="Cancel", headline=summary)
-            except Exception:
-                log.exception("alert %s: no CAP document", alert_id)
+        xml = self._cancel_cap(old.id, alert_id, now, summary)
         departments = {a.department for a in old.checklist.actions if a.department}
         return old, convert.alert(alert_id, old, 0, summary, xml, now, kind="merged"), departments

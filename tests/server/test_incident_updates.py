@@ -280,3 +280,28 @@ def test_gauged_discharge_moves_the_forecast_and_is_recorded(tmp_path):
     finally:
         plain.pipeline.stop()
         gauged.pipeline.stop()
+
+
+def test_a_stuck_sensor_incident_is_cancelled_once_the_data_show_it(tmp_path):
+    """RX-OILSPOT's sensor sticks at 0.5 mg/L: after an hour it looks like an exceedance and an incident opens;
+    an hour later the flat line is recognised as a sensor fault (tracer.faults) and detection no longer
+    finds the anomaly in data that still hold all its evidence: the incident is cancelled and the hub told."""
+    f = ruxi_frame().copy()
+    rng = np.random.default_rng(1)
+    f["value"] = f["station_id"].map(f.groupby("station_id")["value"].median()) * (1 + 0.05 * rng.standard_normal(len(f)))
+    t0 = f["time"].min() + pd.Timedelta(hours=6)
+    f.loc[(f.station_id == "RX-OILSPOT") & (f.time >= t0), "value"] = 0.5
+    run = start(tmp_path)
+    try:
+        run.add(f[f.time <= t0 + pd.Timedelta(hours=1)])
+        [iid] = run.incidents()
+        run.add(f[(f.time > t0 + pd.Timedelta(hours=1)) & (f.time <= t0 + pd.Timedelta(hours=3))])
+        inc = run.incidents()[iid]
+        assert inc.state == incidents_pb2.INCIDENT_STATE_CLOSED and not inc.merged_into
+        assert inc.versions[-1].reasons[0].startswith("cancelled: detection no longer finds the anomaly")
+        kinds = [a.kind for a in run.alerts() if a.incident_id == iid]
+        assert kinds == ["opened", "cancel"]
+        run.add(f[f.time > t0 + pd.Timedelta(hours=3)])  # nothing more happens to it
+        assert [a.kind for a in run.alerts() if a.incident_id == iid] == kinds
+    finally:
+        run.pipeline.stop()

@@ -140,3 +140,18 @@ def test_material_changes_say_what_changed():
     assert "1 action(s) added" in en
     small = Picture(("A",), (), ("X", "Y", "Z"), {"I": (0.0, 3600.0 + 600.0, 7200.0)}, ("a1",))
     assert material_changes(before, small) == []  # 10 min < ARRIVAL_MOVE_S
+
+
+def test_cancel_only_when_all_evidence_is_still_screened(ruxi):
+    """A stored incident detection no longer finds is cancelled only when its whole evidence window lies in
+    the screened readings; one whose readings merely left the screening window stays as it is."""
+    replay, ctx = ruxi
+    [inc] = _detect(replay, ctx, replay.readings.frame)
+    gone = _known("ruxi:RX-UP/petroleum/20250715T120000Z", {("RX-UP", "petroleum")}, "2025-07-15T12:00Z", "2025-07-15T13:00Z")
+    steps = reconcile([inc], [gone], "ruxi", {inc.id: "d"}, screened_from=pd.Timestamp("2025-07-05T00:00Z"))
+    assert [(s.kind, s.id) for s in steps] == [("open", f"ruxi:{inc.id}"), ("cancel", gone.id)]
+    assert [s.kind for s in reconcile([inc], [gone], "ruxi", {inc.id: "d"})] == ["open"]  # no window: no cancel
+    late = pd.Timestamp("2025-07-14T00:00Z")  # the window starts inside its 3-day lookback
+    assert [s.kind for s in reconcile([inc], [gone], "ruxi", {inc.id: "d"}, screened_from=late)] == ["open"]
+    closed = _known(gone.id, gone.keys, gone.start, gone.end, closed=True)
+    assert [s.kind for s in reconcile([], [closed], "ruxi", {}, screened_from=pd.Timestamp("2025-07-05T00:00Z"))] == []

@@ -16,6 +16,8 @@ screening, how the stored incidents move toward what the complete data says:
 * **merge**: stored incidents that overlap a detected incident under another id (opened on partial
   data) are merged into the canonical one, which is opened if it is not stored yet. The merge is
   recorded on both; the old ones are closed as merged.
+* **cancel**: a stored open incident that detection no longer finds, although all its evidence is still
+  in the screened readings (e.g. the readings were re-sent flagged as a sensor fault), is cancelled.
 * An incident an operator closed is never reopened by the same plume.
 
 The last screening after the last reading therefore always works on the complete data and leaves
@@ -66,8 +68,9 @@ class Known:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One thing to do. ``kind``: ``open``, ``update`` or ``unchanged``; ``incident`` is the detected
-    incident; ``merge`` the stored ids folded into it (each closed as merged into ``id``)."""
+    """One thing to do. ``kind``: ``open``, ``update``, ``unchanged`` or ``cancel``; ``incident`` is the
+    detected incident (None for ``cancel``); ``merge`` the stored ids folded into it (each closed as merged
+    into ``id``)."""
 
     kind: str
     id: str
@@ -134,7 +137,7 @@ def _overlaps(known: Known, incident: object) -> bool:
 
 
 def reconcile(detected: Sequence[object], known: Sequence[Known], network: str,
-              digests: Mapping[str, str]) -> list[Step]:
+              digests: Mapping[str, str], screened_from: pd.Timestamp | None = None) -> list[Step]:
     """What to do with each detected incident, given the stored ones (see module doc).
 
     Parameters
@@ -147,12 +150,17 @@ def reconcile(detected: Sequence[object], known: Sequence[Known], network: str,
         The network name (ids are ``network:detection id``).
     digests : mapping of str to str
         Detection id -> :func:`evidence_digest` of that incident's evidence now.
+    screened_from : Timestamp, optional
+        Start of the readings detection screened. A stored open incident whose whole evidence window
+        lies after it, and that no detected incident overlaps any more, is cancelled (its anomaly is
+        gone from the data: e.g. readings re-sent with a fault flag). Without it nothing is cancelled
+        (an incident whose readings merely left the screening window is not cancelled).
 
     Returns
     -------
     list of Step
         One per detected incident that is not covered by an incident an operator closed, in
-        detection order.
+        detection order; then a ``cancel`` step (``incident`` None) per stored incident to cancel.
     """
     by_id = {k.id: k for k in known}
     taken: set[str] = set()
@@ -172,6 +180,12 @@ def reconcile(detected: Sequence[object], known: Sequence[Known], network: str,
             steps.append(Step("update", iid, inc, digest, merge))
         else:
             steps.append(Step("unchanged", iid, inc, digest))
+    if screened_from is not None:
+        seen = {s.id for s in steps} | taken
+        for k in known:
+            covered = any(_overlaps(k, inc) for inc in detected)
+            if not k.closed and k.id not in seen and not covered and k.start - LOOKBACK >= screened_from:
+                steps.append(Step("cancel", k.id, None, ""))
     return steps
 
 
