@@ -193,7 +193,7 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
     monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
         MonitoringServicer(config, store, networks, on_readings=pipeline.notify, reaper=reaper), server)
     incidents_pb2_grpc.add_IncidentServiceServicer_to_server(
-        IncidentServicer(config, store, networks, outbox, broadcaster), server)
+        IncidentServicer(config, store, networks, outbox, broadcaster, on_action=pipeline.notify), server)
     alerts_pb2_grpc.add_AlertServiceServicer_to_server(
         AlertServicer(config, store, outbox, on_change=deliverer.wake if deliverer else None), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(store), server)

@@ -84,14 +84,15 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
                    do: DOConditions = DEFAULT_DO, operations: dict[str, OperationsEvidence] | None = None,
                    cap: dict[str, Any] | None = None, passed: tuple[str, ...] = (),
                    bands: bool = True, conditions: dict[str, str] | None = None,
-                   ) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
+                   halted: dict[str, datetime] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
     """Trace, forecast and plan one detected incident; returns the message, a summary and the departments.
 
     ``readings``: what the trace is given (the pipeline passes the incident's evidence window).
     ``passed``: stations the plume has passed (their observed peaks narrow the bands). ``bands``: forecast
     P10/P50/P90 at every receptor (:mod:`tracer.incident.bands`), narrowed by the passages already
     observed; the intake suspension covers the band. ``conditions``: what the models used and where it came
-    from (stored in the incident). ``cap``: a dict that receives what a CAP 1.2
+    from (stored in the incident). ``halted``: discharger -> when its halt order was carried out (a release
+    still going on from it ends then). ``cap``: a dict that receives what a CAP 1.2
     document of the alert needs (``forecast`` or ``do_event``, and ``checklist``)."""
     iid = scoped_id(network, det_incident.id)
     msg = incidents_pb2.Incident(id=iid, network=network, network_version=version,
@@ -111,7 +112,7 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
         return msg, (summary[0] + f"；未溯源：{exc}", summary[1] + f"; not traced: {exc}"), departments
     msg.state = convert.INCIDENT_STATE["traced"]
     msg.candidates.extend(convert.candidate(c) for c in res.candidates[:10])
-    inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid, separate=True)
+    inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid, separate=True, halted=halted)
     fc = None
     if inp.release is not None:
         fc = forecast(net, inp.release)
@@ -184,6 +185,19 @@ def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Inciden
                 was = old.deadline.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC")
                 a.rationale += f" (deadline moved from {was} as the forecast changed)"
                 a.rationale_zh += f"（预报更新，截止时间由 {was} 调整）"
+
+
+HALT = "/halt_discharge/"
+
+
+def halts(msg: incidents_pb2.Incident | None) -> dict[str, datetime]:
+    """Discharger -> when its halt order was marked done (UTC), from the incident's checklist."""
+    out: dict[str, datetime] = {}
+    for a in msg.checklist.actions if msg is not None else ():
+        if HALT in a.id and a.status == incidents_pb2.ACTION_STATUS_DONE:
+            done = [h.at for h in a.history if h.status == incidents_pb2.ACTION_STATUS_DONE]
+            out[a.target] = (done[-1] if done else msg.updated_at).ToDatetime(tzinfo=UTC)
+    return out
 
 
 def version_entry(msg: incidents_pb2.Incident, version: int, changes: list[Change], when: datetime) -> incidents_pb2.IncidentVersion:

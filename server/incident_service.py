@@ -7,7 +7,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -90,9 +90,26 @@ def _load(payload: str) -> incidents_pb2.Incident:
     return json_format.Parse(payload, incidents_pb2.Incident())
 
 
+def _effective_at(request: Any, inc: incidents_pb2.Incident) -> datetime:
+    """When an action's change happened in the field: ``effective_at`` (a crew reporting after the fact), else
+    now; refused with the range when in the future or more than a day before the incident's start."""
+    now = datetime.now(UTC)
+    if not request.HasField("effective_at"):
+        return now
+    when = request.effective_at.ToDatetime(tzinfo=UTC)
+    earliest = inc.start.ToDatetime(tzinfo=UTC) - timedelta(days=1)
+    if not earliest <= when <= now + timedelta(seconds=60):
+        raise bad_request(f"effective_at must be between {earliest.isoformat()} (a day before the incident's start) "
+                          f"and now, got {when.isoformat()}", [("effective_at", "out of range")])
+    return when
+
+
 class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
-    def __init__(self, config: Config, store: Store, networks: Networks, outbox: Outbox, broadcaster: Broadcaster) -> None:
+    def __init__(self, config: Config, store: Store, networks: Networks, outbox: Outbox, broadcaster: Broadcaster,
+                 on_action: Any = None) -> None:
         self.config, self.store, self.networks, self.outbox, self.broadcaster = config, store, networks, outbox, broadcaster
+        #: called with the network after an action that changes the forecast is done (a halt order carried out)
+        self.on_action = on_action
         # Trace and Forecast hold the GIL for hundreds of ms: at most config.heavy_calls compute at once,
         # so that reads and ingest acknowledgements get their share of the interpreter under load
         self._heavy = threading.BoundedSemaphore(config.heavy_calls)
@@ -279,8 +296,9 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 if action is None:
                     raise ServiceError(grpc.StatusCode.NOT_FOUND, f"no action {request.action_id!r} in incident {inc.id!r}")
                 before = convert.action_state(action, inc.updated_at.ToDatetime(tzinfo=UTC))
+                when = _effective_at(request, inc)
                 try:
-                    after, changed = transition(before, convert.ACTION_DOMAIN_STATE[name], now=datetime.now(UTC),
+                    after, changed = transition(before, convert.ACTION_DOMAIN_STATE[name], now=when,
                                                  note=request.note,
                                                  incident_closed=inc.state == convert.INCIDENT_STATE["closed"])
                 except IllegalTransition as exc:
@@ -294,6 +312,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 self._save(inc, f"action/{action.id}/{name}",
                            (f"{action.id} 状态：{name}（{who}）", f"{action.id} is now {name} ({who})"),
                            (who, role, "UpdateAction", f"{inc.id} {action.id} -> {name} {request.note}".strip()))
+            if self.on_action is not None and name == "done" and action.kind == incidents_pb2.ACTION_KIND_HALT_DISCHARGE:
+                self.on_action(inc.network)  # the release stopped: the pipeline forecasts and plans again
             return action
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)

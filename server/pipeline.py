@@ -47,6 +47,7 @@ from .incident_chain import (
     carry_over,
     do_conditions,
     gauged_network,
+    halts,
     picture,
     scoped_id,
     version_entry,
@@ -215,8 +216,11 @@ class Pipeline:
         frames = {inc.id: evidence(readings, inc) for inc in det.incidents}
         newest = self.store.newest_reading_ns(network)
         screened_from = pd.Timestamp(newest - WINDOW_NS, tz="UTC") if newest is not None else None
-        steps = reconcile(det.incidents, [self._known(m) for m in stored.values()], network,
-                          {k: evidence_digest(f) for k, f in frames.items()}, screened_from)
+        # what responders did counts as evidence too: a halt order carried out changes the forecast
+        digests = {k: evidence_digest(f) + "".join(f"|{d}@{t.isoformat()}" for d, t in
+                                                   sorted(halts(stored.get(scoped_id(network, k))).items()))
+                   for k, f in frames.items()}
+        steps = reconcile(det.incidents, [self._known(m) for m in stored.values()], network, digests, screened_from)
         done = []
         for step in steps:
             if step.kind == "cancel":
@@ -237,16 +241,22 @@ class Pipeline:
         passed = passed_stations(readings, inc)
         do, do_source = do_conditions(frame, inc)
         flows, flow_sources = gauged_network(net, frame, inc)
-        msg, summary, departments = build_incident(flows, network, version, inc, frame, operations=ops, cap=cap,
-                                                   do=do, passed=passed,
-                                                   conditions={"water_temperature_c": do_source, **flow_sources})
-        msg.evidence_digest = step.digest
         previous = stored.get(step.id)
         merged = [stored[m] for m in step.merge]
+        halted = {k: v for m in (*merged, previous) for k, v in halts(m).items()}
+        msg, summary, departments = build_incident(flows, network, version, inc, frame, operations=ops, cap=cap,
+                                                   do=do, passed=passed, halted=halted,
+                                                   conditions={"water_temperature_c": do_source, **flow_sources,
+                                                               **{f"halted:{d}": t.isoformat() for d, t in halted.items()}})
+        msg.evidence_digest = step.digest
         now = pd.Timestamp.now(tz="UTC").floor("s")
         carry_over(msg, [m for m in (previous, *merged) if m is not None])
         changes = material_changes(picture(previous) if previous is not None else None, picture(msg))
         changes += [Change(f"合并事件 {m}（同一污染团）", f"merged {m} (the same plume)") for m in step.merge]
+        before = set(previous.conditions) if previous is not None else set()
+        changes += [Change(f"停产令已执行：{d} 于 {t:%Y-%m-%d %H:%M} UTC 停止排放，重新预报",
+                           f"halt order carried out: {d} stopped at {t:%Y-%m-%d %H:%M} UTC; forecast again")
+                    for d, t in halted.items() if f"halted:{d}" not in before]
         if previous is None:
             msg.version, kind = 1, "opened"
             changes.insert(0, Change("事件开启", "opened"))

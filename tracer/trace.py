@@ -99,14 +99,17 @@ def separation(net: RiverNetwork, readings: Readings, res: AttributionResult,
 
 def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: AttributionResult, *,
                           now: datetime | None = None, do_conditions: DOConditions | None = None,
-                          separate: bool = False, incident_id: str | None = None) -> PlanInput:
+                          separate: bool = False, incident_id: str | None = None,
+                          halted: Mapping[str, datetime] | None = None) -> PlanInput:
     """What the planner needs, from an attribution: suspects, and the top candidate's release or DO load.
 
     ``now`` defaults to the detection time (first reading that saw a pulse at the station), or for a
     DO sag, judged on daily means, the latest reading. ``separate``: also the undecided group, its
     grab sample and operations checks (:func:`separation`). ``incident_id``: the id the checklist's
     action ids start with (the service passes its network-scoped incident id, so that one incident has one
-    id everywhere); by default the station, parameter and planning time.
+    id everywhere); by default the station, parameter and planning time. ``halted``: discharger id -> when a
+    halt order was carried out there (UTC); a release still going on from that discharger ends then instead of
+    lasting :data:`ONGOING_RELEASE_S` beyond the planning time.
     """
     if now is not None:
         t_now = now
@@ -129,8 +132,11 @@ def plan_input_from_trace(net: RiverNetwork, readings: Readings, res: Attributio
     if res.model == "continuous" and top.rate_kg_s is not None and top.release_start is not None:
         # still going on: planned as lasting ONGOING_RELEASE_S beyond now unless the halt order stops it
         lasted = max((pd.Timestamp(t_now) - pd.Timestamp(top.release_start)).total_seconds(), 0.0)
+        duration = lasted + ONGOING_RELEASE_S
+        if halted and top.id in halted:  # the halt order was carried out: the release stopped then
+            duration = max((pd.Timestamp(halted[top.id]) - pd.Timestamp(top.release_start)).total_seconds(), 60.0)
         rel = Release(reach, chainage, pollutant(res.parameter), rate_kg_s=top.rate_kg_s,
-                      duration_s=lasted + ONGOING_RELEASE_S, start=top.release_start)
+                      duration_s=duration, start=top.release_start)
     else:
         rel = Release(reach, chainage, pollutant(res.parameter), mass_kg=top.mass_kg, start=top.release_start)
     return PlanInput(incident, t_now, suspects, rel, None, undecided, grab, checks)

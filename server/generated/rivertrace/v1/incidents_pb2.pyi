@@ -412,16 +412,18 @@ class PlanRequest(_message.Message):
     def __init__(self, incident_id: _Optional[str] = ...) -> None: ...
 
 class UpdateActionRequest(_message.Message):
-    __slots__ = ("incident_id", "action_id", "status", "note")
+    __slots__ = ("incident_id", "action_id", "status", "note", "effective_at")
     INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_AT_FIELD_NUMBER: _ClassVar[int]
     incident_id: str
     action_id: str
     status: ActionStatus
     note: str
-    def __init__(self, incident_id: _Optional[str] = ..., action_id: _Optional[str] = ..., status: _Optional[_Union[ActionStatus, str]] = ..., note: _Optional[str] = ...) -> None: ...
+    effective_at: _timestamp_pb2.Timestamp
+    def __init__(self, incident_id: _Optional[str] = ..., action_id: _Optional[str] = ..., status: _Optional[_Union[ActionStatus, str]] = ..., note: _Optional[str] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CloseIncidentRequest(_message.Message):
     __slots__ = ("id", "force", "note")
