@@ -21,6 +21,7 @@ from typing import Any
 from .exceptions import NetworkFormatError
 from .network import FEATURE_COLLECTIONS, Department, Feature, Node, Reach, RiverNetwork
 from .problems import Problem
+from .timezones import zone_error
 
 FORMAT_NAME = "rivertrace-network"
 FORMAT_VERSION = 1
@@ -242,6 +243,9 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
                 if mn in mns:
                     problems.append(Problem("error", key, str(item.get("id")), "hj212_mn", f"MN {mn!r} is also {mns[mn]}'s"))
                 mns.setdefault(mn, str(item.get("id")))
+    zone_problem = zone_error(doc.get("timezone"))
+    if zone_problem:
+        problems.append(Problem("error", "network", "", "timezone", zone_problem))
     if problems:
         raise NetworkFormatError(f"network document has {len(problems)} problem(s): {problems[0]}", problems)
 

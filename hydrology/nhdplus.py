@@ -56,6 +56,8 @@ from numpy.typing import NDArray
 
 from .empirical_hydraulics import LEOPOLD_MADDOCK_DEFAULTS, jobson_velocity, jobson_velocity_no_slope
 from .exceptions import NetworkFormatError
+from .problems import Problem
+from .timezones import DEFAULT_ZONE, zone_error
 from .units import CFS, DAY, FOOT, KM, KM2
 
 __all__ = [
@@ -335,7 +337,7 @@ def _reach(t: _Table, i: int, ids: tuple[str, str, str], geom: list[list[float]]
 
 
 def import_nhdplus(path: str | Path, layer: str | None = None, *,
-                   gauges: bool = True) -> tuple[dict[str, Any], ImportReport]:
+                   gauges: bool = True, timezone: str | None = None) -> tuple[dict[str, Any], ImportReport]:
     """Read an NHDPlusV2 flowline GeoPackage into a rivertrace network document.
 
     Parameters
@@ -347,6 +349,11 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
         Flowline layer; default ``NHDFlowline_Network``, else the file's only line layer.
     gauges : bool
         Import the ``Gage`` layer (when present) as stations.
+    timezone : str, optional
+        IANA zone the basin's times are shown in (``"America/New_York"`` for North Carolina,
+        ``"America/Los_Angeles"`` for the Walker basin), written as the document's ``timezone``.
+        NHDPlus carries no zone, so without it the document has none and displays in the default
+        ``Asia/Shanghai`` (:mod:`hydrology.timezones`); the report's notes say so.
 
     Returns
     -------
@@ -359,10 +366,14 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
     ------
     NetworkFormatError
         For an unreadable file, a missing layer or required column, a non-integer or duplicate
-        id, or a flowline made of disjoint parts.
+        id, a flowline made of disjoint parts, or a ``timezone`` that is not an IANA zone name.
     """
     import pyogrio
 
+    zone_problem = zone_error(timezone)
+    if zone_problem:
+        raise NetworkFormatError(f"timezone: {zone_problem}",
+                                 [Problem("error", "network", "", "timezone", zone_problem)])
     p = Path(path)
     if not p.is_file():
         raise NetworkFormatError(f"{p}: no such file")
@@ -415,6 +426,9 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
         stations, rules["stations"], skipped = _gauge_stations(p, gage, t, comids, reaches)
         excluded.update(skipped)
     notes = [crs_note] if crs_note else []
+    if timezone is None:
+        notes.append(f"NHDPlus has no time zone and none was given (--timezone): times will show in {DEFAULT_ZONE}, "
+                     "the default; set the document's 'timezone' (e.g. America/New_York)")
     tidal = (t.num("Tidal") == 1) & ~dry
     if tidal.any():
         notes.append(f"{int(tidal.sum())} flowlines are tidal (Tidal = 1), where EROM gives no velocity; "
@@ -422,6 +436,7 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
                      "velocity, which ignores tidal exchange")
     doc: dict[str, Any] = {
         "format": "rivertrace-network", "version": 1, "name": p.stem, **({"crs": crs} if crs else {}),
+        **({"timezone": timezone} if timezone else {}),
         "notes": _document_notes(p, lyr, n, rules, notes), "nodes": nodes, "reaches": reaches, "inflows": [],
         "stations": stations, "dischargers": [], "intakes": [], "structures": [], "sites": [], "departments": [],
     }
