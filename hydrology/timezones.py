@@ -92,6 +92,11 @@ def _abbreviation(loc: datetime, lang: str = "en") -> str:
     return name if name.isalpha() else f"UTC{_offset(loc)}"
 
 
+def utc_offset(t: datetime, tz: ZoneInfo) -> str:
+    """The UTC offset of zone ``tz`` at instant ``t``: ``UTC+08:00``, ``UTC-04:00``."""
+    return f"UTC{_offset(_aware(t).astimezone(tz))}"
+
+
 def iso_local(t: datetime, tz: ZoneInfo) -> str:
     """ISO 8601 local time with its UTC offset, to the second (e.g. ``2024-06-01T08:00:00+08:00``)."""
     return _aware(t).astimezone(tz).isoformat(timespec="seconds")
