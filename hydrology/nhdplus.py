@@ -57,7 +57,7 @@ from numpy.typing import NDArray
 from .empirical_hydraulics import LEOPOLD_MADDOCK_DEFAULTS, jobson_velocity, jobson_velocity_no_slope
 from .exceptions import NetworkFormatError
 from .problems import Problem
-from .timezones import DEFAULT_ZONE, zone_error
+from .timezones import DEFAULT_ZONE, us_state_zone, zone_error
 from .units import CFS, DAY, FOOT, KM, KM2
 
 __all__ = [
@@ -351,9 +351,10 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
         Import the ``Gage`` layer (when present) as stations.
     timezone : str, optional
         IANA zone the basin's times are shown in (``"America/New_York"`` for North Carolina,
-        ``"America/Los_Angeles"`` for the Walker basin), written as the document's ``timezone``.
-        NHDPlus carries no zone, so without it the document has none and displays in the default
-        ``Asia/Shanghai`` (:mod:`hydrology.timezones`); the report's notes say so.
+        ``"America/Los_Angeles"`` for California), written as the document's ``timezone``. Without
+        it the zone is taken from the ``STATE`` of the ``Gage`` layer's gauges when they all lie in
+        states wholly within one zone (:data:`hydrology.timezones.US_STATE_ZONES`); otherwise the
+        document has none and displays in the default ``Asia/Shanghai``. The report's notes say which.
 
     Returns
     -------
@@ -427,8 +428,16 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
         excluded.update(skipped)
     notes = [crs_note] if crs_note else []
     if timezone is None:
-        notes.append(f"NHDPlus has no time zone and none was given (--timezone): times will show in {DEFAULT_ZONE}, "
-                     "the default; set the document's 'timezone' (e.g. America/New_York)")
+        states = _gauge_states(p, gage) if gage is not None else []
+        timezone = us_state_zone(states) if states else None
+        if timezone is not None:
+            notes.append(f"time zone {timezone}: the state of the gauges ({', '.join(sorted(set(states)))}; "
+                         f"{len(states)} gauges state one)")
+        else:
+            why = (f"the gauges' states ({', '.join(sorted(set(states)))}) are not wholly in one zone" if states
+                   else "no gauge states a STATE" if gage is not None else "there is no Gage layer")
+            notes.append(f"no time zone: NHDPlus has none, none was given (--timezone) and {why}; times will show in "
+                         f"{DEFAULT_ZONE}, the default; set the document's 'timezone' (e.g. America/New_York)")
     tidal = (t.num("Tidal") == 1) & ~dry
     if tidal.any():
         notes.append(f"{int(tidal.sum())} flowlines are tidal (Tidal = 1), where EROM gives no velocity; "
@@ -470,6 +479,17 @@ def _document_notes(p: Path, layer: str, n: int, rules: Mapping[str, Mapping[str
          f"{rules['slope']['NHDPlus minimum 1e-5 (SLOPE missing)']} reaches (needed for the shear velocity)."),
     ]
     return " ".join(parts + [e + "." for e in extra])
+
+
+def _gauge_states(p: Path, layer: str) -> list[str]:
+    """The ``STATE`` (USPS code) of the gauges in the Gage layer that state one (empty when the column
+    is missing)."""
+    import pyogrio
+
+    g = _Table(pyogrio.read_dataframe(p, layer=layer, read_geometry=False), f"{p.name}[{layer}]")
+    if not g.has("STATE"):
+        return []
+    return [str(v) for v in map(_py, g.raw("STATE")) if isinstance(v, str)]
 
 
 def _gauge_stations(p: Path, layer: str, flow: _Table, comids: list[str], reaches: list[dict[str, Any]],

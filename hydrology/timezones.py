@@ -26,6 +26,27 @@ DEFAULT_ZONE = "Asia/Shanghai"
 CHINA_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin", "PRC"})
 
 
+#: US states (USPS codes) that lie wholly in one IANA zone, for an importer that knows a basin's state
+#: (NHDPlusV2 gauges carry one). Split states (AK, AZ with the Navajo Nation's daylight saving, FL, ID,
+#: IN, KS, KY, MI, ND, NE, NV, OR, SD, TN, TX) are left out: give their zone by hand. Source: the
+#: standard time zone boundaries of 49 CFR part 71 and the zones of the IANA tz database (zone1970.tab).
+US_STATE_ZONES = {
+    **dict.fromkeys(("CT", "DC", "DE", "GA", "MA", "MD", "ME", "NC", "NH", "NJ", "NY", "OH", "PA", "RI", "SC",
+                     "VA", "VT", "WV"), "America/New_York"),
+    **dict.fromkeys(("AL", "AR", "IA", "IL", "LA", "MN", "MO", "MS", "OK", "WI"), "America/Chicago"),
+    **dict.fromkeys(("CO", "MT", "NM", "UT", "WY"), "America/Denver"),
+    **dict.fromkeys(("CA", "WA"), "America/Los_Angeles"),
+    "HI": "Pacific/Honolulu",
+}
+
+
+def us_state_zone(states: Iterable[str]) -> str | None:
+    """The one IANA zone of a set of US states (USPS codes), or None when a state is unknown, split
+    between zones, or the states lie in different zones."""
+    zones = {US_STATE_ZONES.get(str(s).strip().upper()) for s in states}
+    return next(iter(zones)) if len(zones) == 1 and None not in zones else None
+
+
 @cache
 def _known_zones() -> frozenset[str]:
     """The IANA zone names this machine's tz database has (system zoneinfo or the ``tzdata`` package)."""
