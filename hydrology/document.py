@@ -7,7 +7,11 @@ split fractions) are :func:`hydrology.validate.validate_network`'s job, so they 
 together with warnings. Unknown fields are kept in ``extra``/``attrs`` and written back: nothing a
 user put in a file is lost on a round trip.
 
-The format is documented in README.md ("Network format"). Units are SI and named in the fields.
+The format is documented in README.md ("Network format"). Units are SI and named in the fields. The
+top-level ``timezone`` is the IANA zone the network's times are shown in (``"America/New_York"``); an
+unknown name is an error on the field ``timezone``, and a document without one is shown in
+``Asia/Shanghai`` (:mod:`hydrology.timezones`). It is kept in ``RiverNetwork.extra`` like any other
+top-level field, so it survives every round trip.
 """
 
 from __future__ import annotations
