@@ -54,7 +54,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     det = detect(res.readings, station_contexts(net))
     tz = network_zone(net)
     ts = (lambda t: _ts(t, tz))
-    doc = {
+    doc: dict[str, Any] = {
         "timezone": tz.key,
         "rejected": [{"row": r.row_number, "field": r.field, "value": r.value, "reason": r.reason} for r in res.rejected],
         "faults": [{"station": f.station_id, "parameter": f.parameter, "kind": f.kind, "start": ts(f.start),
