@@ -7,7 +7,11 @@ split fractions) are :func:`hydrology.validate.validate_network`'s job, so they 
 together with warnings. Unknown fields are kept in ``extra``/``attrs`` and written back: nothing a
 user put in a file is lost on a round trip.
 
-The format is documented in README.md ("Network format"). Units are SI and named in the fields.
+The format is documented in README.md ("Network format"). Units are SI and named in the fields. The
+top-level ``timezone`` is the IANA zone the network's times are shown in (``"America/New_York"``); an
+unknown name is an error on the field ``timezone``, and a document without one is shown in
+``Asia/Shanghai`` (:mod:`hydrology.timezones`). It is kept in ``RiverNetwork.extra`` like any other
+top-level field, so it survives every round trip.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from .exceptions import NetworkFormatError
 from .network import FEATURE_COLLECTIONS, Department, Feature, Node, Reach, RiverNetwork
 from .problems import Problem
+from .timezones import zone_error
 
 FORMAT_NAME = "rivertrace-network"
 FORMAT_VERSION = 1
@@ -242,6 +247,9 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
                 if mn in mns:
                     problems.append(Problem("error", key, str(item.get("id")), "hj212_mn", f"MN {mn!r} is also {mns[mn]}'s"))
                 mns.setdefault(mn, str(item.get("id")))
+    zone_problem = zone_error(doc.get("timezone"))
+    if zone_problem:
+        problems.append(Problem("error", "network", "", "timezone", zone_problem))
     if problems:
         raise NetworkFormatError(f"network document has {len(problems)} problem(s): {problems[0]}", problems)
 

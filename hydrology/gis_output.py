@@ -396,6 +396,7 @@ def cmd_plot(args: argparse.Namespace, *, load_network: Callable[[str], RiverNet
              build_release: Callable[[RiverNetwork, argparse.Namespace], Release]) -> int:
     """Run ``rivertrace plot``: forecast the release (analytic engine) and write the requested outputs."""
     from .plotting import PlottingError, plot_breakthrough, plot_isochrones
+    from .timezones import network_zone
 
     if not (args.map or args.curves or args.gpkg):
         raise PlottingError("nothing to write: give --map PNG, --curves PNG and/or --gpkg GPKG")
@@ -411,7 +412,8 @@ def cmd_plot(args: argparse.Namespace, *, load_network: Callable[[str], RiverNet
         print(f"wrote map {args.map}", file=sys.stderr)
     if args.curves:
         ids = [r.strip() for r in args.receptors.split(",")] if args.receptors else None
-        plot_breakthrough(fc, args.curves, receptors=ids, lang=getattr(args, "lang", "en"))
+        plot_breakthrough(fc, args.curves, receptors=ids, lang=getattr(args, "lang", "en"),
+                          timezone=network_zone(net).key)
         print(f"wrote curves {args.curves}", file=sys.stderr)
     if args.gpkg:
         write_arrival_gpkg(net, fc, args.gpkg, arrivals=arrivals)

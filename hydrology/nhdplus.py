@@ -56,6 +56,8 @@ from numpy.typing import NDArray
 
 from .empirical_hydraulics import LEOPOLD_MADDOCK_DEFAULTS, jobson_velocity, jobson_velocity_no_slope
 from .exceptions import NetworkFormatError
+from .problems import Problem
+from .timezones import DEFAULT_ZONE, us_state_zone, zone_error
 from .units import CFS, DAY, FOOT, KM, KM2
 
 __all__ = [
@@ -335,7 +337,7 @@ def _reach(t: _Table, i: int, ids: tuple[str, str, str], geom: list[list[float]]
 
 
 def import_nhdplus(path: str | Path, layer: str | None = None, *,
-                   gauges: bool = True) -> tuple[dict[str, Any], ImportReport]:
+                   gauges: bool = True, timezone: str | None = None) -> tuple[dict[str, Any], ImportReport]:
     """Read an NHDPlusV2 flowline GeoPackage into a rivertrace network document.
 
     Parameters
@@ -347,6 +349,12 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
         Flowline layer; default ``NHDFlowline_Network``, else the file's only line layer.
     gauges : bool
         Import the ``Gage`` layer (when present) as stations.
+    timezone : str, optional
+        IANA zone the basin's times are shown in (``"America/New_York"`` for North Carolina,
+        ``"America/Los_Angeles"`` for California), written as the document's ``timezone``. Without
+        it the zone is taken from the ``STATE`` of the ``Gage`` layer's gauges when they all lie in
+        states wholly within one zone (:data:`hydrology.timezones.US_STATE_ZONES`); otherwise the
+        document has none and displays in the default ``Asia/Shanghai``. The report's notes say which.
 
     Returns
     -------
@@ -359,10 +367,14 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
     ------
     NetworkFormatError
         For an unreadable file, a missing layer or required column, a non-integer or duplicate
-        id, or a flowline made of disjoint parts.
+        id, a flowline made of disjoint parts, or a ``timezone`` that is not an IANA zone name.
     """
     import pyogrio
 
+    zone_problem = zone_error(timezone)
+    if zone_problem:
+        raise NetworkFormatError(f"timezone: {zone_problem}",
+                                 [Problem("error", "network", "", "timezone", zone_problem)])
     p = Path(path)
     if not p.is_file():
         raise NetworkFormatError(f"{p}: no such file")
@@ -415,6 +427,17 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
         stations, rules["stations"], skipped = _gauge_stations(p, gage, t, comids, reaches)
         excluded.update(skipped)
     notes = [crs_note] if crs_note else []
+    if timezone is None:
+        states = _gauge_states(p, gage) if gage is not None else []
+        timezone = us_state_zone(states) if states else None
+        if timezone is not None:
+            notes.append(f"time zone {timezone}: the state of the gauges ({', '.join(sorted(set(states)))}; "
+                         f"{len(states)} gauges state one)")
+        else:
+            why = (f"the gauges' states ({', '.join(sorted(set(states)))}) are not wholly in one zone" if states
+                   else "no gauge states a STATE" if gage is not None else "there is no Gage layer")
+            notes.append(f"no time zone: NHDPlus has none, none was given (--timezone) and {why}; times will show in "
+                         f"{DEFAULT_ZONE}, the default; set the document's 'timezone' (e.g. America/New_York)")
     tidal = (t.num("Tidal") == 1) & ~dry
     if tidal.any():
         notes.append(f"{int(tidal.sum())} flowlines are tidal (Tidal = 1), where EROM gives no velocity; "
@@ -422,6 +445,7 @@ def import_nhdplus(path: str | Path, layer: str | None = None, *,
                      "velocity, which ignores tidal exchange")
     doc: dict[str, Any] = {
         "format": "rivertrace-network", "version": 1, "name": p.stem, **({"crs": crs} if crs else {}),
+        **({"timezone": timezone} if timezone else {}),
         "notes": _document_notes(p, lyr, n, rules, notes), "nodes": nodes, "reaches": reaches, "inflows": [],
         "stations": stations, "dischargers": [], "intakes": [], "structures": [], "sites": [], "departments": [],
     }
@@ -455,6 +479,17 @@ def _document_notes(p: Path, layer: str, n: int, rules: Mapping[str, Mapping[str
          f"{rules['slope']['NHDPlus minimum 1e-5 (SLOPE missing)']} reaches (needed for the shear velocity)."),
     ]
     return " ".join(parts + [e + "." for e in extra])
+
+
+def _gauge_states(p: Path, layer: str) -> list[str]:
+    """The ``STATE`` (USPS code) of the gauges in the Gage layer that state one (empty when the column
+    is missing)."""
+    import pyogrio
+
+    g = _Table(pyogrio.read_dataframe(p, layer=layer, read_geometry=False), f"{p.name}[{layer}]")
+    if not g.has("STATE"):
+        return []
+    return [str(v) for v in map(_py, g.raw("STATE")) if isinstance(v, str)]
 
 
 def _gauge_stations(p: Path, layer: str, flow: _Table, comids: list[str], reaches: list[dict[str, Any]],

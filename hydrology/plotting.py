@@ -39,12 +39,14 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from . import gis_output as gis
 from . import units
 from .exceptions import HydrologyError
+from .timezones import markdown_time, network_zone, utc_offset, zone
 from .transport.analytic import EDGE_FRACTION_OF_PEAK, Forecast
 from .units import HOUR
 
@@ -57,7 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["BUNDLED_CJK_FONTS", "CJK_FONTS", "DISPLAY_TZ", "TEXT", "CJKFontWarning", "PlottingError", "cjk_font",
            "display_text", "plot_breakthrough", "plot_isochrones"]
 
-#: local display time (DESIGN.md section 3: display in Asia/Shanghai, UTC+8 all year)
+#: the default display zone (Asia/Shanghai, UTC+8 all year), kept for callers; the figures use the
+#: network's own ``timezone`` (:mod:`hydrology.timezones`)
 DISPLAY_TZ = units.DISPLAY_TZ
 #: CJK-capable font families tried in order as a fallback after DejaVu Sans
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
@@ -96,7 +99,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "peak": ("peak {c:.3g} mg/L at {h:.2f} h", "峰值 {c:.3g} mg/L，{h:.2f} h"),
     "below_release": (", {km:.1f} km below the release", "，排放点下游 {km:.1f} km"),
     "hours": ("hours after release [h]", "排放后时间 [h]"),
-    "local_time": ("local time (UTC+8)", "北京时间 (UTC+8)"),
+    "local_time": ("local time ({zone})", "当地时间 ({zone})"),
     "receptor": ("receptor", "受体"),
 }
 #: threshold bases (:func:`hydrology.transport.analytic.receptor_thresholds`) in Chinese
@@ -367,7 +370,7 @@ def plot_isochrones(net: RiverNetwork, forecast: Forecast, path: str | Path, *, 
         ax.set(xlim=(allxy[:, 0].min() - pad, allxy[:, 0].max() + pad),
                ylim=(allxy[:, 1].min() - pad, allxy[:, 1].max() + pad))
         ax.grid(True, lw=0.3, alpha=0.5)
-        when = _local(rel.start)
+        when = _local(rel.start, network_zone(net))
         name = display_text(net.name, _text("network", "en")) if net.name else _say("network", lang)
         default = (_say("map_title", lang, net=name, step=step)
                    + ("\n" + _say("released_at", lang, when=when) if when else ""))
@@ -419,8 +422,10 @@ def _features(ax: Axes, net: RiverNetwork, lang: Lang = "en") -> list[Any]:
     return handles
 
 
-def _local(start: datetime | None) -> str | None:
-    return None if start is None else start.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M (UTC+8)")
+def _local(start: datetime | None, tz: ZoneInfo) -> str | None:
+    """The release start with date, time and zone (``2025-05-01 08:00 EDT (UTC-04:00, America/New_York)``);
+    Latin letters only, so that it draws without a CJK font."""
+    return None if start is None else markdown_time(start, tz)
 
 
 # ------------------------------------------------------------------------------------ curves
@@ -528,7 +533,8 @@ def _panels_dataset(ds: xr.Dataset, receptors: Sequence[str] | None,
 
 
 def plot_breakthrough(forecast_or_dataset: Forecast | xr.Dataset, path: str | Path, *,
-                      receptors: Sequence[str] | None = None, title: str | None = None, lang: Lang = "en") -> Path:
+                      receptors: Sequence[str] | None = None, title: str | None = None, lang: Lang = "en",
+                      timezone: str | None = None) -> Path:
     """Concentration curves at receptors, one panel each, with the threshold and arrival/peak/end.
 
     Parameters
@@ -547,17 +553,23 @@ def plot_breakthrough(forecast_or_dataset: Forecast | xr.Dataset, path: str | Pa
         Figure title.
     lang : {"en", "zh"}
         Language of titles, labels and legends.
+    timezone : str, optional
+        IANA zone of the clock times (the network's ``timezone``; default Asia/Shanghai).
 
     Returns
     -------
     Path
         The PNG written. Time is in hours after the release start; when the start is known
         (``Release.start``, or a dataset time axis ``seconds since`` a real date) the top axis
-        shows local time (:data:`DISPLAY_TZ`). Arrival and end are marked where the curve crosses
+        shows local time in ``timezone``, and the title the start with date, time and zone. Arrival and end are marked where the curve crosses
         the threshold (dashed), the peak with its value; for a pollutant without a standard the
         dashed line is at 1 % of the receptor's peak, the edge rule of the engines.
     """
     _check_lang(lang)
+    try:
+        tz = zone(timezone)
+    except ValueError as err:
+        raise PlottingError(str(err)) from err
     if isinstance(forecast_or_dataset, Forecast):
         panels, note, start = _panels_forecast(forecast_or_dataset, receptors, lang)
         pollutant = forecast_or_dataset.release.pollutant.name
@@ -577,17 +589,17 @@ def plot_breakthrough(forecast_or_dataset: Forecast | xr.Dataset, path: str | Pa
         fig = _figure(10.0, max(3.4, 2.5 * nrows + 0.8))
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for ax, p in zip(axes.flat, panels, strict=False):
-            _panel(ax, p, pollutant, start, lang)
+            _panel(ax, p, pollutant, start, tz, lang)
         for ax in list(axes.flat)[n:]:
             ax.set_visible(False)
         head = display_text(title, _text("curves_default", "en")) if title else _say("curves_title", lang, pol=pollutant)
         sep = "，" if lang == "zh" and cjk_font() else ", "
-        fig.suptitle(head + (sep + _say("released_at", lang, when=_local(start)) if start else "") + note, fontsize=11)
+        fig.suptitle(head + (sep + _say("released_at", lang, when=_local(start, tz)) if start else "") + note, fontsize=11)
         fig.savefig(Path(path), format="png")
     return Path(path)
 
 
-def _panel(ax: Axes, p: dict[str, Any], pollutant: str, start: datetime | None, lang: Lang = "en") -> None:
+def _panel(ax: Axes, p: dict[str, Any], pollutant: str, start: datetime | None, tz: ZoneInfo, lang: Lang = "en") -> None:
     colour = MARKERS.get(p["kind"], ("o", "#333333", 0.0, ""))[1]
     h = p["t"] / HOUR
     ax.plot(h, p["c"], color=colour, lw=1.8)
@@ -617,7 +629,7 @@ def _panel(ax: Axes, p: dict[str, Any], pollutant: str, start: datetime | None, 
     ax.grid(True, lw=0.3, alpha=0.5)
     ax.legend(fontsize=7, loc="best", framealpha=0.85)
     if start is not None:
-        _clock_axis(ax, start, lang)
+        _clock_axis(ax, start, tz, lang)
 
 
 def _check_lang(lang: Lang) -> None:
@@ -625,13 +637,16 @@ def _check_lang(lang: Lang) -> None:
         raise PlottingError(f"lang must be 'en' or 'zh', got {lang!r}")
 
 
-def _clock_axis(ax: Axes, start: datetime, lang: Lang = "en") -> None:
-    """Local clock time (UTC+8) on the top axis, at the bottom axis's tick positions."""
+def _clock_axis(ax: Axes, start: datetime, tz: ZoneInfo, lang: Lang = "en") -> None:
+    """Local clock time in zone ``tz`` on the top axis, at the bottom axis's tick positions; the label
+    names the zone and its UTC offset(s) (two across a daylight-saving change)."""
     sec = ax.secondary_xaxis("top")
     lo, hi = ax.get_xlim()
     ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
-    local = [start.astimezone(DISPLAY_TZ) + timedelta(hours=float(t)) for t in ticks]
+    # add in UTC, then convert: wall-clock arithmetic would miss a daylight-saving change in the window
+    local = [(start + timedelta(hours=float(t))).astimezone(tz) for t in ticks]
     fmt = "%H:%M" if len({d.date() for d in local}) <= 1 else "%m-%d\n%H:%M"
     sec.set_xticks(ticks, labels=[d.strftime(fmt) for d in local], fontsize=7)
-    sec.set_xlabel(_say("local_time", lang), fontsize=7)
+    offsets = "/".join(dict.fromkeys(utc_offset(d, tz) for d in local)) or utc_offset(start, tz)
+    sec.set_xlabel(_say("local_time", lang, zone=f"{tz.key}, {offsets}"), fontsize=7)
 

@@ -33,6 +33,7 @@ def per_s_to_per_day(rate_per_s: float) -> float:
 from datetime import timedelta as _timedelta
 from datetime import timezone as _timezone
 
-#: the zone times are displayed in (stored times are UTC): Asia/Shanghai is UTC+8 all year, with no
-#: daylight saving since 1991, so a fixed offset is exact and needs no tz database
+#: the DEFAULT display zone (stored times are UTC), for a network whose document states no ``timezone``:
+#: Asia/Shanghai is UTC+8 all year, with no daylight saving since 1991, so a fixed offset is exact. Outputs
+#: are written in their network's own zone: use :func:`hydrology.timezones.network_zone`, not this.
 DISPLAY_TZ = _timezone(_timedelta(hours=8), "Asia/Shanghai")

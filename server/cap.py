@@ -8,7 +8,8 @@ CLI (``rivertrace cap``) and, later, the alert pipeline produce the same documen
 The document
 ------------
 - ``identifier`` is the rivertrace alert id; ``sender`` defaults to :data:`DEFAULT_SENDER`;
-  ``sent`` is the alert's creation time with its UTC offset (Asia/Shanghai, ``+08:00``; CAP allows
+  ``sent`` is the alert's creation time with the UTC offset of the network's zone (``timezone`` of
+  the network document, default Asia/Shanghai ``+08:00``; every CAP time is written so; CAP allows
   no ``Z`` and no fractions); ``status`` Actual, ``scope`` Public; ``incidents`` is the incident id.
 - ``msgType`` is ``Alert`` for the first message of an incident, ``Update`` as it evolves and
   ``Cancel`` when it is closed; Update and Cancel carry ``references`` to the earlier messages
@@ -17,7 +18,9 @@ The document
   ``Health`` when a drinking-water intake is affected), event, responseType, urgency, severity,
   certainty, effective/onset/expires, headline, description (arrival, peak and end at every
   receptor above its standard), instruction (the checklist's first actions with their deadlines),
-  parameters and the areas.
+  parameters (``timezone``: the IANA zone of the times) and the areas. Times in the texts carry
+  date, time and zone (``2025-07-15 10:12 CST``; Chinese ``2025-07-15 10:12 北京时间``), and the
+  description names the zone with its UTC offset.
 - ``area``: one polygon around the affected river stretch (the reach lines from the release to the
   farthest receptor above its standard, buffered by :data:`STRETCH_BUFFER_M` on either side) and
   one circle of :data:`INTAKE_RADIUS_KM` around each affected drinking-water intake. Coordinates
@@ -60,8 +63,11 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from hydrology.timezones import DEFAULT_ZONE, local_time, network_zone, zone, zone_note
 
 __all__ = ["CAP_NS", "DEFAULT_SENDER", "INTAKE_RADIUS_KM", "STRETCH_BUFFER_M", "CapError", "CapFacts", "CapIntake",
            "CapReceptor", "CapReference", "build_cap", "cap_codes", "cap_time", "facts_from_do_event", "facts_from_forecast"]
@@ -75,7 +81,8 @@ STRETCH_BUFFER_M = 500.0
 #: radius of the circle around an affected intake [km]: covers the first-level protection zone of a
 #: river drinking-water source (HJ 338-2018: 1000 m upstream, 100 m downstream of the intake)
 INTAKE_RADIUS_KM = 1.0
-#: display offset of CAP times (Asia/Shanghai, UTC+8 all year)
+#: the default zone's offset (Asia/Shanghai, UTC+8 all year); kept for callers of ``server.cap.CHINA``.
+#: A message is written in its network's zone (``CapFacts.timezone``).
 CHINA = timezone(timedelta(hours=8))
 #: "immediately" for urgency [s]
 IMMEDIATE_S = 15 * 60.0
@@ -91,11 +98,12 @@ class CapError(ValueError):
     """Facts that cannot make a valid CAP 1.2 message (an identifier with a comma, a naive time...)."""
 
 
-def cap_time(t: datetime) -> str:
-    """A CAP 1.2 dateTime: ``2025-07-15T09:35:00+08:00`` (no ``Z``, no fractions; section 3.3.2)."""
+def cap_time(t: datetime, tz: ZoneInfo | None = None) -> str:
+    """A CAP 1.2 dateTime in zone ``tz`` (default Asia/Shanghai): ``2025-07-15T09:35:00+08:00``,
+    ``2025-05-01T08:00:00-04:00`` (no ``Z``, no fractions; section 3.3.2)."""
     if t.tzinfo is None:
         raise CapError(f"time {t.isoformat()} has no UTC offset")
-    return t.astimezone(CHINA).replace(microsecond=0).isoformat()
+    return t.astimezone(tz or zone(None)).replace(microsecond=0).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +114,9 @@ class CapReference:
     identifier: str
     sent: datetime
 
-    def text(self) -> str:
-        return f"{self.sender},{self.identifier},{cap_time(self.sent)}"
+    def text(self, tz: ZoneInfo | None = None) -> str:
+        """``sender,identifier,sent`` with ``sent`` in zone ``tz`` (the message's own zone, default Asia/Shanghai)."""
+        return f"{self.sender},{self.identifier},{cap_time(self.sent, tz)}"
 
     @classmethod
     def parse(cls, text: str) -> CapReference:
@@ -171,6 +180,8 @@ class CapFacts:
     instructions: tuple[tuple[str, str], ...] = ()  # (zh, en), in checklist order
     sender_name: str = "rivertrace"
     extra: dict[str, str] = field(default_factory=dict)  # more CAP parameters (valueName -> value)
+    #: IANA zone every time is written in (the network's ``timezone``)
+    timezone: str = DEFAULT_ZONE
 
     @property
     def affected(self) -> tuple[CapReceptor, ...]:
@@ -206,11 +217,15 @@ def cap_codes(facts: CapFacts, msg_type: MsgType = "Alert") -> tuple[str, str, s
 
 
 # ---------------------------------------------------------------------------------------- text
-def _hm(t: datetime | None) -> str:
-    return "-" if t is None else t.astimezone(CHINA).strftime("%m-%d %H:%M")
+def _hm(t: datetime | None, tz: ZoneInfo, lang: str = "en") -> str:
+    """Date, time and zone (``2025-07-15 10:12 CST``), or ``-``."""
+    return "-" if t is None else local_time(t, tz, lang)
 
 
 def _texts(facts: CapFacts, msg_type: MsgType) -> dict[str, dict[str, str]]:
+    tz = zone(facts.timezone)
+    hm_zh = (lambda t: _hm(t, tz, "zh"))
+    hm = (lambda t: _hm(t, tz))
     net, net_zh, pol, pol_zh = facts.network_name, facts.network_name_zh, facts.pollutant, facts.pollutant_zh
     affected, intakes = facts.affected, facts.intakes
     first = min(affected, key=lambda r: r.arrival) if affected else None  # type: ignore[arg-type, return-value]
@@ -223,11 +238,11 @@ def _texts(facts: CapFacts, msg_type: MsgType) -> dict[str, dict[str, str]]:
                    f"(standard {first.threshold_mg_l:g} mg/L)")
     elif intakes:
         i = min(intakes, key=lambda r: r.arrival)  # type: ignore[arg-type, return-value]
-        head_zh = f"{net_zh}{pol_zh}污染：预计 {_hm(i.arrival)} 到达取水口 {i.name_zh or i.id}"
-        head_en = f"{pol} pollution on {net}: reaches intake {i.name or i.id} at {_hm(i.arrival)} (UTC+8)"
+        head_zh = f"{net_zh}{pol_zh}污染：预计 {hm_zh(i.arrival)} 到达取水口 {i.name_zh or i.id}"
+        head_en = f"{pol} pollution on {net}: reaches intake {i.name or i.id} at {hm(i.arrival)}"
     elif first is not None:
-        head_zh = f"{net_zh}{pol_zh}污染：预计 {_hm(first.arrival)} 到达 {first.name_zh or first.id}"
-        head_en = f"{pol} pollution on {net}: reaches {first.name or first.id} at {_hm(first.arrival)} (UTC+8)"
+        head_zh = f"{net_zh}{pol_zh}污染：预计 {hm_zh(first.arrival)} 到达 {first.name_zh or first.id}"
+        head_en = f"{pol} pollution on {net}: reaches {first.name or first.id} at {hm(first.arrival)}"
     else:
         head_zh, head_en = f"{net_zh}{pol_zh}污染：下游未预报超标", f"{pol} pollution on {net}: no exceedance forecast downstream"
     lines_zh, lines_en = [], []
@@ -238,19 +253,20 @@ def _texts(facts: CapFacts, msg_type: MsgType) -> dict[str, dict[str, str]]:
         who, who_zh = f"{r.name or r.id} ({r.id})", (f"{r.name_zh}（{r.id}）" if r.name_zh else r.id)
         if r.minimum:
             lines_zh.append(f"{who_zh}：{pol_zh}实测 {r.peak_mg_l:.3g} mg/L，低于标准 {r.threshold_mg_l:g} mg/L"
-                            f"（{_hm(r.arrival)} 起）。")
+                            f"（{hm_zh(r.arrival)} 起）。")
             lines_en.append(f"{who}: {pol} measured {r.peak_mg_l:.3g} mg/L, below the standard of "
-                            f"{r.threshold_mg_l:g} mg/L (since {_hm(r.arrival)}).")
+                            f"{r.threshold_mg_l:g} mg/L (since {hm(r.arrival)}).")
             continue
-        lines_zh.append(f"{who_zh}：{_hm(r.arrival)} 超标，{_hm(r.peak_time)} 达峰 {r.peak_mg_l:.3g} mg/L"
-                        f"（标准 {r.threshold_mg_l:g} mg/L），{_hm(r.end)} 回落至标准以下。")
-        lines_en.append(f"{who}: above standard from {_hm(r.arrival)}, peak {r.peak_mg_l:.3g} mg/L "
-                        f"(standard {r.threshold_mg_l:g} mg/L) at {_hm(r.peak_time)}, below again at {_hm(r.end)}.")
+        lines_zh.append(f"{who_zh}：{hm_zh(r.arrival)} 超标，{hm_zh(r.peak_time)} 达峰 {r.peak_mg_l:.3g} mg/L"
+                        f"（标准 {r.threshold_mg_l:g} mg/L），{hm_zh(r.end)} 回落至标准以下。")
+        lines_en.append(f"{who}: above standard from {hm(r.arrival)}, peak {r.peak_mg_l:.3g} mg/L "
+                        f"(standard {r.threshold_mg_l:g} mg/L) at {hm(r.peak_time)}, below again at {hm(r.end)}.")
     if not affected:
         lines_zh.append("下游各断面和取水口均未预报超标。")
         lines_en.append("No downstream station or intake is forecast above its standard.")
-    lines_zh.append("时间为北京时间（UTC+8）。")
-    lines_en.append("Times are China Standard Time (UTC+8).")
+    shown = [facts.sent, *(t for r in affected for t in (r.arrival, r.peak_time, r.end))]
+    lines_zh.append(zone_note(tz, shown, "zh"))
+    lines_en.append(zone_note(tz, shown))
     inst_zh = "\n".join(z for z, _ in facts.instructions) or ("预警解除，恢复常规监测。" if msg_type == "Cancel" else "")
     inst_en = "\n".join(e for _, e in facts.instructions) or ("Alert cancelled; routine monitoring." if msg_type == "Cancel" else "")
     return {"zh-CN": {"event": f"水污染事件（{pol_zh}）", "headline": head_zh, "description": "\n".join(lines_zh),
@@ -290,17 +306,18 @@ def build_cap(facts: CapFacts, *, msg_type: MsgType = "Alert", references: Seque
         raise CapError(f"a {msg_type} message must reference the earlier message(s) it updates or cancels")
     urgency, severity, certainty = cap_codes(facts, msg_type)
     texts = _texts(facts, msg_type)
+    tz = zone(facts.timezone)
     ET.register_namespace("", CAP_NS)
     root = ET.Element(f"{{{CAP_NS}}}alert")
     _sub(root, "identifier", facts.alert_id)
     _sub(root, "sender", sender)
-    _sub(root, "sent", cap_time(facts.sent))
+    _sub(root, "sent", cap_time(facts.sent, tz))
     _sub(root, "status", status)
     _sub(root, "msgType", msg_type)
     _sub(root, "source", "rivertrace")
     _sub(root, "scope", "Public")
     if references:
-        _sub(root, "references", " ".join(r.text() for r in references))
+        _sub(root, "references", " ".join(r.text(tz) for r in references))
     incident = facts.incident_id.replace(" ", "_")
     if incident:
         _sub(root, "incidents", incident)
@@ -320,16 +337,16 @@ def build_cap(facts: CapFacts, *, msg_type: MsgType = "Alert", references: Seque
         _sub(info, "urgency", urgency)
         _sub(info, "severity", severity)
         _sub(info, "certainty", certainty)
-        _sub(info, "effective", cap_time(facts.sent))
+        _sub(info, "effective", cap_time(facts.sent, tz))
         if arrivals and msg_type != "Cancel":
-            _sub(info, "onset", cap_time(min(arrivals)))
-        _sub(info, "expires", cap_time(max(expires, facts.sent)))
+            _sub(info, "onset", cap_time(min(arrivals), tz))
+        _sub(info, "expires", cap_time(max(expires, facts.sent), tz))
         _sub(info, "senderName", facts.sender_name)
         _sub(info, "headline", tx["headline"])
         _sub(info, "description", tx["description"])
         if tx["instruction"]:
             _sub(info, "instruction", tx["instruction"])
-        params = {"incident_id": facts.incident_id, "pollutant": facts.pollutant, **facts.extra}
+        params = {"incident_id": facts.incident_id, "pollutant": facts.pollutant, "timezone": tz.key, **facts.extra}
         for name, value in params.items():
             p = _sub(info, "parameter")
             _sub(p, "valueName", name)
@@ -365,6 +382,18 @@ def reference_of(xml: str) -> CapReference:
         raise CapError(f"the earlier CAP document does not parse: {err}") from err
 
 
+def _document_zone(root: ET.Element, q: str) -> ZoneInfo:
+    """The zone an earlier document was written in: its ``timezone`` parameter (default Asia/Shanghai,
+    the zone of documents written before the parameter existed)."""
+    for p in root.iter(q + "parameter"):
+        if p.findtext(q + "valueName") == "timezone":
+            try:
+                return zone(p.findtext(q + "value"))
+            except ValueError as err:
+                raise CapError(f"the earlier CAP document's {err}") from err
+    return zone(None)
+
+
 def follow_up_cap(previous_xml: str, *, alert_id: str, sent: datetime, msg_type: MsgType,
                   headline: tuple[str, str] | None = None) -> str:
     """An ``Update`` or ``Cancel`` of an earlier CAP document of the same incident; pure, no I/O.
@@ -385,9 +414,10 @@ def follow_up_cap(previous_xml: str, *, alert_id: str, sent: datetime, msg_type:
     except ET.ParseError as err:
         raise CapError(f"the earlier CAP document does not parse: {err}") from err
     q = f"{{{CAP_NS}}}"
+    tz = _document_zone(root, q)
     prev = _reference(root)
     root.find(q + "identifier").text = alert_id  # type: ignore[union-attr]
-    root.find(q + "sent").text = cap_time(sent)  # type: ignore[union-attr]
+    root.find(q + "sent").text = cap_time(sent, tz)  # type: ignore[union-attr]
     root.find(q + "msgType").text = msg_type  # type: ignore[union-attr]
     refs = root.find(q + "references")
     if refs is None:  # references come right after scope (CAP 1.2's element order)
@@ -395,9 +425,9 @@ def follow_up_cap(previous_xml: str, *, alert_id: str, sent: datetime, msg_type:
         at = children.index(root.find(q + "scope")) + 1  # type: ignore[arg-type]
         refs = ET.Element(q + "references")
         root.insert(at, refs)
-    refs.text = prev.text()
+    refs.text = prev.text(tz)
     for info in root.findall(q + "info"):
-        info.find(q + "effective").text = cap_time(sent)  # type: ignore[union-attr]
+        info.find(q + "effective").text = cap_time(sent, tz)  # type: ignore[union-attr]
         lang = info.findtext(q + "language")
         if headline is not None:
             head = info.find(q + "headline")
@@ -547,7 +577,8 @@ def facts_from_forecast(net: Any, fc: Any, checklist: Any = None, *, alert_id: s
     targets = [(reach, chainage) for _id, reach, chainage in affected]
     if not targets and fc.receptors:  # nothing above a standard: the stretch down to the nearest receptor
         targets = [(fc.receptors[0].reach, fc.receptors[0].chainage_m)]
-    instructions, first_deadline = _instructions(checklist, max_instructions)
+    tz = network_zone(net)
+    instructions, first_deadline = _instructions(checklist, max_instructions, tz)
     if not math.isfinite(rel.total_mass_kg):
         raise CapError("the release has no finite mass")
     return CapFacts(
@@ -556,10 +587,10 @@ def facts_from_forecast(net: Any, fc: Any, checklist: Any = None, *, alert_id: s
         pollutant=rel.pollutant.name, pollutant_zh=_pollutant_zh(rel.pollutant.name), receptors=tuple(receptors),
         stretch=_stretch_rings(net, _path_pieces(net, (rel.reach, rel.chainage_m), targets)), level=level,
         observed=observed, source=source, first_deadline=first_deadline, instructions=instructions,
-        extra={"release_mass_kg": f"{rel.total_mass_kg:g}", "release_start": cap_time(rel.start.astimezone(UTC))})
+        extra={"release_mass_kg": f"{rel.total_mass_kg:g}", "release_start": cap_time(rel.start, tz)}, timezone=tz.key)
 
 
-def _instructions(checklist: Any, limit: int) -> tuple[tuple[tuple[str, str], ...], datetime | None]:
+def _instructions(checklist: Any, limit: int, tz: ZoneInfo) -> tuple[tuple[tuple[str, str], ...], datetime | None]:
     """(zh, en) lines of the checklist's first ``limit`` actions, and its earliest pending deadline."""
     if checklist is None:
         return (), None
@@ -567,8 +598,8 @@ def _instructions(checklist: Any, limit: int) -> tuple[tuple[tuple[str, str], ..
 
     lines = []
     for a in checklist.actions[:limit]:
-        due = "" if a.deadline is None else f"（{_hm(a.deadline)} 前）"
-        due_en = "" if a.deadline is None else f" (by {_hm(a.deadline)})"
+        due = "" if a.deadline is None else f"（{_hm(a.deadline, tz, 'zh')} 前）"
+        due_en = "" if a.deadline is None else f" (by {_hm(a.deadline, tz)})"
         lines.append((f"{KIND_NAMES[a.kind][0]}：{a.target}{due}", f"{KIND_NAMES[a.kind][1]}: {a.target}{due_en}"))
     deadlines = [a.deadline for a in checklist.actions if a.deadline is not None and a.status == "pending"]
     return tuple(lines), (min(deadlines) if deadlines else None)
@@ -597,11 +628,13 @@ def facts_from_do_event(net: Any, event: Any, checklist: Any = None, *, alert_id
                       threshold_mg_l=float(limit.value_g_m3),  # type: ignore[arg-type]
                       name_zh=str(st.get("name_zh") or ""), minimum=True)
     src = net.feature(event.source)
-    instructions, first_deadline = _instructions(checklist, max_instructions)
+    tz = network_zone(net)
+    instructions, first_deadline = _instructions(checklist, max_instructions, tz)
     return CapFacts(
         alert_id=alert_id, incident_id=incident_id, sent=sent, network_name=net.name or "",
         network_name_zh=str(getattr(net, "name_zh", "") or ""), pollutant="DO", pollutant_zh=_pollutant_zh("DO"),
         receptors=(rec,), stretch=_stretch_rings(net, _path_pieces(net, (src.reach, src.chainage_m),
                                                                      [(st.reach, st.chainage_m)])),
         level=level, observed=True, source=event.source, first_deadline=first_deadline, instructions=instructions,
-        extra={"observed_do_mg_l": f"{event.observed_do_g_m3:.3g}", "do_standard_mg_l": f"{limit.value_g_m3:g}"})
+        extra={"observed_do_mg_l": f"{event.observed_do_g_m3:.3g}", "do_standard_mg_l": f"{limit.value_g_m3:g}"},
+        timezone=tz.key)

@@ -18,10 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 import grpc
 import pandas as pd
 
+from hydrology.timezones import local_time, zone
 from server.generated.rivertrace.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
@@ -34,7 +36,7 @@ from server.generated.rivertrace.v1 import (
 from tracer.scenarios import puhe_replay, ruxi_replay
 
 from .app import create_server
-from .cli import CHINA_TZ, demo_basin_path
+from .cli import demo_basin_path
 from .config import Config
 from .convert import timestamp, to_datetime
 from .hub import start_hub
@@ -62,8 +64,9 @@ def _t(key: str, lang: str) -> str:
     return T[key][0 if lang == "zh" else 1]
 
 
-def _local(ts: object) -> str:
-    return to_datetime(ts).astimezone(CHINA_TZ).strftime("%m-%d %H:%M")  # type: ignore[arg-type]
+def _local(ts: object, tz: ZoneInfo, lang: str) -> str:
+    """A gRPC Timestamp (UTC) in the network's zone, with date and zone: ``2025-07-15 09:35 CST``."""
+    return local_time(to_datetime(ts), tz, lang)  # type: ignore[arg-type]
 
 
 def _stream(channel: grpc.Channel, network: str, frame: object) -> int:
@@ -75,33 +78,33 @@ def _stream(channel: grpc.Channel, network: str, frame: object) -> int:
     return sum(a.stored for a in monitoring_pb2_grpc.MonitoringServiceStub(channel).IngestReadings(batches, timeout=120))
 
 
-def _band(a: object) -> str:
+def _band(a: object, tz: ZoneInfo, lang: str) -> str:
     q = a.band.arrival  # type: ignore[attr-defined]
     if not (a.HasField("band") and q.HasField("p10") and q.HasField("p90")):  # type: ignore[attr-defined]
         return ""
-    return f"  P10-P90 {_local(q.p10)} - {_local(q.p90)}"
+    return f"  P10-P90 {_local(q.p10, tz, lang)} - {_local(q.p90, tz, lang)}"
 
 
-def _print_alert(alert: alerts_pb2.Alert, lang: str, out: TextIO) -> None:
+def _print_alert(alert: alerts_pb2.Alert, lang: str, out: TextIO, tz: ZoneInfo) -> None:
     inc = alert.incident
     print(_t("got", lang).format(i=alert.alert_id, s=alert.sequence, m=alert.summary_zh if lang == "zh" else alert.summary),
           file=out)
     if alert.kind == "update":  # what changed, and the intakes' forecast now; the checklist was sent before
         for a in inc.arrivals:
             if a.kind == INTAKE and a.HasField("arrival"):
-                print(_t("intake", lang).format(i=a.id, t=_local(a.arrival), b=_band(a)), file=out)
+                print(_t("intake", lang).format(i=a.id, t=_local(a.arrival, tz, lang), b=_band(a, tz, lang)), file=out)
         return
     print(_t("cands", lang), file=out)
     for rank, c in enumerate(inc.candidates[:3], 1):
         size = f"{c.mass_kg:.0f} kg" if c.mass_kg else f"{c.rate_kg_s * 1000:.1f} g/s CBOD"
         print(f"  {rank}. {c.id:<14} {c.kind:<16} p={c.probability:.2f}  {c.distance_m / 1000:.1f} km  "
-              f"{_local(c.release_start) if c.HasField('release_start') else '-'}  {size}", file=out)
+              f"{_local(c.release_start, tz, lang) if c.HasField('release_start') else '-'}  {size}", file=out)
     if inc.arrivals:
         print(_t("arr", lang), file=out)
         for a in inc.arrivals:
             if a.HasField("arrival"):
-                print(f"  {a.id:<12} {_local(a.arrival)} - {_local(a.end) if a.HasField('end') else '?'}  "
-                      f"peak {a.peak_mg_l:.3g} mg/L{_band(a) if a.kind == INTAKE else ''}", file=out)
+                print(f"  {a.id:<12} {_local(a.arrival, tz, lang)} - {_local(a.end, tz, lang) if a.HasField('end') else '?'}  "
+                      f"peak {a.peak_mg_l:.3g} mg/L{_band(a, tz, lang) if a.kind == INTAKE else ''}", file=out)
     print(inc.checklist.markdown_zh if lang == "zh" else inc.checklist.markdown_en, file=out)
 
 
@@ -156,7 +159,7 @@ def run_demo(lang: str = "both", out: TextIO = sys.stdout) -> int:
                 for lg in langs:
                     print(f"\n======== {name} ========", file=out)
                     for a in got:
-                        _print_alert(a, lg, out)
+                        _print_alert(a, lg, out, zone(doc.get("timezone")))
                     if not got:
                         print(_t("none", lg), file=out)
         finally:

@@ -1,7 +1,9 @@
 """The disposal checklist: actions with department, target, deadline, rationale, status.
 
-Machine form (:meth:`Checklist.as_dict`, JSON-ready, ISO 8601 times) and human form
-(:meth:`Checklist.markdown`, Chinese or English, short lines for a phone).
+Machine form (:meth:`Checklist.as_dict`, JSON-ready, ISO 8601 times with the network's UTC offset) and
+human form (:meth:`Checklist.markdown`, Chinese or English, short lines for a phone, every time with
+date, time and zone). Times are held in UTC; ``Checklist.timezone`` (the network's IANA zone,
+:mod:`hydrology.timezones`) is only how they are written.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from hydrology.timezones import DEFAULT_ZONE, iso_local, local_time, zone, zone_note
 from hydrology.units import DISPLAY_TZ
 
 ActionKind = Literal["halt_discharge", "interception", "dilution_release", "intake_suspension", "monitoring", "notify"]
 Status = Literal["pending", "acknowledged", "done", "not_feasible"]
 Priority = Literal["critical", "high", "medium", "low"]
+#: the default display zone (Asia/Shanghai); kept for callers of ``tracer.checklist.CHINA``. A checklist
+#: is written in its own ``timezone``.
 CHINA = DISPLAY_TZ
 
 KIND_NAMES = {
@@ -47,8 +52,10 @@ class Action:
     status: Status = "pending"
     numbers: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        iso = (lambda t: None if t is None else t.isoformat(timespec="seconds"))
+    def as_dict(self, timezone: str = DEFAULT_ZONE) -> dict[str, Any]:
+        """JSON-ready; times ISO 8601 with the UTC offset of ``timezone`` (an IANA name)."""
+        tz = zone(timezone)
+        iso = (lambda t: None if t is None else iso_local(t, tz))
         return {"id": self.id, "kind": self.kind, "department": self.department, "target": self.target,
                 "target_location": self.target_location, "deadline": iso(self.deadline),
                 "window_start": iso(self.window_start), "window_end": iso(self.window_end),
@@ -65,6 +72,8 @@ class Checklist:
     actions: tuple[Action, ...]
     summary: tuple[str, str]
     departments: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (zh, en)
+    #: the IANA zone its times are written in (the network's ``timezone``)
+    timezone: str = DEFAULT_ZONE
 
     def by_kind(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.kind == kind]
@@ -76,16 +85,22 @@ class Checklist:
         return replace(self, actions=tuple(replace(a, status=status) if a.id == action_id else a for a in self.actions))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"incident": self.incident, "created_at": self.created_at.isoformat(), "summary": self.summary[1],
+        """JSON-ready; times ISO 8601 with the offset of the checklist's zone, which is named too."""
+        return {"incident": self.incident, "timezone": self.timezone,
+                "created_at": iso_local(self.created_at, zone(self.timezone)), "summary": self.summary[1],
                 "summary_zh": self.summary[0], "departments": sorted({a.department for a in self.actions if a.department}),
-                "actions": [a.as_dict() for a in self.actions]}
+                "actions": [a.as_dict(self.timezone) for a in self.actions]}
 
     def markdown(self, lang: Literal["zh", "en"] = "zh") -> str:
-        """The checklist for a phone: one block per action, local (Asia/Shanghai) times."""
+        """The checklist for a phone: one block per action; every time with date, time and zone
+        (``2025-05-01 08:00 EDT``), and one line naming the zone and its UTC offsets."""
         k = 0 if lang == "zh" else 1
-        when = (lambda t: "-" if t is None else t.astimezone(CHINA).strftime("%m-%d %H:%M"))
+        tz = zone(self.timezone)
+        when = (lambda t: "-" if t is None else local_time(t, tz, lang))
         title = "处置清单" if k == 0 else "Disposal checklist"
-        lines = [f"# {title}: {self.incident}", "", self.summary[k], ""]
+        shown = [self.created_at, *(t for a in self.actions for t in (a.deadline, a.window_start, a.window_end))]
+        made = (f"编制时间：{when(self.created_at)}。" if k == 0 else f"Made at {when(self.created_at)}.")
+        lines = [f"# {title}: {self.incident}", "", self.summary[k], "", f"{made} {zone_note(tz, shown, lang)}", ""]
         labels = (("负责", "截止", "时段", "优先级", "状态"), ("Owner", "Deadline", "Window", "Priority", "Status"))[k]
         for i, a in enumerate(self.actions, 1):
             dep = self.departments.get(a.department or "", (a.department or "?", a.department))

@@ -32,8 +32,8 @@ import numpy as np
 
 from hydrology.network import Feature, RiverNetwork
 from hydrology.pollutants import pollutant as make_pollutant
+from hydrology.timezones import local_time, network_zone
 from hydrology.transport.kernel import point_source_responses
-from hydrology.units import DISPLAY_TZ
 
 from .attribution import CURVE_RELATIVE_ERROR, AttributionResult, Candidate
 from .separation import information_gain
@@ -225,13 +225,14 @@ def operations_checks(net: RiverNetwork, group: Sequence[Candidate]) -> tuple[Op
         if c.id.startswith("reach:") or c.id not in net.dischargers:
             continue
         f = net.dischargers[c.id]
+        tz = network_zone(net)
         name = f.name or c.id
         when_en = when_zh = ""
         iv = c.release_start_interval
         if iv is not None and iv[1] > iv[0]:  # (the steady DO model has no release time)
-            when_en = f" between {iv[0]:%m-%d %H:%M} and {iv[1]:%m-%d %H:%M} UTC"
-            a, b = (t.astimezone(DISPLAY_TZ) for t in iv)
-            when_zh = f"（北京时间 {a:%m-%d %H:%M}–{b:%m-%d %H:%M}）"
+            a, b = (local_time(t, tz) for t in iv)  # the network's zone, as the checklist around it
+            when_en = f" between {a} and {b}"
+            when_zh = f"（{a} 至 {b}）"
         out.append(OperationsCheck(  # zh names the discharger by id: network names may be English
             c.id,
             f"核查 {c.id}{when_zh}：用电监控是否“生产开、治污停”；调取废水在线监测（出水流量、浓度）记录；"

@@ -22,7 +22,8 @@ justifies them (rationale in Chinese and English, and the raw ``numbers``):
   jurisdictions when the plume crosses into theirs.
 
 Infeasible steps are returned as actions with status ``not_feasible`` and the reason: never silence.
-Units: s, m3/s, g/m3, kg; times UTC.
+Units: s, m3/s, g/m3, kg; times UTC, written in the network's zone (:mod:`hydrology.timezones`):
+rationales say ``2025-05-01 08:00 EDT``, ``numbers`` carry ISO 8601 with the offset.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from hydrology.oxygen import cbod_ultimate_from_bod5
 from hydrology.oxygen_network import DOConditions, Effluent, predict_do
 from hydrology.pollutants import Pollutant
 from hydrology.standards import limit
+from hydrology.timezones import iso_local, local_time, network_zone, zone
 from hydrology.transport.analytic import Forecast, Release, forecast, route_moments
 
 from .checklist import Action, Checklist, Priority, utc
@@ -129,6 +132,17 @@ class _Ctx:
     policy: Policy
     fc: Forecast | None = None
     actions: list[Action] = field(default_factory=list)
+    #: the network's zone, in which every time in a rationale is written
+    tz: ZoneInfo = field(default_factory=lambda: zone(None))
+
+    def t(self, t: datetime, lang: str = "en") -> str:
+        """A time as a duty officer reads it: date, time and zone in the network's zone (``2025-05-01 08:00 EDT``;
+        in Chinese ``2025-07-15 09:35 北京时间``)."""
+        return local_time(t, self.tz, lang)
+
+    def iso(self, t: datetime) -> str:
+        """A time for the machine-readable ``numbers``: ISO 8601 with the network's UTC offset."""
+        return iso_local(t, self.tz)
 
     def at(self, seconds: float | None) -> datetime | None:
         if seconds is None or self.inp.release is None or self.inp.release.start is None:
@@ -138,11 +152,6 @@ class _Ctx:
 
 def _h(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
-
-
-def _t(t: datetime) -> str:
-    """A time as a duty officer reads it: Asia/Shanghai, month-day hour:minute."""
-    return t.astimezone(_cn()).strftime("%m-%d %H:%M")
 
 
 def _where(net: RiverNetwork, f: Feature) -> dict[str, Any]:
@@ -222,8 +231,8 @@ def build_interception(ctx: _Ctx) -> None:
         rows.append((r, site, arrive, ready_by, start_by, start_by >= now))
     feasible = [row for row in rows if row[5]]
     late = [row for row in rows if not row[5]]
-    late_zh = "；".join(f"{s.id} 须于 {_t(sb)} 前开工，已错过" for _r, s, _a, _rb, sb, _ok in late)
-    late_en = "; ".join(f"{s.id} start by {_t(sb)} passed" for _r, s, _a, _rb, sb, _ok in late)
+    late_zh = "；".join(f"{s.id} 须于 {ctx.t(sb, 'zh')} 前开工，已错过" for _r, s, _a, _rb, sb, _ok in late)
+    late_en = "; ".join(f"{s.id} start by {ctx.t(sb)} passed" for _r, s, _a, _rb, sb, _ok in late)
     backup_note = ((f"无可及时就位的备用点（{late_zh}）。", f" No backup site can be ready in time ({late_en}).")
                    if len(feasible) == 1 else ("", ""))
     for rank, (r, site, arrive, ready_by, start_by, _ok) in enumerate(feasible[:2]):
@@ -232,18 +241,18 @@ def build_interception(ctx: _Ctx) -> None:
         how = ("围油栏+吸油毡" if rel.pollutant.behaviour == "floating" else "筑坝拦截+导流/投加活性炭",
                "booms and absorbent pads" if rel.pollutant.behaviour == "floating" else "dam with diversion or activated-carbon dosing")
         _add(ctx, "interception", site, ready_by, (start_by, ctx.at(r.end_s)), "critical" if rank == 0 else "high",
-             f"{role_zh}拦截点（{how[0]}）：污染前锋预计 {_t(arrive)} 到达，"
-             f"减安全余量 {_h(p.interception_margin_s)}、搭建 {_h(build)}，须于 {_t(start_by)} 前开工"
+             f"{role_zh}拦截点（{how[0]}）：污染前锋预计 {ctx.t(arrive, 'zh')} 到达，"
+             f"减安全余量 {_h(p.interception_margin_s)}、搭建 {_h(build)}，须于 {ctx.t(start_by, 'zh')} 前开工"
              f"（余 {_h((start_by - now).total_seconds())}）。{backup_note[0] if rank == 0 else ''}",
-             f"{role_en.capitalize()} site ({how[1]}): leading edge arrives {_t(arrive)}; minus "
+             f"{role_en.capitalize()} site ({how[1]}): leading edge arrives {ctx.t(arrive)}; minus "
              f"{_h(p.interception_margin_s)} margin and {_h(build)} build time, work must start by "
-             f"{_t(start_by)} ({_h((start_by - now).total_seconds())} from now).{backup_note[1] if rank == 0 else ''}",
-             numbers={"arrival": arrive.isoformat(), "build_time_s": build, "margin_s": p.interception_margin_s,
-                      "start_by": start_by.isoformat(), "slack_s": (start_by - now).total_seconds(), "role": role_en})
+             f"{ctx.t(start_by)} ({_h((start_by - now).total_seconds())} from now).{backup_note[1] if rank == 0 else ''}",
+             numbers={"arrival": ctx.iso(arrive), "build_time_s": build, "margin_s": p.interception_margin_s,
+                      "start_by": ctx.iso(start_by), "slack_s": (start_by - now).total_seconds(), "role": role_en})
     if not feasible:
-        why = "; ".join(f"{s.id}: start by {_t(sb)} is {_h((now - sb).total_seconds())} ago"
+        why = "; ".join(f"{s.id}: start by {ctx.t(sb)} is {_h((now - sb).total_seconds())} ago"
                         for _r, s, _a, _rb, sb, _ok in rows) or "no suitable response site between the source and the intake"
-        why_zh = "；".join(f"{s.id} 须于 {_t(sb)} 前开工，已过 {_h((now - sb).total_seconds())}"
+        why_zh = "；".join(f"{s.id} 须于 {ctx.t(sb, 'zh')} 前开工，已过 {_h((now - sb).total_seconds())}"
                            for _r, s, _a, _rb, sb, _ok in rows) or "排放源与取水口之间没有合适的应急处置点"
         _add(ctx, "interception", "none", None, (None, None), "critical",
              f"无可及时就位的拦截点：{why_zh}。须加强取水口防护与下游监测。",
@@ -314,7 +323,7 @@ def build_dilution(ctx: _Ctx) -> None:
         start_by = arrive - timedelta(seconds=p.release_margin_s + water)
         nums = {"receptor": rec.id, "receptor_discharge_m3s": rec.discharge_m3s, "peak_g_m3": rec.peak_g_m3,
                 "standard_g_m3": c_std, "rule_q_add_m3s": rule, "engine_q_add_m3s": need, "spare_capacity_m3s": spare,
-                "water_travel_s": water, "start_by": start_by.isoformat(), "peak_at_full_release_g_m3": full}
+                "water_travel_s": water, "start_by": ctx.iso(start_by), "peak_at_full_release_g_m3": full}
         basis_zh = f"{rec.id} 流量 {rec.discharge_m3s:.1f} m³/s、峰值 {rec.peak_g_m3:.3g} mg/L、标准 {c_std:g} mg/L：稳态混合公式 Q(C峰/C标−1) = {rule:.1f} m³/s"
         basis_en = (f"at {rec.id} Q {rec.discharge_m3s:.1f} m3/s, peak {rec.peak_g_m3:.3g} mg/L, standard {c_std:g} mg/L: "
                     f"steady-mixing rule Q (C_peak/C_std - 1) = {rule:.1f} m3/s")
@@ -328,9 +337,9 @@ def build_dilution(ctx: _Ctx) -> None:
         late = start_by < now
         _add(ctx, "dilution_release", s, start_by, (start_by, ctx.at(rec.end_s)), "high",
              f"{basis_zh}；预报模型求得需增泄 {need:.1f} m³/s（富余 {spare:.1f}），水流到达需 {_h(water)}，"
-             f"须于 {_t(start_by)} 前开始" + ("（已来不及在前锋前到达）" if late else "") + "。",
+             f"须于 {ctx.t(start_by, 'zh')} 前开始" + ("（已来不及在前锋前到达）" if late else "") + "。",
              f"{basis_en}; the forecast engine needs {need:.1f} m3/s more (spare {spare:.1f}); the water takes {_h(water)} "
-             f"to arrive, so start by {_t(start_by)}" + (" (too late to precede the leading edge)" if late else "") + ".",
+             f"to arrive, so start by {ctx.t(start_by)}" + (" (too late to precede the leading edge)" if late else "") + ".",
              status="not_feasible" if late else "pending", explicit=s.get("operator"), numbers=nums)
 
 
@@ -391,14 +400,14 @@ def build_intakes(ctx: _Ctx) -> None:
         already = arrive <= now
         pop = intake.get("population") or 0
         _add(ctx, "intake_suspension", intake, start, (start, stop), "critical",
-             f"污染物预计 {_t(arrive)} 到达取水口（峰值 {r.peak_g_m3:.3g} mg/L，标准 {r.threshold_g_m3:g}），"
-             f"停止取水至 {_t(stop) if stop else '另行通知'}，影响 {pop:,} 人；通知水厂并向公众发布。"
+             f"污染物预计 {ctx.t(arrive, 'zh')} 到达取水口（峰值 {r.peak_g_m3:.3g} mg/L，标准 {r.threshold_g_m3:g}），"
+             f"停止取水至 {ctx.t(stop, 'zh') if stop else '另行通知'}，影响 {pop:,} 人；通知水厂并向公众发布。"
              + ("污染已到达，立即停止取水。" if already else ""),
-             f"Plume reaches the intake {_t(arrive)} (peak {r.peak_g_m3:.3g} mg/L, standard "
-             f"{r.threshold_g_m3:g}); stop intake until {_t(stop) if stop else 'further notice'}; "
+             f"Plume reaches the intake {ctx.t(arrive)} (peak {r.peak_g_m3:.3g} mg/L, standard "
+             f"{r.threshold_g_m3:g}); stop intake until {ctx.t(stop) if stop else 'further notice'}; "
              f"{pop:,} people served; notify the water utility and the public." + (" The plume is already there: stop now." if already else ""),
              explicit=intake.get("operator"),
-             numbers={"arrival": arrive.isoformat(), "end": end.isoformat() if end else None, "peak_g_m3": r.peak_g_m3,
+             numbers={"arrival": ctx.iso(arrive), "end": ctx.iso(end) if end else None, "peak_g_m3": r.peak_g_m3,
                       "margin_s": p.intake_margin_s, "population": pop})
 
 
@@ -413,9 +422,9 @@ def build_monitoring(ctx: _Ctx) -> None:
             ws = max(arrive - timedelta(seconds=p.monitoring_lead_s), ctx.inp.now)
             we = end + timedelta(seconds=p.monitoring_lag_s)
             _add(ctx, "monitoring", ctx.net.stations[r.id], ws, (ws, we), "medium",
-                 f"预计 {_t(arrive)} 到达、{_t(ctx.at(r.peak_s))} 达峰"  # type: ignore[arg-type]
+                 f"预计 {ctx.t(arrive, 'zh')} 到达、{ctx.t(ctx.at(r.peak_s), 'zh')} 达峰"  # type: ignore[arg-type]
                  f"（{r.peak_g_m3:.3g} mg/L）：加密采样以校核预报。",
-                 f"Predicted arrival {_t(arrive)}, peak {r.peak_g_m3:.3g} mg/L: sample more often "
+                 f"Predicted arrival {ctx.t(arrive)}, peak {r.peak_g_m3:.3g} mg/L: sample more often "
                  "to confirm or correct the forecast.")
     if ctx.inp.do_event is not None:
         ev = ctx.inp.do_event
@@ -442,12 +451,12 @@ def build_separation(ctx: _Ctx) -> None:
             id=f"{inp.incident}/grab/{tid}", kind="monitoring", department=route_department(ctx.net, p, "monitoring", [tid, g.reach])[0],
             target=tid, target_location={"reach": g.reach, "chainage_m": g.chainage_m, "name": g.site_name},
             deadline=g.time, window_start=g.time - half, window_end=g.time + half, priority="high",
-            rationale=((f"无法区分的嫌疑源：{names_zh}。请于 {_t(g.time)} 在 {g.site or '河段上'}（{g.reach} 河段 {g.chainage_m:.0f} m 处）"
+            rationale=((f"无法区分的嫌疑源：{names_zh}。请于 {ctx.t(g.time, 'zh')} 在 {g.site or '河段上'}（{g.reach} 河段 {g.chainage_m:.0f} m 处）"
                        f"采集一个水样：各嫌疑源的预测浓度（mg/L）为 {pred}，预期信息增益 {g.gain_nats:.2f} 奈特。"),
                        (f"Candidates that cannot be told apart: {names}. Take one grab sample at {where} (reach {g.reach}, "
-                       f"{g.chainage_m:.0f} m) at {_t(g.time)}: predicted mg/L {pred}; expected information gain "
+                       f"{g.chainage_m:.0f} m) at {ctx.t(g.time)}: predicted mg/L {pred}; expected information gain "
                        f"{g.gain_nats:.2f} nats.")),
-            numbers={"time": g.time.isoformat(), "gain_nats": g.gain_nats, "predicted_mg_l": dict(g.predicted_mg_l),
+            numbers={"time": ctx.iso(g.time), "gain_nats": g.gain_nats, "predicted_mg_l": dict(g.predicted_mg_l),
                      "weights": dict(g.weights), "sigma_mg_l": g.sigma_mg_l}))
     for chk in inp.operations:
         target = ctx.net.dischargers.get(chk.discharger)
@@ -494,17 +503,11 @@ BUILDERS: dict[str, Callable[[_Ctx], None]] = {
 }
 
 
-def _cn() -> Any:
-    from .checklist import CHINA
-
-    return CHINA
-
-
 def plan(net: RiverNetwork, inp: PlanInput, policy: Policy | None = None) -> Checklist:
     """The disposal checklist for an incident (see module doc)."""
     pol = policy or Policy()
     inp = replace(inp, now=utc(inp.now))
-    ctx = _Ctx(net, inp, pol)
+    ctx = _Ctx(net, inp, pol, tz=network_zone(net))
     if inp.release is not None:
         if inp.release.start is None:
             raise ValueError("the release needs a start time to plan against")
@@ -514,4 +517,4 @@ def plan(net: RiverNetwork, inp: PlanInput, policy: Policy | None = None) -> Che
     deps = {d.id: (d.name, d.name_en) for d in net.departments.values()}
     n_dep = len({a.department for a in ctx.actions if a.department})
     summary = (f"共 {len(ctx.actions)} 项处置措施，涉及 {n_dep} 个部门。", f"{len(ctx.actions)} actions for {n_dep} departments.")
-    return Checklist(inp.incident, inp.now, tuple(ctx.actions), summary, deps)
+    return Checklist(inp.incident, inp.now, tuple(ctx.actions), summary, deps, timezone=ctx.tz.key)

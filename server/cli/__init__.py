@@ -42,7 +42,8 @@ from .common import (
 )
 from .forecast import forecast_json, print_forecast_table
 
-#: the display time zone (Asia/Shanghai), as ``server.cli.CHINA_TZ`` was before the split
+#: the DEFAULT display zone (Asia/Shanghai), kept for callers of ``server.cli.CHINA_TZ``; every output is
+#: written in its network's own zone (``hydrology.timezones.network_zone``)
 CHINA_TZ = DISPLAY_TZ
 
 __all__ = ["CHINA_TZ", "CliError", "build_parser", "build_release", "demo_basin_path", "forecast_json", "load_valid_network",

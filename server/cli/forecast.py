@@ -13,12 +13,11 @@ from . import common
 from .common import add_release_arguments, build_release, lazy, load_valid_network
 
 
-def _iso(start: Any, seconds: float | None) -> str | None:
-    from hydrology.units import DISPLAY_TZ
-
+def _iso(start: Any, seconds: float | None, tz: Any) -> str | None:
+    """ISO 8601 with the UTC offset of the network's zone ``tz``, to the minute."""
     if start is None or seconds is None:
         return None
-    return (start + timedelta(seconds=seconds)).astimezone(DISPLAY_TZ).isoformat(timespec="minutes")
+    return (start + timedelta(seconds=seconds)).astimezone(tz).isoformat(timespec="minutes")
 
 
 def _round(v: float | None) -> float | None:
@@ -26,10 +25,14 @@ def _round(v: float | None) -> float | None:
 
 
 def forecast_json(net: Any, fc: Any) -> dict[str, Any]:
-    """The JSON object of ``rivertrace forecast --json`` (mg/L = g/m3, seconds after release start)."""
+    """The JSON object of ``rivertrace forecast --json`` (mg/L = g/m3, seconds after release start;
+    clock times ISO 8601 with the UTC offset of the network's ``timezone``, which is named)."""
+    from hydrology.timezones import network_zone
+
     rel = fc.release
+    tz = network_zone(net)
     out: dict[str, Any] = {
-        "network": net.name, "engine": fc.engine,
+        "network": net.name, "engine": fc.engine, "timezone": tz.key,
         "release": {"reach": rel.reach, "chainage_m": rel.chainage_m, "pollutant": rel.pollutant.name,
                     "behaviour": rel.pollutant.behaviour,
                     "kind": ("inflow_curve" if rel.is_boundary else "rate_curve" if rel.rate_curve is not None
@@ -37,7 +40,7 @@ def forecast_json(net: Any, fc: Any) -> dict[str, Any]:
                     "mass_kg": None if rel.is_boundary else rel.total_mass_kg,
                     "duration_s": rel.duration_s if rel.rate_curve is None else rel.active_s,
                     "decay_per_s": rel.pollutant.decay_per_s,
-                    "start": rel.start.isoformat() if rel.start else None},
+                    "start": _iso(rel.start, 0.0, tz) if rel.start else None},
         "receptors": [],
     }
     for r in fc.receptors:
@@ -48,8 +51,8 @@ def forecast_json(net: Any, fc: Any) -> dict[str, Any]:
             "threshold_mg_l": r.threshold_g_m3, "threshold_basis": r.threshold_basis,
             "mean_travel_time_s": _round(r.mean_travel_time_s), "mass_fraction": r.mass_fraction,
             "discharge_m3s": r.discharge_m3s,
-            "arrival_time": _iso(rel.start, r.arrival_s), "peak_time": _iso(rel.start, r.peak_s),
-            "end_time": _iso(rel.start, r.end_s),
+            "arrival_time": _iso(rel.start, r.arrival_s, tz), "peak_time": _iso(rel.start, r.peak_s, tz),
+            "end_time": _iso(rel.start, r.end_s, tz),
         })
     return out
 
@@ -69,6 +72,11 @@ def print_forecast_table(net: Any, fc: Any, stream: Any = None) -> None:
               f"{rel.total_mass_kg:g} kg" + (" (rate curve)" if rel.rate_curve is not None else ""))
     print(f"{net.name}: {rel.pollutant.name} ({rel.pollutant.behaviour}), {amount} at reach "
           f"{rel.reach} +{rel.chainage_m:g} m, engine {fc.engine}", file=stream)
+    if rel.start is not None:
+        from hydrology.timezones import local_time, network_zone
+
+        tz = network_zone(net)
+        print(f"release start {local_time(rel.start, tz)} ({tz.key}); times below are h:mm after it", file=stream)
     print(f"{'receptor':<16}{'kind':<9}{'dist km':>8}{'arrive':>8}{'peak':>8}{'end':>8}{'peak mg/L':>11}  threshold",
           file=stream)
     for r in fc.receptors:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hydrology.timezones import network_zone, zone
+
 from .common import CliError, add_release_arguments, build_release, load_valid_network, parse_time, positive
 
 
@@ -29,8 +31,18 @@ def _load_readings(net: Any, path: str):
     return res
 
 
-def _ts(t: Any) -> str | None:
-    return None if t is None else t.isoformat()
+def _ts(t: Any, tz: Any = None) -> str | None:
+    """ISO 8601 with the UTC offset of the network's zone ``tz`` (default Asia/Shanghai), to the second."""
+    from hydrology.timezones import iso_local, zone
+
+    return None if t is None else iso_local(t, tz or zone(None))
+
+
+def _human(iso: str | None, tz: Any) -> str:
+    """An ISO 8601 time of the JSON form as a person reads it: ``2025-07-15 09:35 CST``."""
+    from hydrology.timezones import local_time
+
+    return "-" if iso is None else local_time(datetime.fromisoformat(iso), tz)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -40,16 +52,19 @@ def cmd_detect(args: argparse.Namespace) -> int:
     net = load_valid_network(args.network)
     res = _load_readings(net, args.readings)
     det = detect(res.readings, station_contexts(net))
-    doc = {
+    tz = network_zone(net)
+    ts = (lambda t: _ts(t, tz))
+    doc: dict[str, Any] = {
+        "timezone": tz.key,
         "rejected": [{"row": r.row_number, "field": r.field, "value": r.value, "reason": r.reason} for r in res.rejected],
-        "faults": [{"station": f.station_id, "parameter": f.parameter, "kind": f.kind, "start": _ts(f.start),
-                    "end": _ts(f.end), "message": f.message} for f in det.faults],
-        "anomalies": [{"station": a.station_id, "parameter": a.parameter, "rule": a.rule, "start": _ts(a.start),
-                       "end": _ts(a.end), "detected_at": _ts(a.detected_at), "severity": a.severity,
+        "faults": [{"station": f.station_id, "parameter": f.parameter, "kind": f.kind, "start": ts(f.start),
+                    "end": ts(f.end), "message": f.message} for f in det.faults],
+        "anomalies": [{"station": a.station_id, "parameter": a.parameter, "rule": a.rule, "start": ts(a.start),
+                       "end": ts(a.end), "detected_at": ts(a.detected_at), "severity": a.severity,
                        "level": a.level, "value": a.value, "threshold": a.threshold, "message": a.message}
                       for a in det.anomalies],
         "incidents": [{"id": i.id, "stations": list(i.station_ids), "parameters": list(i.parameters),
-                       "start": _ts(i.start), "end": _ts(i.end), "detected_at": _ts(i.detected_at),
+                       "start": ts(i.start), "end": ts(i.end), "detected_at": ts(i.detected_at),
                        "severity": i.severity, "level": i.level, "anomalies": len(i.anomalies)} for i in det.incidents],
     }
     if args.json:
@@ -57,7 +72,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     else:
         print(f"{len(det.incidents)} incident(s), {len(det.anomalies)} anomalies, {len(det.faults)} sensor fault(s)")
         for i in doc["incidents"]:
-            print(f"  {i['id']}: {', '.join(i['stations'])} {', '.join(i['parameters'])} from {i['start']} ({i['level']})")
+            print(f"  {i['id']}: {', '.join(i['stations'])} {', '.join(i['parameters'])} from {_human(i['start'], tz)} ({i['level']})")
         for f in doc["faults"]:
             print(f"  fault {f['station']} {f['parameter']} {f['kind']}: {f['message']}")
     return 0
@@ -77,32 +92,34 @@ def _operations(path: str | None) -> dict[str, Any]:
                        "violations: int})") from err
 
 
-def separation_json(undecided: tuple[str, ...], grab: Any, checks: tuple[Any, ...]) -> dict[str, Any]:
-    """The ``separation`` member of ``trace --json``: the undecided group, its grab sample, operations checks."""
+def separation_json(undecided: tuple[str, ...], grab: Any, checks: tuple[Any, ...], tz: Any = None) -> dict[str, Any]:
+    """The ``separation`` member of ``trace --json``: the undecided group, its grab sample, operations checks
+    (times in the network's zone ``tz``)."""
     g = None if grab is None else {
         "reach": grab.reach, "chainage_m": round(grab.chainage_m, 1), "site": grab.site, "site_name": grab.site_name,
-        "time": _ts(grab.time), "gain_nats": grab.gain_nats, "predicted_mg_l": grab.predicted_mg_l,
+        "time": _ts(grab.time, tz), "gain_nats": grab.gain_nats, "predicted_mg_l": grab.predicted_mg_l,
         "weights": grab.weights, "sigma_mg_l": grab.sigma_mg_l}
     return {"undecided": list(undecided), "grab_sample": g,
             "operations_checks": [{"discharger": c.discharger, "zh": c.zh, "en": c.en} for c in checks]}
 
 
-def trace_json(res: Any) -> dict[str, Any]:
+def trace_json(res: Any, tz: Any = None) -> dict[str, Any]:
     """The JSON object of ``rivertrace trace --json``: candidates in rank order, and their groups
-    (ids of candidates within a Bayes factor of 10 of each group's best)."""
+    (ids of candidates within a Bayes factor of 10 of each group's best); times ISO 8601 with the
+    UTC offset of the network's zone ``tz`` (default Asia/Shanghai)."""
     def iv(pair: Any) -> list[Any] | None:
         if pair is None:
             return None
-        return [_ts(v) if isinstance(v, datetime) else v for v in pair]
+        return [_ts(v, tz) if isinstance(v, datetime) else v for v in pair]
 
     return {
-        "station": res.station, "parameter": res.parameter, "model": res.model,
+        "station": res.station, "timezone": (tz or zone(None)).key, "parameter": res.parameter, "model": res.model,
         "stations_saw": list(res.stations_saw), "stations_silent": list(res.stations_silent),
         "nearest_upstream_discharger": res.nearest_upstream_discharger, "notes": list(res.notes),
         "groups": [[c.id for c in g] for g in res.groups],
         "candidates": [{
             "id": c.id, "kind": c.kind, "probability": c.probability, "distance_m": round(c.distance_m, 1),
-            "travel_time_s": round(c.travel_time_s, 1), "release_start": _ts(c.release_start),
+            "travel_time_s": round(c.travel_time_s, 1), "release_start": _ts(c.release_start, tz),
             "release_start_interval": iv(c.release_start_interval), "mass_kg": c.mass_kg,
             "mass_kg_interval": iv(c.mass_kg_interval), "rate_kg_s": c.rate_kg_s,
             "rate_kg_s_interval": iv(c.rate_kg_s_interval), "evidence": c.evidence, "explanation": c.explanation,
@@ -119,13 +136,14 @@ def cmd_trace(args: argparse.Namespace) -> int:
     out = trace(net, res.readings, args.station, args.parameter, operations=_operations(args.operations),
                 horizon_s=args.horizon_h * 3600.0, do_conditions=DOConditions(temperature_c=args.temperature_c),
                 release=None if args.release == "auto" else args.release)
-    doc = trace_json(out)
+    tz = network_zone(net)
+    doc = trace_json(out, tz)
     if out.model == "steady_do":
         now = res.readings.series(out.station, "DO").index.max().to_pydatetime()
     else:
         now = parse_time(args.now, "--now") if args.now else detection_time(res.readings, out.station, out.parameter).to_pydatetime()
     sep = separation(net, res.readings, out, now)
-    doc["separation"] = separation_json(*sep)
+    doc["separation"] = separation_json(*sep, tz=tz)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=1))
     else:
@@ -135,7 +153,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
             size = f"{c['mass_kg']:.3g} kg" if c["mass_kg"] is not None else (
                 f"{c['rate_kg_s']:.3g} kg/s" if c["rate_kg_s"] is not None else "-")
             print(f"{rank:>2}. {c['id']:<18} {c['kind']:<16} p={c['probability']:.3f}  {c['distance_m'] / 1000:6.2f} km "
-                  f"{c['travel_time_s'] / 3600:6.2f} h  start {c['release_start'] or '-'}  {size}")
+                  f"{c['travel_time_s'] / 3600:6.2f} h  start {_human(c['release_start'], tz)}  {size}")
         print(f"nearest upstream discharger (baseline): {out.nearest_upstream_discharger}")
         groups = [g for g in doc["groups"] if len(g) > 1]
         print("cannot be told apart (Bayes factor < 10): " + ("; ".join(", ".join(g) for g in groups) or "-"))
@@ -143,7 +161,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if g is not None:
             where = g["site_name"] or g["site"] or "a point on the reach"
             pred = ", ".join(f"{k} {v:.3g}" for k, v in g["predicted_mg_l"].items())
-            print(f"grab sample: {where}, reach {g['reach']} at {g['chainage_m']:.0f} m, {g['time']}; "
+            print(f"grab sample: {where}, reach {g['reach']} at {g['chainage_m']:.0f} m, {_human(g['time'], tz)}; "
                   f"gain {g['gain_nats']:.2f} nats; predicted mg/L: {pred}")
         for c in doc["separation"]["operations_checks"]:
             print(f"operations check {c['discharger']}: {c['en']}")
@@ -309,8 +327,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "or to an anomaly in readings (READINGS.csv --station --parameter: trace first). "
                                     "Actions: halt_discharge, interception, dilution_release, intake_suspension, "
                                     "monitoring, notify; each with department, target, deadline, time window, priority, "
-                                    "rationale with the numbers used, and status. Times are ISO 8601; the Markdown form "
-                                    "shows Asia/Shanghai time.")
+                                    "rationale with the numbers used, and status. Times are in the network's time zone "
+                                    "(its 'timezone', default Asia/Shanghai): ISO 8601 with offset in --json, date, "
+                                    "time and zone in the Markdown form.")
     pl.add_argument("network", metavar="NETWORK", help="network .json, .gpkg, shapefile directory or demo:NAME")
     pl.add_argument("readings", metavar="READINGS.csv", nargs="?", help="station readings (anomaly mode)")
     pl.add_argument("--station", help="anomaly station (with READINGS.csv)")

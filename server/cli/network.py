@@ -46,12 +46,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     if kind == "nhdplus":
         from hydrology.nhdplus import import_nhdplus
 
-        doc, report = import_nhdplus(src, layer=args.layer)
+        doc, report = import_nhdplus(src, layer=args.layer, timezone=args.timezone)
         print(report, file=sys.stderr)
     else:
         from hydrology.gpkg import read_network_layers
 
         doc = read_network_layers(src)
+        if args.timezone:  # checked with the rest of the document below
+            doc["timezone"] = args.timezone
     _net, problems = validate_document(doc)
     errors = [p for p in problems if p.severity == "error"]
     write_network(doc, args.output)
@@ -94,6 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--format", choices=("auto", "nhdplus", "layers"), default="auto",
                    help="input kind (default auto: NHDPlus when a layer has COMID, FromNode and ToNode)")
     i.add_argument("--layer", help="flowline layer name (NHDPlus; default NHDFlowline_Network or the only line layer)")
+    i.add_argument("--timezone", metavar="ZONE", help="IANA time zone of the basin, written as the document's "
+                   "'timezone' (e.g. America/New_York; NHDPlus has none; default for display: Asia/Shanghai)")
     i.set_defaults(func=cmd_import, outputs={"output": "--output"})
 
     e = sub.add_parser("export", help="write a network, and optionally a forecast, as GeoPackage and GeoJSON",

@@ -1,7 +1,8 @@
 """The Chinese checklist has no English fragments (issue 14: "food_processing", "given release").
 
-What may stay in Latin letters: element ids (RX-FOOD-1), units (mg/L, m³/s, km, h) and the name of a
-model (Streeter-Phelps). Everything else a duty officer reads is Chinese.
+What may stay in Latin letters: element ids (RX-FOOD-1), units (mg/L, m³/s, km, h), the name of a
+model (Streeter-Phelps), and time zones as the world writes them: UTC offsets (UTC+08:00) and IANA zone
+names (Asia/Shanghai). Everything else a duty officer reads is Chinese.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from server.cli import main
 from tracer.planner import evidence_zh
 
-ALLOWED = {"mg", "km", "Streeter", "Phelps"}
+ALLOWED = {"mg", "km", "Streeter", "Phelps", "UTC"}
 
 
 def _latin_words(text: str) -> set[str]:
@@ -21,6 +22,7 @@ def _latin_words(text: str) -> set[str]:
     units and formula symbols: h, m³/s, Q(C峰/C标−1))."""
     text = re.sub(r"[\w-]+/[\w-]+/\S+", " ", text)  # incident id (station or discharger/parameter/time)
     text = re.sub(r"\b[A-Z]{2}-[A-Z0-9-]+\b", " ", text)  # element ids
+    text = re.sub(r"\b[A-Z][a-z]+/[A-Za-z_]+\b", " ", text)  # IANA zone name (Asia/Shanghai)
     return {w for w in re.findall(r"[A-Za-z_]{2,}", text)} - ALLOWED
 
 
