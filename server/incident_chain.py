@@ -12,11 +12,13 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from hydrology.forecast_bands import suspension_window
 from hydrology.oxygen_network import DOConditions
+from hydrology.timezones import local_time, zone
 from hydrology.transport.analytic import forecast
 from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.incident.bands import incident_bands
@@ -156,11 +158,11 @@ def _suffix(action_id: str, incident_id: str) -> str:
     return action_id.removeprefix(incident_id)
 
 
-def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Incident]) -> None:
+def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Incident], tz: ZoneInfo | None = None) -> None:
     """Keep what responders did: an action of the new checklist that a previous version (or a merged
     incident, matched by kind and target) had acknowledged or done keeps that status; a moved deadline
     says so in its rationale; an action no longer indicated but acknowledged or done stays (its rationale
-    says it is no longer indicated); others no longer indicated are withdrawn."""
+    says it is no longer indicated); others no longer indicated are withdrawn. Times in ``tz``, the network's zone."""
     new = {_suffix(a.id, msg.id): a for a in msg.checklist.actions}
     acted = (incidents_pb2.ACTION_STATUS_ACKNOWLEDGED, incidents_pb2.ACTION_STATUS_DONE)
     for prev in previous:
@@ -182,9 +184,9 @@ def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Inciden
             if old.history and not a.history:
                 a.history.extend(old.history)
             if old.HasField("deadline") and a.HasField("deadline") and old.deadline != a.deadline:
-                was = old.deadline.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC")
-                a.rationale += f" (deadline moved from {was} as the forecast changed)"
-                a.rationale_zh += f"（预报更新，截止时间由 {was} 调整）"
+                was = old.deadline.ToDatetime(tzinfo=UTC)
+                a.rationale += f" (deadline moved from {local_time(was, tz or zone(None))} as the forecast changed)"
+                a.rationale_zh += f"（预报更新，截止时间由 {local_time(was, tz or zone(None), 'zh')} 调整）"
 
 
 HALT = "/halt_discharge/"

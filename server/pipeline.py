@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from google.protobuf import json_format
 
+from hydrology.timezones import local_time, network_zone
 from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.detection import detect
 from tracer.incident.reconcile import (
@@ -250,12 +251,13 @@ class Pipeline:
                                                                **{f"halted:{d}": t.isoformat() for d, t in halted.items()}})
         msg.evidence_digest = step.digest
         now = pd.Timestamp.now(tz="UTC").floor("s")
-        carry_over(msg, [m for m in (previous, *merged) if m is not None])
-        changes = material_changes(picture(previous) if previous is not None else None, picture(msg))
+        tz = network_zone(net)
+        carry_over(msg, [m for m in (previous, *merged) if m is not None], tz)
+        changes = material_changes(picture(previous) if previous is not None else None, picture(msg), tz)
         changes += [Change(f"合并事件 {m}（同一污染团）", f"merged {m} (the same plume)") for m in step.merge]
         before = set(previous.conditions) if previous is not None else set()
-        changes += [Change(f"停产令已执行：{d} 于 {t:%Y-%m-%d %H:%M} UTC 停止排放，重新预报",
-                           f"halt order carried out: {d} stopped at {t:%Y-%m-%d %H:%M} UTC; forecast again")
+        changes += [Change(f"停产令已执行：{d} 于 {local_time(t, tz, 'zh')} 停止排放，重新预报",
+                           f"halt order carried out: {d} stopped at {local_time(t, tz)}; forecast again")
                     for d, t in halted.items() if f"halted:{d}" not in before]
         if previous is None:
             msg.version, kind = 1, "opened"

@@ -35,10 +35,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from hydrology.timezones import local_time, zone
 from tracer.readings import Readings
 
 #: readings before an incident's start given to its trace (baselines, upstream stations) [-]
@@ -202,16 +204,18 @@ def passed_stations(readings: Readings, incident: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _hm(t: float | None) -> str:
-    return "—" if t is None else pd.Timestamp(t, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+def _hm(t: float | None, tz: ZoneInfo, lang: str) -> str:
+    return "—" if t is None else local_time(pd.Timestamp(t, unit="s", tz="UTC").to_pydatetime(), tz, lang)
 
 
-def material_changes(before: Picture | None, after: Picture) -> list[Change]:
+def material_changes(before: Picture | None, after: Picture, tz: ZoneInfo | None = None) -> list[Change]:
     """What changed that a responder must hear about (an ``update`` alert): a new station saw the
     plume, the plume passed a station, the most likely candidate or the set of the top three changed (a swap
     of the second and third is noise, not news), an intake's
     P50 arrival moved by more than :data:`ARRIVAL_MOVE_S`, or actions were added or withdrawn.
-    Empty when nothing did (the new numbers are kept without an alert)."""
+    Empty when nothing did (the new numbers are kept without an alert). Times are written in ``tz``, the
+    network's zone (default Asia/Shanghai, :func:`hydrology.timezones.zone`)."""
+    tz = tz or zone(None)
     if before is None:
         return []
     out = []
@@ -229,8 +233,8 @@ def material_changes(before: Picture | None, after: Picture) -> list[Change]:
         if (old is None) != (mid is None) or (old is not None and mid is not None and abs(mid - old) > ARRIVAL_MOVE_S):
             delta = "" if old is None or mid is None else f"（{(mid - old) / 60:+.0f} 分钟）"
             delta_en = "" if old is None or mid is None else f" ({(mid - old) / 60:+.0f} min)"
-            out.append(Change(f"{rid} 预计到达时间 {_hm(old)} → {_hm(mid)}{delta}",
-                              f"{rid} arrival {_hm(old)} -> {_hm(mid)}{delta_en}"))
+            out.append(Change(f"{rid} 预计到达时间 {_hm(old, tz, 'zh')} → {_hm(mid, tz, 'zh')}{delta}",
+                              f"{rid} arrival {_hm(old, tz, 'en')} -> {_hm(mid, tz, 'en')}{delta_en}"))
     added = [a for a in after.actions if a not in before.actions]
     gone = [a for a in before.actions if a not in after.actions]
     if added:
