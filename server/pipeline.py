@@ -25,7 +25,7 @@ from google.protobuf import json_format
 
 from hydrology.timezones import local_time, network_zone
 from server.generated.rivertrace.v1 import incidents_pb2
-from tracer.detection import detect
+from tracer.detection import DetectionRules, detect
 from tracer.incident.reconcile import (
     Change,
     Known,
@@ -212,7 +212,7 @@ class Pipeline:
         version, net = self.networks.get(network)
         readings = readings_frame(self.store, network)
         contexts = self.networks.derived(network, version, "station_contexts", station_contexts)  # once per version
-        det = detect(readings, contexts)
+        det = detect(readings, contexts, DetectionRules(day_timezone=network_zone(net).key))  # local days of the basin
         stored = self._stored(network)
         frames = {inc.id: evidence(readings, inc) for inc in det.incidents}
         newest = self.store.newest_reading_ns(network)

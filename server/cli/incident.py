@@ -46,13 +46,13 @@ def _human(iso: str | None, tz: Any) -> str:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from tracer.detection import detect
+    from tracer.detection import DetectionRules, detect
     from tracer.trace import station_contexts
 
     net = load_valid_network(args.network)
     res = _load_readings(net, args.readings)
-    det = detect(res.readings, station_contexts(net))
     tz = network_zone(net)
+    det = detect(res.readings, station_contexts(net), DetectionRules(day_timezone=tz.key))  # the basin's local days
     ts = (lambda t: _ts(t, tz))
     doc: dict[str, Any] = {
         "timezone": tz.key,
