@@ -537,7 +537,7 @@ def kernel_fallback(net: RiverNetwork, pairs: dict[str, np.ndarray], rows: list[
         _, _, reach, chainage = rows[i]
         here = np.flatnonzero(src == i)
         where = {int(rec[k]): k for k in here}
-        runs = [("", Release(reach, chainage, tracer, mass_kg=UNIT_MASS_KG), None)]
+        runs: list[tuple[str, Release, float | None]] = [("", Release(reach, chainage, tracer, mass_kg=UNIT_MASS_KG), None)]
         if np.isfinite(rates[i]):
             runs.append(("worst_", Release(reach, chainage, pol, rate_kg_s=float(rates[i]), duration_s=worst_release_s),
                          threshold_g_m3))

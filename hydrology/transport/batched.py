@@ -34,16 +34,16 @@ G = exp(s t0) F, gamma = ln(1 / :data:`ALIAS_TOL`) / (2T). Evaluated on
 a uniform grid it is one inverse real FFT per pair, far cheaper than de Hoog's continued fraction at
 many times (0.5 us per point). Without de Hoog's acceleration the series must be long enough by
 itself: a window of about 16-23 standard deviations holds a near-Gaussian curve whose coefficients
-fall as exp(-(pi j sd / T)^2 / 2), below 1e-17 at j = K = :data:`TERMS` (64); windows that start
+fall as exp(-(pi j sd / T)^2 / 2), below 3e-10 at j = K = :data:`TERMS` (48); windows that start
 at the release (near field, skewed curves) get :data:`NEAR_FIELD_FACTOR` times as many. The tests
 compare every pair with the per-source kernel (de Hoog, ``forecast()``).
 
 Summaries. The impulse response h, its derivative (transform s G), the step response S (G / s)
 and the box response B = R (S(t) - S(t - T_b)) and its derivative (transforms G (1 - exp(-s T_b))
-/ s and G (1 - exp(-s T_b))) come on the same grid of spacing T / (2K); past the window
+/ s and G (1 - exp(-s T_b))) come on the same grid of spacing T / K; past the window
 B = R (S(inf) - S(t - T_b)) with S(inf) = H(0) exact. Peaks are the highest sample refined on the
-cubic Hermite interpolant (values and exact derivatives, error ~ (spacing / sd)^4 / 400 < 1e-5)
-and a parabola; threshold crossings are bracketed by the samples and refined on the same cubic.
+cubic Hermite interpolant (values and exact derivatives, error ~ (spacing / sd)^4 / 128, 4e-4 of
+the peak at 0.47 sd) and a parabola; threshold crossings are bracketed by the samples and refined on the same cubic.
 
 References
 ----------
@@ -59,18 +59,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from .closed_form import GRAMS_PER_KG
-from .kernel import NEAR_FIELD_TERMS_FACTOR, _moments, _windows, channel_exponent
+from .kernel import _moments, _windows, channel_exponent
 
-#: Fourier terms K of a window that starts after the release [-] (see the module doc)
-TERMS = 64
-#: windows that start at the release get this many times the terms [-] (as the kernel's de Hoog terms)
-NEAR_FIELD_FACTOR = NEAR_FIELD_TERMS_FACTOR
+#: Fourier terms K of a window that starts after the release [-]: a near-Gaussian curve on a window of
+#: 16-23 sd has coefficients exp(-(pi K sd / T)^2 / 2) < 3e-10 there; measured against the kernel
+#: (tests/hydrology/test_sweep.py): 4e-4 of the peak at most, against 2e-3 with K = 32
+TERMS = 48
+#: windows that start at the release get this many times the terms [-]: a low-Peclet curve rising
+#: from 0 like exp(-a / t) has slowly falling coefficients; with 3 x 48 its tail near the window's end
+#: was off by 1 % of the peak (the end of the unit release by 160 %) on the braided test network, with
+#: 6 x 48 its edges are within 0.1 % of the kernel's roots (few pairs: near the sources)
+NEAR_FIELD_FACTOR = 6
 #: aliasing tolerance exp(-2 gamma T) [-]: the series' truncation error is amplified by up to
 #: exp(gamma T) = tol^-1/2 at the window's end (1e3 here; the kernel's de Hoog inversion uses 1e-10),
 #: while the aliased copies are the curve 2T later times tol: 1e-6 of a box's plateau at most
 ALIAS_TOL = 1e-6
+#: grid intervals on [t0, t0 + T] per Fourier term [-]: the FFT's length is 2 x this x K. One per
+#: term puts samples up to 0.47 sd apart; the Hermite cubic's error there, ~4e-4 of the peak, is
+#: what the tests measure (two per term: 1e-5, at 1.3 x the cost of the sweep)
+GRID_PER_TERM = 1
 #: fine points per grid interval on which a peak is refined on the Hermite cubic [-]
-PEAK_REFINE = 16
+PEAK_REFINE = 8
 #: regula-falsi (Illinois) steps that refine a crossing on the Hermite cubic [-]
 CROSSING_ITERATIONS = 6
 #: a path's share product may differ from the moment solve's mass fraction by this much [-]
@@ -231,11 +240,17 @@ def pair_windows(log_h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 # ------------------------------------------------------------------------------------------ curves
+def _grid_intervals(terms: int) -> int:
+    """Grid intervals on a window [-]: :data:`GRID_PER_TERM` per term."""
+    return GRID_PER_TERM * terms
+
+
 def _series(g: np.ndarray, gamma: float, period: float, terms: int) -> np.ndarray:
     """f on tau_m = m T / (2K), m = 0..2K, from G_0..G_K (rows): the Fourier series by one inverse FFT."""
-    n = 4 * terms
-    tau = np.arange(2 * terms + 1) * (period / (2 * terms))
-    raw = np.fft.irfft(g, n=n, axis=1)[:, :2 * terms + 1]
+    m = _grid_intervals(terms)
+    n = 2 * m
+    tau = np.arange(m + 1) * (period / m)
+    raw = np.fft.irfft(g, n=n, axis=1)[:, :m + 1]
     return raw * (np.exp(gamma * tau) * (n / 2.0) / period)[None, :]
 
 
@@ -340,8 +355,9 @@ def summarise_class(log_h: np.ndarray, gamma: float, s: np.ndarray, period: floa
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         g = GRAMS_PER_KG * np.exp(log_h[:, :-1] + sb[None, :] * t0[:, None])
         final = GRAMS_PER_KG * np.exp(log_h[:, -1].real)  # S(inf) = H(0) [g/m3 per kg/s]
-    g = np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
-    tau = np.arange(2 * terms + 1) * (period / (2 * terms))
+    g[~np.isfinite(g)] = 0.0
+    m = _grid_intervals(terms)
+    tau = np.arange(m + 1) * (period / m)
     t = t0[:, None] + tau[None, :]
     imp = unit_kg * _series(g, gamma, period, terms)
     dimp = unit_kg * _series(g * sb[None, :], gamma, period, terms)
@@ -355,39 +371,49 @@ def summarise_class(log_h: np.ndarray, gamma: float, s: np.ndarray, period: floa
         rate = rate_kg_s[ok][:, None]
         gk, tk = g[ok], t[ok]
         lag = 1.0 - np.exp(-sb * release_s)
-        step = _series(gk / sb[None, :], gamma, period, terms)
         box = rate * _series(gk * (lag / sb)[None, :], gamma, period, terms)
         dbox = rate * _series(gk * lag[None, :], gamma, period, terms)
-        # past the window: B = R (S(inf) - S(t - T_b)), B' = -R h(t - T_b), where t - T_b is on the grid
-        later = tk + release_s
-        box2 = rate * (final[ok][:, None] - step)
-        dbox2 = -rate * imp[ok] / unit_kg
-        beyond = later > tk[:, -1:]
         n = box.shape[1]
-        best = np.argmax(np.concatenate([box, np.where(beyond, box2, -np.inf)], axis=1), axis=1)
-        in_first = best < n
-        b2 = np.where(in_first, n - 1, best - n)
-        p1_t, p1 = _peak(tk, box, dbox, np.where(in_first, best, 0))
-        p2_t, p2 = _peak(later, box2, dbox2, b2)
-        # the first sample past the window has no valid left neighbour in its set: it stays a sample
-        rows = np.arange(ok.size)
-        at_first = b2 == np.argmax(beyond, axis=1)
-        p2_t, p2 = np.where(at_first, later[rows, b2], p2_t), np.where(at_first, box2[rows, b2], p2)
-        w_peak_t, w_peak = np.where(in_first, p1_t, p2_t), np.where(in_first, p1, p2)
-        worst["peak_s"][ok], worst["peak_g_m3"][ok] = w_peak_t, w_peak
+        best = np.argmax(box, axis=1)
+        w_peak_t, w_peak = _peak(tk, box, dbox, best)
         thr = threshold_g_m3[ok]
+        # past the window B = R (S(inf) - S(t - T_b)) only falls (its first sample is B at the window's
+        # end, to the aliasing): it holds the peak only where B is highest at the window's end, and the
+        # end of the time above the threshold only where B is still above it there
+        late = np.flatnonzero((best == n - 1) | ((thr > 0) & (box[:, -1] >= thr)))
+        if late.size:
+            step = _series(gk[late] / sb[None, :], gamma, period, terms)
+            tl = tk[late]
+            later = tl + release_s
+            box2 = rate[late] * (final[ok][late][:, None] - step)
+            dbox2 = -rate[late] * imp[ok][late] / unit_kg
+            beyond = later > tl[:, -1:]
+            b2 = np.argmax(np.where(beyond, box2, -np.inf), axis=1)
+            p2_t, p2 = _peak(later, box2, dbox2, b2)
+            rows = np.arange(late.size)
+            at_first = b2 == np.argmax(beyond, axis=1)  # no valid left neighbour in its set: a sample
+            p2_t, p2 = np.where(at_first, later[rows, b2], p2_t), np.where(at_first, box2[rows, b2], p2)
+            better = p2 > w_peak[late]
+            w_peak_t[late] = np.where(better, p2_t, w_peak_t[late])
+            w_peak[late] = np.where(better, p2, w_peak[late])
+        worst["peak_s"][ok], worst["peak_g_m3"][ok] = w_peak_t, w_peak
         cross = np.flatnonzero((thr > 0) & (w_peak >= thr))
         if cross.size:
-            # the window's samples, then those past it; samples of the second set that fall inside the
-            # window are replaced by copies of the window's first sample (B ~ 0 there: never a crossing)
-            bc = beyond[cross]
-            tt = np.concatenate([tk[cross], np.where(bc, later[cross], tk[cross][:, :1])], axis=1)
-            yy = np.concatenate([box[cross], np.where(bc, box2[cross], box[cross][:, :1])], axis=1)
-            dd = np.concatenate([dbox[cross], np.where(bc, dbox2[cross], dbox[cross][:, :1])], axis=1)
-            order = np.argsort(tt, axis=1, kind="stable")
-            tt, yy, dd = (np.take_along_axis(a, order, axis=1) for a in (tt, yy, dd))
-            a, e = _crossings(tt, yy, dd, thr[cross])
+            a, e = _crossings(tk[cross], box[cross], dbox[cross], thr[cross])
             worst["arrival_s"][ok[cross]], worst["end_s"][ok[cross]] = a, e
+            both = np.flatnonzero(np.isin(late, cross))  # rows of `late` that cross: both sets
+            if both.size:
+                # the window's samples, then those past it; samples of the second set that fall inside the
+                # window are replaced by copies of the window's first sample (B ~ 0 there: never a crossing)
+                li = late[both]
+                bc = beyond[both]
+                tt = np.concatenate([tk[li], np.where(bc, later[both], tk[li][:, :1])], axis=1)
+                yy = np.concatenate([box[li], np.where(bc, box2[both], box[li][:, :1])], axis=1)
+                dd = np.concatenate([dbox[li], np.where(bc, dbox2[both], dbox[li][:, :1])], axis=1)
+                order = np.argsort(tt, axis=1, kind="stable")
+                tt, yy, dd = (np.take_along_axis(v, order, axis=1) for v in (tt, yy, dd))
+                a, e = _crossings(tt, yy, dd, thr[li])
+                worst["arrival_s"][ok[li]], worst["end_s"][ok[li]] = a, e
     res.update({f"worst_{key}": v for key, v in worst.items()})
     return res
 
