@@ -18,16 +18,23 @@ each line is one sparse triangular solve with a column per receptor. A source at
 j adds the part of j below c. Mean = N1/N0, variance = N2/N0 - mean^2, distance = ND/N0: the
 mass-weighted mixture moments that :func:`hydrology.transport.analytic.route_moments` accumulates forwards.
 
-Curves. Each pair is replaced by the equivalent channel of :mod:`hydrology.transport.analytic` and summarised
-in closed form (:mod:`hydrology.transport.response`): no time grid is needed.
+Curves. Each pair's curve is the exact transport kernel's (advection, dispersion, decay, OTIS
+storage: :mod:`hydrology.transport.kernel`), batched over pairs (:mod:`hydrology.transport.batched`):
+pairs are grouped by inversion window (placed by the moments above), the log transforms of all pairs
+of a window class come from one pass of path sums over the network per Laplace node, and each curve
+is inverted on a uniform grid by one FFT and summarised on its cubic Hermite interpolant. Pairs
+whose mass reaches the receptor by more than one path (braids) or through a lake are summarised by
+the per-source kernel instead (:func:`hydrology.transport.analytic.forecast`, one call per source and
+release), so every pair is the kernel's curve.
 
 Releases. The unit release is 1 kg, instantaneous; its arrival and end are where it reaches 1 % of
 its own peak (mass-independent: how fast, not how much). The worst case is a release at the rate of
 :data:`WORST_CASES` (default: the discharger's ``max_load_kg_s`` for the pollutant) for
 :data:`WORST_RELEASE_S`; its arrival, end and duration are those above the receptor's standard.
 
-Work is split into blocks of receptors with similar catchments, one Dask task each, with the
-problem scattered once; results fill the matrix as the tasks finish.
+Work is split into blocks of receptors with similar catchments (the moments), then into window
+classes (the curves), one Dask task each, with the problem scattered once; results fill the matrix
+as the tasks finish.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from scipy import sparse
@@ -48,8 +55,26 @@ from .exceptions import HydrologyError, UnknownModelError
 from .pollutants import Pollutant
 from .pollutants import pollutant as make_pollutant
 from .transport import reach_moments
-from .transport.analytic import EDGE_FRACTION_OF_PEAK, node_outflow_divisor, path_velocity, receptor_thresholds
-from .transport.response import equivalent_channel, puff_response, pulse_response
+from .transport.analytic import (
+    EDGE_FRACTION_OF_PEAK,
+    Release,
+    forecast,
+    node_outflow_divisor,
+    path_velocity,
+    receptor_thresholds,
+)
+from .transport.batched import (
+    SINGLE_PATH_RTOL,
+    MainForest,
+    PairTransforms,
+    Reaches,
+    class_nodes,
+    main_forest,
+    pair_windows,
+    path_sums,
+    summarise_class,
+)
+from .transport.kernel import MOMENT_NODES
 from .validate import load_valid
 
 if TYPE_CHECKING:
@@ -71,8 +96,9 @@ UNIT_MASS_KG = 1.0
 WORST_RELEASE_S = 3600.0
 #: receptors per Dask task [-]: memory per task ~ 4 x 8 B x nodes x chunk (160 MB at 100,000 nodes)
 DEFAULT_CHUNK = 50
-#: pairs summarised at a time [-]: 48 kB arrays stay below glibc's 128 kB mmap threshold
-CURVE_BATCH = 6000
+#: pairs summarised at a time [-] (a batch's largest arrays: CURVE_BATCH x 4K x 8 B, 12 MB at K = 64)
+CURVE_BATCH = 3000
+
 #: the work (sum of receptor catchment sizes) is cut into at least this many tasks [-], so that
 #: a few workers finish together
 MIN_TASKS = 16
@@ -178,6 +204,10 @@ class SweepProblem:
     rec_threshold_g_m3: np.ndarray
     decay_per_s: float
     worst_release_s: float
+    reaches: Reaches
+    forest: MainForest
+    log_share_path: np.ndarray
+    lakes_path: np.ndarray
 
 
 def _receptor_moments(p: SweepProblem, rec: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -250,39 +280,85 @@ def pair_moments(p: SweepProblem, rec: np.ndarray) -> dict[str, np.ndarray]:
             "distance_m": np.r_[sd, dx] / f, "mean_s": mean, "var_s2": np.maximum(var, 0.0)}
 
 
-def _summaries(p: SweepProblem, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Unit-release and worst-case curve summaries of the pairs in ``out`` (see :func:`sweep_block`)."""
-    x, f = out["distance_m"], out["mass_fraction"]
-    u, d = equivalent_channel(x, out["mean_s"], out["var_s2"])
-    q = p.rec_discharge_m3s[out["receptor"]]
-    res = puff_response(x, u, d, p.decay_per_s, UNIT_MASS_KG * f, q, edge_fraction=EDGE_FRACTION_OF_PEAK)
-    rate = p.src_rate_kg_s[out["source"]]
-    ok = np.isfinite(rate)
-    worst = pulse_response(x[ok], u[ok], d[ok], p.decay_per_s, rate[ok] * f[ok], p.worst_release_s, q[ok],
-                           threshold_g_m3=p.rec_threshold_g_m3[out["receptor"][ok]], edge_fraction=None)
-    for key, values in worst.items():
-        res[f"worst_{key}"] = np.full(x.size, np.nan)
-        res[f"worst_{key}"][ok] = values
-    return res
+def _single_path(p: SweepProblem, out: dict[str, np.ndarray]) -> np.ndarray:
+    """Pairs whose mass all travels one path of channels (no lake): the batched kernel applies
+    (:mod:`hydrology.transport.batched`); the rest go to the per-source kernel."""
+    g, f = p.graph, p.forest
+    sr, rr = p.src_reach[out["source"]], p.rec_reach[out["receptor"]]
+    a, b = g.from_node[rr], g.to_node[sr]
+    on_path = (f.tin[a] <= f.tin[b]) & (f.tout[b] <= f.tout[a])
+    frac = out["mass_fraction"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        main_frac = np.exp(p.log_share_path[b] - p.log_share_path[a]) * g.share[rr]
+    single = on_path & (np.abs(main_frac - frac) <= SINGLE_PATH_RTOL * frac) & (p.lakes_path[b] == p.lakes_path[a])
+    single |= sr == rr  # a receptor lower on the source's own reach
+    lake = p.reaches.lake
+    return single & ~lake[sr] & ~lake[rr]
 
 
 def sweep_block(p: SweepProblem, rec: np.ndarray) -> dict[str, np.ndarray]:
-    """One Dask task: moments and closed-form summaries for every pair with receptors ``rec``.
+    """One Dask task of the first stage: moments and inversion windows of every pair with receptors ``rec``.
 
-    Returns the arrays of :func:`pair_moments` (less ``var_s2``), the curve summaries over the same
-    pairs, and ``columns``: ``rec`` itself (the receptors whose matrix columns this block fills).
-
-    Pairs are summarised :data:`CURVE_BATCH` at a time: small arrays come from the heap even where
-    ``MALLOC_TRIM_THRESHOLD_`` is set (Dask workers), instead of being mapped and faulted in afresh.
+    Returns the arrays of :func:`pair_moments` (less ``var_s2``), each pair's window ``t0_s`` [s],
+    ``period_s`` [s] and ``terms`` [-] (:func:`hydrology.transport.batched.pair_windows`),
+    ``single_path`` (the batched kernel applies), and ``columns``: ``rec`` itself (the receptors
+    whose matrix columns this block fills).
     """
     out = pair_moments(p, rec)
-    parts = [_summaries(p, {k: v[a:a + CURVE_BATCH] for k, v in out.items()})
-             for a in range(0, max(out["source"].size, 1), CURVE_BATCH)]  # one (empty) part if no pairs
-    for key in parts[0]:
-        out[key] = np.concatenate([part[key] for part in parts])
+    single = out["single_path"] = _single_path(p, out)
+    n = single.size
+    out["t0_s"], out["period_s"], out["terms"] = np.zeros(n), np.ones(n), np.zeros(n, np.int64)
+    sel = np.flatnonzero(single)
+    if sel.size:
+        src, rec_ = out["source"][sel], out["receptor"][sel]
+        pt = PairTransforms(p.forest, p.graph.share, p.reaches, p.graph.from_node, p.graph.to_node, MOMENT_NODES,
+                            src, rec_, p.src_reach, p.src_chainage_m, p.rec_reach, p.rec_chainage_m)
+        for a in range(0, sel.size, CURVE_BATCH):
+            rows = sel[a:a + CURVE_BATCH]
+            out["t0_s"][rows], out["period_s"][rows], out["terms"][rows] = pair_windows(pt.rows(slice(a, a + CURVE_BATCH)))
     del out["var_s2"]  # not reported: less to send back from the workers
     out["columns"] = rec
     return out
+
+
+def sweep_class(p: SweepProblem, job: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One Dask task of the second stage: the curve summaries of the pairs of one window class.
+
+    ``job``: ``period_s`` [s] and ``terms`` [-] of the class, and per pair ``source``, ``receptor``
+    (indices) and ``t0_s`` [s]. Returns ``source``, ``receptor`` and the summaries of
+    :func:`hydrology.transport.batched.summarise_class`, :data:`CURVE_BATCH` pairs at a time.
+    """
+    g = p.graph
+    period, terms = float(job["period_s"]), int(job["terms"])
+    gamma, s = class_nodes(period, terms)
+    src, rec = job["source"], job["receptor"]
+    pt = PairTransforms(p.forest, g.share, p.reaches, g.from_node, g.to_node, s, src, rec, p.src_reach,
+                        p.src_chainage_m, p.rec_reach, p.rec_chainage_m)
+    parts = []
+    for a in range(0, max(src.size, 1), CURVE_BATCH):
+        sl = slice(a, a + CURVE_BATCH)
+        parts.append(summarise_class(pt.rows(sl), gamma, s, period, terms, job["t0_s"][sl], UNIT_MASS_KG,
+                                     p.src_rate_kg_s[src[sl]], p.worst_release_s, p.rec_threshold_g_m3[rec[sl]],
+                                     EDGE_FRACTION_OF_PEAK))
+    out = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    out["source"], out["receptor"] = src, rec
+    return out
+
+
+def class_jobs(pairs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The single-path pairs grouped by window class (length, terms), the largest class first."""
+    keep = np.flatnonzero(pairs["single_path"])
+    period, terms = pairs["period_s"][keep], pairs["terms"][keep]
+    keys, inv = np.unique(np.c_[period, terms], axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    cuts = np.searchsorted(inv[order], np.arange(keys.shape[0] + 1))
+    jobs = []
+    for c in range(keys.shape[0]):
+        sel = keep[order[cuts[c]:cuts[c + 1]]]
+        jobs.append({"period_s": float(keys[c, 0]), "terms": int(keys[c, 1]), "source": pairs["source"][sel],
+                     "receptor": pairs["receptor"][sel], "t0_s": pairs["t0_s"][sel]})
+    return sorted(jobs, key=lambda j: -j["source"].size * j["terms"])
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -338,6 +414,15 @@ def build_problem(net: RiverNetwork, *, sources: SourceSet = "dischargers", rece
     thr = receptor_thresholds(net, feats, pollutant, threshold_g_m3)
     ri = np.array([st.index[f.reach] for f in feats])
     system = (sparse.eye_array(g.n_nodes, format="csr") - _edge_matrix(g, np.ones_like(mean))).tocsc()
+    lake = st.lake_mask()
+    forest = main_forest(g.n_nodes, g.from_node, g.to_node, g.share)
+    has = forest.main_reach >= 0
+    main = np.maximum(forest.main_reach, 0)
+    with np.errstate(divide="ignore"):
+        log_share_path = path_sums(forest, np.where(has, np.log(g.share[main]), 0.0))
+    lakes_path = path_sums(forest, np.where(has, lake[g.reaches[main]], False).astype(float))
+    reaches = Reaches(st.length_m, u, st.dispersion_m2s, beta, st.storage_exchange_per_s, lake, st.discharge_m3s,
+                      pollutant.decay_per_s)
     problem = SweepProblem(
         system=system, w_mean=_edge_matrix(g, mean), w_second=_edge_matrix(g, var + mean * mean),
         w_length=_edge_matrix(g, st.length_m), graph=g, reach_mean_s=mean, reach_var_s2=var,
@@ -345,7 +430,8 @@ def build_problem(net: RiverNetwork, *, sources: SourceSet = "dischargers", rece
         src_chainage_m=np.array([r[3] for r in rows], float), src_rate_kg_s=rates, rec_reach=ri,
         rec_chainage_m=np.array([f.chainage_m for f in feats], float), rec_discharge_m3s=st.discharge_m3s[ri],
         rec_threshold_g_m3=np.array([np.nan if v is None else v for v, _ in thr], float),
-        decay_per_s=pollutant.decay_per_s, worst_release_s=float(worst_release_s))
+        decay_per_s=pollutant.decay_per_s, worst_release_s=float(worst_release_s), reaches=reaches, forest=forest,
+        log_share_path=log_share_path, lakes_path=lakes_path)
     return problem, rows, feats, thr
 
 
@@ -377,44 +463,95 @@ def _blocks(size: np.ndarray, chunk_size: int) -> list[np.ndarray]:
 Collect = Callable[[dict[str, np.ndarray]], None]
 
 
-def _run_local(problem: SweepProblem, blocks: list[np.ndarray], name: str, collect: Collect) -> None:
-    import dask
-    from dask.callbacks import Callback
+class _Runner:
+    """Runs tasks ``fn(problem, item)`` on a local Dask scheduler or a cluster, the problem shared
+    (scattered once to a cluster), handing each result to ``collect`` as it finishes."""
 
-    data = dask.delayed(problem, traverse=False)  # one graph node: the problem is shared, not copied
-    keys = [f"sweep-block-{uuid.uuid4().hex}-{i}" for i in range(len(blocks))]
-    tasks = [dask.delayed(sweep_block, pure=False)(data, b, dask_key_name=k) for b, k in zip(blocks, keys)]
-    wanted = set(keys)
+    def __init__(self, problem: SweepProblem, scheduler: Any) -> None:
+        self.problem, self.scheduler = problem, scheduler
+        self.local = scheduler is None or scheduler in LOCAL_SCHEDULERS
+        self.client: Any = None
+        self.own = False
 
-    class _Collect(Callback):  # type: ignore[misc]
-        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-            if key in wanted:  # runs in the scheduling thread while the workers go on
-                collect(result)
+    def __enter__(self) -> Self:
+        if not self.local:
+            from distributed import Client
 
-    with _Collect():
-        dask.compute(*tasks, scheduler=name)
+            self.own = not isinstance(self.scheduler, Client)
+            if self.own:
+                try:
+                    self.client = Client(self.scheduler)
+                except (OSError, ValueError, TypeError) as err:
+                    raise SweepError(f"cannot use Dask scheduler {self.scheduler!r}: {err}") from err
+            else:
+                self.client = self.scheduler
+            # a fresh key: no race with an earlier release
+            self.data = self.client.scatter(self.problem, broadcast=True, hash=False)
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        if self.own:
+            self.client.close()
 
-def _run_distributed(problem: SweepProblem, blocks: list[np.ndarray], scheduler: Any, collect: Collect) -> None:
-    from distributed import Client, as_completed
+    def run(self, fn: Callable[[SweepProblem, Any], dict[str, np.ndarray]], items: list[Any], collect: Collect) -> None:
+        if self.local:
+            self._run_local(fn, items, collect)
+            return
+        from distributed import as_completed
 
-    own = not isinstance(scheduler, Client)
-    if own:
-        try:
-            client = Client(scheduler)
-        except (OSError, ValueError, TypeError) as err:
-            raise SweepError(f"cannot use Dask scheduler {scheduler!r}: {err}") from err
-    else:
-        client = scheduler
-    try:
-        data = client.scatter(problem, broadcast=True, hash=False)  # a fresh key: no race with an earlier release
-        futures = [client.submit(sweep_block, data, b, pure=False) for b in blocks]
-        for fut in as_completed(futures):  # fill the matrix while the other blocks are computed
+        futures = [self.client.submit(fn, self.data, item, pure=False) for item in items]
+        for fut in as_completed(futures):  # fill the matrix while the other tasks are computed
             collect(fut.result())
             fut.release()
-    finally:
-        if own:
-            client.close()
+
+    def _run_local(self, fn: Callable[[SweepProblem, Any], dict[str, np.ndarray]], items: list[Any], collect: Collect) -> None:
+        import dask
+        from dask.callbacks import Callback
+
+        data = dask.delayed(self.problem, traverse=False)  # one graph node: the problem is shared, not copied
+        keys = [f"sweep-{fn.__name__}-{uuid.uuid4().hex}-{i}" for i in range(len(items))]
+        tasks = [dask.delayed(fn, pure=False)(data, item, dask_key_name=k) for item, k in zip(items, keys)]
+        wanted = set(keys)
+
+        class _Collect(Callback):  # type: ignore[misc]
+            def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+                if key in wanted:  # runs in the scheduling thread while the workers go on
+                    collect(result)
+
+        with _Collect():
+            dask.compute(*tasks, scheduler=self.scheduler or "threads")
+
+
+def kernel_fallback(net: RiverNetwork, pairs: dict[str, np.ndarray], rows: list[tuple[str, str, str, float]],
+                    feats: list[Feature], pol: Pollutant, rates: np.ndarray, worst_release_s: float,
+                    threshold_g_m3: float | None, wind_ms: float, state: ReachState | None,
+                    kinds: tuple[FeatureKind, ...]) -> dict[str, np.ndarray]:
+    """Summaries of ``pairs`` (``source``, ``receptor`` indices) from :func:`forecast`: the per-source
+    kernel, for pairs with a lake or more than one path (one unit and one worst-case call per source)."""
+    tracer = Pollutant("tracer", pol.behaviour, pol.decay_per_s)  # same transport, edges at 1 % of peak
+    col = {f.id: j for j, f in enumerate(feats)}
+    src, rec = pairs["source"], pairs["receptor"]
+    out = {key: np.full(src.size, np.nan) for key in ("arrival_s", "peak_s", "peak_g_m3", "end_s")}
+    out.update({f"worst_{key}": np.full(src.size, np.nan) for key in list(out)})
+    for i in np.unique(src):
+        _, _, reach, chainage = rows[i]
+        here = np.flatnonzero(src == i)
+        where = {int(rec[k]): k for k in here}
+        runs: list[tuple[str, Release, float | None]] = [("", Release(reach, chainage, tracer, mass_kg=UNIT_MASS_KG), None)]
+        if np.isfinite(rates[i]):
+            runs.append(("worst_", Release(reach, chainage, pol, rate_kg_s=float(rates[i]), duration_s=worst_release_s),
+                         threshold_g_m3))
+        for prefix, rel, thr in runs:
+            fc = forecast(net, rel, kinds=kinds, threshold_g_m3=thr, wind_ms=wind_ms, state=state)
+            for r in fc.receptors:
+                k = where.get(col.get(r.id, -1))
+                if k is None:
+                    continue
+                out[f"{prefix}arrival_s"][k] = np.nan if r.arrival_s is None else r.arrival_s
+                out[f"{prefix}end_s"][k] = np.nan if r.end_s is None else r.end_s
+                out[f"{prefix}peak_s"][k], out[f"{prefix}peak_g_m3"][k] = r.peak_s, r.peak_g_m3
+    out["source"], out["receptor"] = src, rec
+    return out
 
 
 def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers", receptors: ReceptorSet = "intakes",
@@ -491,22 +628,45 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
     matrix = {key: np.empty((n_src, len(feats)), order="F") for key in VARIABLES}
     columns = {key: m.T for key, m in matrix.items()}  # (receptor, source) C-contiguous views
 
-    def collect(block: dict[str, np.ndarray]) -> None:
+    moments = ("mass_fraction", "distance_m", "mean_s")
+    found: list[dict[str, np.ndarray]] = []
+
+    def collect_moments(block: dict[str, np.ndarray]) -> None:
         rec = block["columns"]
         flat = block["receptor"].astype(np.int64) * n_src + block["source"]
-        block["worst_duration_s"] = block["worst_end_s"] - block["worst_arrival_s"]
         for key in VARIABLES:
             col = columns[key]
             col[rec] = np.nan
-            col.reshape(-1)[flat] = block[key]  # a view: C-contiguous
+            if key in moments:
+                col.reshape(-1)[flat] = block[key]  # a view: C-contiguous
+        found.append({key: block[key] for key in ("source", "receptor", "t0_s", "period_s", "terms", "single_path")})
         bar.update()
 
-    bar = tqdm(total=len(blocks), desc="sweep", unit="block", disable=not progress, file=sys.stderr)
+    def collect_curves(block: dict[str, np.ndarray]) -> None:
+        flat = block["receptor"].astype(np.int64) * n_src + block["source"]
+        block["worst_duration_s"] = block["worst_end_s"] - block["worst_arrival_s"]
+        for key in VARIABLES:
+            if key not in moments:
+                columns[key].reshape(-1)[flat] = block[key]
+        bar.update()
+
+    bar = tqdm(total=len(blocks), desc="sweep", unit="task", disable=not progress, file=sys.stderr)
     try:
-        if scheduler is None or scheduler in LOCAL_SCHEDULERS:
-            _run_local(problem, blocks, scheduler or "threads", collect)
+        with _Runner(problem, scheduler) as runner:
+            runner.run(sweep_block, blocks, collect_moments)
+            pairs = {key: np.concatenate([f[key] for f in found]) for key in found[0]}
+            found.clear()
+            jobs = class_jobs(pairs)
+            bar.total = len(blocks) + len(jobs) + 1
+            bar.refresh()
+            runner.run(sweep_class, jobs, collect_curves)
+        other = np.flatnonzero(~pairs["single_path"])
+        if other.size:  # braids and lakes: the per-source kernel
+            collect_curves(kernel_fallback(net, {"source": pairs["source"][other], "receptor": pairs["receptor"][other]},
+                                           rows, feats, pol, problem.src_rate_kg_s, worst_release_s, threshold_g_m3,
+                                           wind_ms, state, RECEPTOR_SETS[receptors]))
         else:
-            _run_distributed(problem, blocks, scheduler, collect)
+            bar.update()
     finally:
         bar.close()
     data: dict[str, Any] = {name: (("source", "receptor"), matrix[key], {"units": units, "long_name": long_name})
@@ -527,7 +687,8 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
     }
     attrs = {
         "Conventions": "CF-1.8", "title": f"vulnerability matrix of {net.name or 'network'}: {sources} x {receptors}",
-        "source": "rivertrace hydrology.sweep (analytic moment routing, equivalent-channel closed forms)",
+        "source": "rivertrace hydrology.sweep (moment routing; the exact transport kernel, batched by window class)",
+        "pairs_by_per_source_kernel": int(other.size),
         "history": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} computed in {time.perf_counter() - t0:.1f} s",
         "pollutant": pol.name, "behaviour": pol.behaviour, "decay_per_s": pol.decay_per_s, "wind_ms": float(wind_ms),
         "unit_release_kg": UNIT_MASS_KG, "edge_fraction_of_peak": EDGE_FRACTION_OF_PEAK, "worst_case": worst_case,

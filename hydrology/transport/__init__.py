@@ -9,10 +9,12 @@
   (advection, dispersion, decay, OTIS transient storage, fully mixed lakes) multiplied along the
   network from a point source, inverted to impulse, step and ramp responses, and convolved with
   any release history.
+* :mod:`~hydrology.transport.batched`: the same kernel for many (source, receptor) pairs at once
+  (path sums of log transfers over the network, one FFT per pair): the vulnerability sweep's curves.
 * :mod:`~hydrology.transport.analytic`: the default forecast engine, built on the kernel.
 * :mod:`~hydrology.transport.numerical`: the finite-volume engine (time-varying flow, full fields).
-* :mod:`~hydrology.transport.response`, :mod:`~hydrology.transport.engines`: response summaries for
-  the batch tools, and the engine registry.
+* :mod:`~hydrology.transport.response`, :mod:`~hydrology.transport.engines`: closed-form summaries
+  of the equivalent channel (the attribution's first screen), and the engine registry.
 
 ``hydrology.forecast``, ``hydrology.numerical``, ``hydrology.response`` and ``hydrology.engines``
 are aliases of the modules here, kept for one release.

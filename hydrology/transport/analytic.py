@@ -243,9 +243,11 @@ def _peaks(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray) ->
 
 
 def _crossings(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray, cut: np.ndarray,
-               peak_c: np.ndarray, iterations: int = CROSSING_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+               peak_c: np.ndarray, iterations: int = CROSSING_ITERATIONS,
+               rows_of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """First and last time [s] each row is at or above ``cut`` [g/m3] (NaN: never), bracketed by
-    the coarse samples and refined on the exact curve by the Illinois variant of regula falsi."""
+    the coarse samples and refined on the exact curve by the Illinois variant of regula falsi.
+    ``rows_of``: the receptor (row of ``resp``) of each row, when not all rows in order."""
     n_rows, n = c.shape
     rows = np.arange(n_rows)
     above = c >= cut[:, None]
@@ -263,7 +265,7 @@ def _crossings(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray
             with np.errstate(divide="ignore", invalid="ignore"):
                 tm = np.where(fb != fa, tb - fb * (tb - ta) / (fb - fa), 0.5 * (ta + tb))
             tm = np.where(np.isfinite(tm), tm, 0.5 * (ta + tb))
-            fm = resp.concentration(src, tm[:, None])[:, 0] - cut
+            fm = resp.concentration(src, tm[:, None], rows_of)[:, 0] - cut
             same_as_b = np.sign(fm) == np.sign(fb)
             # Illinois: halve the retained end's value so that the bracket shrinks from both sides
             fa = np.where(same_as_b, fa * 0.5, fb)
@@ -274,6 +276,42 @@ def _crossings(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray
         final = np.where(edge, t[rows, inner], final)
         out.append(np.where(has, final, np.nan))
     return out[0], out[1]
+
+
+def sample_times(resp: Responses, src: SourceHistory, n_times: int = N_TIMES) -> tuple[np.ndarray, np.ndarray]:
+    """The coarse times [s] at which each receptor's curve is sampled (rows), and each one's last window time [s]:
+    ``n_times`` from mean - 6 sd to mean + 10 sd of the travel time, plus the release's duration."""
+    sd = resp.sd_s
+    t_lo = np.maximum(resp.mean_s - 6.0 * sd, 0.0) + src.start_s
+    t_hi = resp.mean_s + 10.0 * sd + src.end_s
+    t = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, n_times)[None, :]
+    if resp.mode_a.shape[1]:
+        # a curve behind lakes has a time scale per lake: its front in the remainder's (short) window,
+        # then one rise or decay per lake mode; sample the front evenly and the rest geometrically
+        w0 = resp.t0_s + src.start_s
+        w1 = w0 + resp.period_s + src.end_s - src.start_s
+        front = w0[:, None] + (w1 - w0)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :]
+        lo, hi = np.log(np.maximum(w1, 1.0)), np.log(np.maximum(t_hi, np.maximum(w1, 1.0)))
+        after = np.exp(lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :])
+        t = np.sort(np.concatenate([t, front, after], axis=1), axis=1)
+    return t, t_hi
+
+
+def level_crossings(fc: Forecast, fractions: np.ndarray, iterations: int = 2 * CROSSING_ITERATIONS) -> np.ndarray:
+    """First and last time [s] each receptor's curve of ``fc`` is at ``fractions`` of its own peak:
+    shape (receptors, fractions, 2), NaN where it never is (a fraction above 1)."""
+    resp = fc._params["responses"]
+    n, k = len(fc.receptors), len(fractions)
+    if not n:
+        return np.zeros((0, k, 2))
+    src = fc.release.source_history()
+    t, _ = sample_times(resp, src)
+    c = resp.concentration(src, t)
+    peak = np.array([r.peak_g_m3 for r in fc.receptors])
+    rows = np.repeat(np.arange(n), k)
+    cut = (peak[:, None] * np.asarray(fractions, float)[None, :]).ravel()
+    first, last = _crossings(resp, src, t[rows], c[rows], cut, peak[rows], iterations, rows)
+    return np.stack([first, last], axis=1).reshape(n, k, 2)
 
 
 def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, ...] = ("station", "intake"),
@@ -309,19 +347,7 @@ def forecast(net: RiverNetwork, release: Release, *, kinds: tuple[FeatureKind, .
     if not len(resp):
         return Forecast(release, (), _params={"responses": resp, "t_hi": np.zeros(0)})
     src = release.source_history()
-    sd = resp.sd_s
-    t_lo = np.maximum(resp.mean_s - 6.0 * sd, 0.0) + src.start_s
-    t_hi = resp.mean_s + 10.0 * sd + src.end_s
-    t = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, n_times)[None, :]
-    if resp.mode_a.shape[1]:
-        # a curve behind lakes has a time scale per lake: its front in the remainder's (short) window,
-        # then one rise or decay per lake mode; sample the front evenly and the rest geometrically
-        w0 = resp.t0_s + src.start_s
-        w1 = w0 + resp.period_s + src.end_s - src.start_s
-        front = w0[:, None] + (w1 - w0)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :]
-        lo, hi = np.log(np.maximum(w1, 1.0)), np.log(np.maximum(t_hi, np.maximum(w1, 1.0)))
-        after = np.exp(lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, n_times // 2)[None, :])
-        t = np.sort(np.concatenate([t, front, after], axis=1), axis=1)
+    t, t_hi = sample_times(resp, src, n_times)
     c = resp.concentration(src, t)
     peak_t, peak_c = _peaks(resp, src, t, c)
     feats = list(resp.features)

@@ -4,9 +4,10 @@ A travel path is replaced by its equivalent channel (:func:`equivalent_channel`,
 same travel-time moments, as :mod:`hydrology.transport.analytic` does), and its curve is summarised in closed
 form: for an instantaneous release (:func:`puff_response`) the peak time is exact; for a release of
 constant rate and finite duration (:func:`pulse_response`) the peak and, for both, every threshold
-crossing come from a bracketed Newton iteration vectorised over rows. Used by the vulnerability
-sweep (:mod:`hydrology.sweep`) and the ensemble (:mod:`hydrology.ensemble`), millions of curves at a
-time. Units: m, s, m/s, m2/s, kg, kg/s, m3/s, g/m3.
+crossing come from a bracketed Newton iteration vectorised over rows. The vulnerability sweep and
+the ensemble used these shapes until issue 10; both now take their curves from the exact transport
+kernel (:mod:`hydrology.transport.batched`, :mod:`hydrology.transport.kernel`), and these closed forms
+remain as references for a uniform channel. Units: m, s, m/s, m2/s, kg, kg/s, m3/s, g/m3.
 """
 
 from __future__ import annotations

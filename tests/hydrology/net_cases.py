@@ -5,9 +5,6 @@ import copy
 import numpy as np
 import pytest
 
-from hydrology.transport.analytic import receptor_thresholds, route_moments
-from hydrology.transport.response import equivalent_channel, puff_response, pulse_response
-
 TRAP = {"slope": 5e-4, "manning_n": 0.03, "bottom_width_m": 20.0, "side_slope": 2.0}
 
 
@@ -56,24 +53,6 @@ def chain():
 @pytest.fixture
 def confluence():
     return copy.deepcopy(confluence_doc())
-
-
-def channel_forecast(net, rel, kinds=("station", "intake"), threshold=None):
-    """The equivalent-channel summary of every receptor, one network at a time (the ensemble's model):
-    travel-time moments by the forward walk, then the closed-form puff or pulse response."""
-    st = net.reach_state()
-    routed = route_moments(net, st, rel.reach, rel.chainage_m, rel.pollutant, kinds)
-    feats = [r[0] for r in routed]
-    f, x, m, v = (np.array([r[i] for r in routed]) for i in range(1, 5))
-    q = np.array([st.discharge_m3s[st.index[ft.reach]] for ft in feats])
-    u, d = equivalent_channel(x, m, v)
-    thr = np.array([np.nan if t is None else t for t, _b in receptor_thresholds(net, feats, rel.pollutant, threshold)])
-    thr_arg = None if np.all(np.isnan(thr)) else thr
-    if rel.mass_kg is not None:
-        out = puff_response(x, u, d, rel.pollutant.decay_per_s, f * rel.mass_kg, q, thr_arg)
-    else:
-        out = pulse_response(x, u, d, rel.pollutant.decay_per_s, f * rel.rate_kg_s, rel.duration_s, q, thr_arg)
-    return {ft.id: {k: float(out[k][i]) for k in ("peak_g_m3", "peak_s", "arrival_s", "end_s")} for i, ft in enumerate(feats)}
 
 
 #: the Clackamas 1992 rhodamine study (tests/data/tracer_studies/clackamas_1992; see its README)

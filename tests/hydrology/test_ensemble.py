@@ -144,6 +144,31 @@ def test_interpolated_members_equal_forecasts_on_perturbed_networks(name):
         _compare(feats, res, m, _kernel_reference(forecast(target, rel)), RTOL_INTERP, RTOL_INTERP)
 
 
+@pytest.mark.parametrize("kind", ["puff", "box-1h"])
+def test_members_next_to_the_standard_equal_forecasts_on_perturbed_networks(basin, kind):
+    """Members whose peak is just above a receptor's standard (1-1.3 x): their cells hold nodes that
+    never exceed, so their arrival and end come from the nodes' curves cut at fixed fractions of their
+    own peaks (ensemble._threshold_edges), not from interpolating "never". Against the kernel on the
+    member's own document-scaled network: measured 0.38 % (times) and 0.14 % (peaks) at most on these;
+    RTOL_INTERP as for the other interpolated members."""
+    net, src = basin
+    pol = pollutant("NH3-N")
+    rel = (Release(src.reach, src.chainage_m, pol, mass_kg=500.0) if kind == "puff"
+           else Release(src.reach, src.chainage_m, pol, rate_kg_s=0.1, duration_s=3600.0))
+    fac = sample_factors(1000, flow_cv=0.2, dispersion_factor=(0.5, 2.0), seed=0)
+    feats, thr, res = ensemble_members(net, rel, fac)
+    ratio = res["peak_g_m3"] / thr[:, None]
+    near = np.argwhere((ratio > 1.0) & (ratio < 1.3))
+    assert len(near) >= 50, "too few members near a standard: the test would be vacuous"
+    rng = np.random.default_rng(1)
+    for k, m in near[rng.choice(len(near), 8, replace=False)]:
+        ref = _kernel_reference(forecast(_target(net, fac["flow_factor"][m], 1.0, fac["dispersion_factor"][m]), rel))
+        r = ref[feats[k].id]
+        assert_allclose([res["arrival_s"][k, m], res["end_s"][k, m], res["peak_s"][k, m]],
+                        [r["arrival_s"], r["end_s"], r["peak_s"]], rtol=RTOL_INTERP)
+        assert_allclose(res["peak_g_m3"][k, m], r["peak_g_m3"], rtol=RTOL_INTERP)
+
+
 def test_a_perturbed_member_agrees_with_the_finite_volume_engine():
     """One member (flow x 0.7, velocity x 1.1, dispersion x 1.6) on Ruxi against the finite-volume engine
     run on that member's network: within the engines' documented agreement (peak time 1 %, peak 2 %)."""
@@ -259,10 +284,11 @@ def test_same_seed_same_members():
 
 
 def test_thousand_members_on_a_thousand_reach_basin_is_fast(basin):
-    """1,000 members for one source on a 1,000-reach basin. The old brief asked <= 2 s of the equivalent
-    channel (0.05 s); from the kernel it takes 45 kernel forecasts on the factor nodes plus one per member
-    whose cell straddles a receptor's standard (703 here): measured 5.8 s CPU on a loaded 2-core box.
-    20 s catches a lost vectorisation (every member from the kernel, or a per-member reach state)."""
+    """1,000 members for one source on a 1,000-reach basin, budget 2 s: 45 kernel forecasts on the factor
+    nodes, no kernel run per member (members next to a standard from the nodes' level crossings); measured
+    1.56 s on a loaded 2-core box (bench: tests/bench/test_bench_sweep.py -k ensemble_speed). 4 s allows
+    for a loaded CI machine and catches a lost vectorisation (a kernel run per member near a standard
+    took 5.8 s)."""
     net, src = basin
     rel = Release(src.reach, src.chainage_m, pollutant("NH3-N"), rate_kg_s=0.1, duration_s=3600.0)
     ensemble_forecast(net, rel, members=10)  # warm the reach-state cache
@@ -270,7 +296,7 @@ def test_thousand_members_on_a_thousand_reach_basin_is_fast(basin):
     ds = ensemble_forecast(net, rel, members=1000)
     elapsed = time.perf_counter() - t
     assert ds.sizes["member"] == 1000 and ds.sizes["receptor"] >= 10
-    assert elapsed <= 20.0, f"{elapsed:.2f} s"
+    assert elapsed <= 4.0, f"{elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
