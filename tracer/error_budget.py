@@ -51,6 +51,10 @@ import numpy as np
 #: a factor of about 2 (DESIGN.md), spread ~ sqrt(D) in the dispersive regime, so ~ +-40 %; 0.3 is
 #: taken because the exact kernel's storage and junction terms carry part of the spread exactly
 SPREAD_ERROR = 0.3
+#: model errors of neighbouring samples are correlated over this share of the observed curve's
+#: standard deviation [-]: a record sampled every dt counts as n min(1, dt / (share x sd)) independent
+#: samples (:func:`independent_samples`)
+CORRELATION_SHARE = 0.5
 #: the duration prior: p(T) ~ 1 / (T + T0) on [0, T_MAX] [s]
 DURATION_PRIOR_T0_S = 300.0
 DURATION_MAX_S = 86400.0
@@ -78,6 +82,19 @@ def timing_sd(dt_s: float, curve_sd_s: np.ndarray) -> np.ndarray:
     """
     sd = np.asarray(curve_sd_s, float)
     return np.sqrt(dt_s**2 / 12.0 + (SPREAD_ERROR * np.nan_to_num(sd)) ** 2)
+
+
+def independent_samples(n: int, dt_s: float, curve_sd_s: float) -> float:
+    """How many independent samples a record of ``n`` samples every ``dt_s`` [s] counts as [-].
+
+    A modelled curve that is off (a shape or timing error) is off at neighbouring samples alike: the
+    errors are correlated over a time of about :data:`CORRELATION_SHARE` times the curve's standard
+    deviation ``curve_sd_s`` [s], and samples closer than that repeat the same information. At
+    hourly sampling of a 30-minute plume every sample is independent; at 5 minutes about one in
+    three is. At least 1.
+    """
+    tau = CORRELATION_SHARE * max(curve_sd_s, 0.0)
+    return max(1.0, n * (1.0 if tau <= dt_s else dt_s / tau))
 
 
 def duration_sd_u(var_model_s2: np.ndarray, dt_s: float) -> np.ndarray:

@@ -222,3 +222,20 @@ def test_box_release_incident_has_its_duration_and_lost_readings(synthetic):
     assert 0.02 <= lost <= 0.09
     steps = np.diff(np.sort(frame[frame["station_id"] == per_station.idxmax()]["time"].unique())).astype("timedelta64[s]")
     assert (steps.astype(float) % 900 == 0).all()
+
+
+def test_ece_of_a_calibrated_first_choice_matches_the_binomial():
+    """All 40 first choices stated at 0.5 fall in one bin, so the ECE of a calibrated draw is
+    |K/40 - 0.5| with K ~ Binomial(40, 0.5): its exact mean sum_k P(k) |k/40 - 0.5| = 0.0627. The Monte
+    Carlo mean of 4,000 draws must agree within 4 of its standard errors (sd ~0.047 / sqrt(4000))."""
+    from scipy.stats import binom
+
+    k = np.arange(41)
+    exact = float(np.sum(binom.pmf(k, 40, 0.5) * np.abs(k / 40 - 0.5)))
+    null = bm.ece_if_calibrated(np.full(40, 0.5), draws=4000, seed=3)
+    assert abs(null.mean() - exact) < 4 * null.std() / np.sqrt(null.size)
+    # and the calibration figures carry it: a measured ECE of 0 is never above a calibrated draw's
+    from types import SimpleNamespace
+
+    cal = bm.calibration([SimpleNamespace(top_probability=0.5, top1=i % 2 == 0) for i in range(40)])
+    assert cal["ece"] == 0.0 and cal["ece_calibrated_share_above"] == 1.0
