@@ -367,6 +367,12 @@ def _station_fit(kind: ReleaseKind, s: StationSignal, geo: tuple[np.ndarray, ...
         return t0, np.log(size), np.where(down, integral, 0.0)
 
 
+def _logsumexp_rows(terms: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ln sum_k w_k exp(terms[k]) per column (terms: (nodes, hypotheses))."""
+    top = terms.max(axis=0)
+    return top + np.log(weights @ np.exp(terms - top))
+
+
 def _screen_durations(saw: list[StationSignal], geo: dict[str, tuple[np.ndarray, ...]]) -> np.ndarray:
     """The release duration [s] each hypothesis needs in the screen (0: a pulse).
 
@@ -489,10 +495,18 @@ def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], mode
         t0_s, lm_s = np.where(own, T0[si], t0_hat), np.where(own, LM[si], lm_hat)
         # timing error: sampling, the curve's spread and, without a fit of its own, the flow error
         sd = np.sqrt(CURVE_SD[si] ** 2 + dur_hat**2 / 12.0)
-        sig_t = np.hypot(error_budget.timing_sd(DT[si], sd), np.where(own, 0.0, FLOW_ERROR * MEAN[si]))
-        timing = 0.5 * (modelled(s, idx, t0_s - sig_t, lm_s) - modelled(s, idx, t0_s + sig_t, lm_s))
-        n_ind = error_budget.independent_samples(idx.size, DT[si], math.sqrt(max(V_OBS[si], 0.0) + DT[si] ** 2 / 12.0))
-        shape += _station_term(s, modelled(s, idx, t0_s, lm_s), idx, timing=timing, samples=min(n_ind, EXACT_INDEPENDENT_SAMPLES))
+        sd_obs = math.sqrt(max(V_OBS[si], 0.0) + DT[si] ** 2 / 12.0)
+        n_ind = min(error_budget.independent_samples(idx.size, DT[si], sd_obs), EXACT_INDEPENDENT_SAMPLES)
+        # a record sampled more coarsely than the curve's spread error dates the release only to within
+        # dt/sqrt(12): that start error is integrated out (Gauss-Hermite), not smeared into every sample
+        nodes, weights = error_budget.start_nodes(DT[si], error_budget.SPREAD_ERROR * sd_obs)
+        dt_smear = 0.0 if nodes.size > 1 else DT[si]
+        sig_t = np.hypot(error_budget.timing_sd(dt_smear, sd), np.where(own, 0.0, FLOW_ERROR * MEAN[si]))
+        terms = []
+        for off in nodes:
+            timing = 0.5 * (modelled(s, idx, t0_s + off - sig_t, lm_s) - modelled(s, idx, t0_s + off + sig_t, lm_s))
+            terms.append(_station_term(s, modelled(s, idx, t0_s + off, lm_s), idx, timing=timing, samples=n_ind))
+        shape += _logsumexp_rows(np.array(terms), weights)
     silence = np.zeros(n)
     for s in silent:
         idx = _window(s)

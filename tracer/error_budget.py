@@ -55,6 +55,8 @@ SPREAD_ERROR = 0.3
 #: standard deviation [-]: a record sampled every dt counts as n min(1, dt / (share x sd)) independent
 #: samples (:func:`independent_samples`)
 CORRELATION_SHARE = 0.5
+#: Gauss-Hermite nodes of the start offset where sampling is coarser than the curve (:func:`start_nodes`)
+START_NODES = 5
 #: the duration prior: p(T) ~ 1 / (T + T0) on [0, T_MAX] [s]
 DURATION_PRIOR_T0_S = 300.0
 DURATION_MAX_S = 86400.0
@@ -95,6 +97,22 @@ def independent_samples(n: int, dt_s: float, curve_sd_s: float) -> float:
     """
     tau = CORRELATION_SHARE * max(curve_sd_s, 0.0)
     return max(1.0, n * (1.0 if tau <= dt_s else dt_s / tau))
+
+
+def start_nodes(dt_s: float, spread_sd_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets [s] and weights [-] over which a station's fitted release start is integrated.
+
+    A record sampled every dt places the event's centroid only to within dt / sqrt(12). Where that
+    exceeds the curve's own spread error ``spread_sd_s`` [s] (hourly sampling of a plume of an hour or
+    less), the likelihood is averaged over start offsets N(0, dt^2/12) by :data:`START_NODES`-point
+    Gauss-Hermite quadrature (probabilists' nodes and weights); elsewhere a single node (offset 0,
+    weight 1) and the sampling error stays in :func:`timing_sd`.
+    """
+    sd = dt_s / math.sqrt(12.0)
+    if sd <= spread_sd_s:
+        return np.zeros(1), np.ones(1)
+    x, w = np.polynomial.hermite_e.hermegauss(START_NODES)
+    return sd * x, w / w.sum()
 
 
 def duration_sd_u(var_model_s2: np.ndarray, dt_s: float) -> np.ndarray:
