@@ -11,7 +11,15 @@ A hypothesis's modelled curve at a station differs from the truth for reasons ot
   sampling interval is longer than the curve: at hourly sampling of a 20-minute plume the slope is not
   defined, the spread of the curve over the timing error is) (:func:`timing_sd`);
 * **level**: flow error and dilution scale the curve; this is the relative model error
-  :data:`tracer.attribution.CURVE_RELATIVE_ERROR`, and the noise floor of the sensor adds to it.
+  :data:`tracer.attribution.CURVE_RELATIVE_ERROR`, and the noise floor of the sensor adds to it;
+* **correlation**: a curve that is off is off at neighbouring samples alike, so a record counts as
+  fewer independent samples than it has (:func:`independent_samples`);
+* **coarse sampling**: where dt/sqrt(12) exceeds the spread error, the fitted start is integrated
+  over its sampling error instead of smeared into every sample (:func:`start_nodes`).
+
+Constants were chosen on tuning incidents of the releases benchmark's protocol drawn with seeds the
+reported benchmark never uses (tests/bench/test_bench_attribution_releases.py, module doc), by the
+mean log probability given to the true source.
 
 The release duration is a free parameter of every pulse hypothesis (a box of start, duration and
 mass). A flexible history must pay for its flexibility (issue 11): the evidence of a hypothesis is
