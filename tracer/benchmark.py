@@ -37,6 +37,13 @@ sqrt(1.25) - 1 = 12 %, below the attribution's 25 % curve-model error and the 20
 incident is identifiable when a station saw it and no such D exists; the others are reported apart,
 and accuracy is tabulated against the smallest travel-time gap to a same-stretch D to check the rule.
 
+Stricter rule (``identifiable_strict``, reported beside the first): attribution fits a release
+duration, so D also explains the readings when (b') its own travel-time variance at the anomaly
+station is no more than T's plus T_r^2/12 for a release lasting T_r (variances of independent delays
+add): D explains the curve with a longer release of its own. For a pulse that is every D nearer than
+T on the stretch (issue 11: "same-stretch candidates are identifiable only through priors or
+operations evidence"); not applied to releases still going on.
+
 Units: s, m, kg, g/m3 (= mg/L), m3/s.
 
 References
@@ -93,6 +100,8 @@ DURATION_RANGE_S = (300.0, 43200.0)
 MISSING_SHARE, OFFLINE_SHARE = 0.05, 0.10
 #: bins of the first choice's stated probability for the reliability table and ECE [-]
 CALIBRATION_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: Monte Carlo draws of the ECE of a calibrated first choice (:func:`ece_if_calibrated`) [-]
+CALIBRATION_NULL_DRAWS = 2000
 #: readings start this many reading intervals before the release (uniform, inclusive) [-]
 LEAD_STEPS = (24, 72)
 #: the record ends when the plume is this many standard deviations past the farthest station [-]
@@ -112,6 +121,8 @@ MAX_DRAWS, GAP_BINS = 2000, (0.0, 0.1, 0.25, 0.5, 1.0, math.inf)
 NOT_SEEN = "no station saw it"
 BEYOND_HORIZON = "true source beyond the attribution horizon"
 SAME_STRETCH = f"a registered discharger on the same stretch within {CONFUSION_TIME_RATIO:.0%} of travel time"
+SAME_STRETCH_DURATION = ("a registered discharger on the same stretch whose own curve is no wider than the observed one "
+                         "(a longer release there explains it)")
 _YEAR = datetime(2025, 1, 1, tzinfo=UTC)
 _REACH_NUMBERS = tuple(f.name for f in fields(Reach)
                        if f.name not in ("id", "from_node", "to_node", "length_m", "geometry", "name", "extra"))
@@ -311,6 +322,9 @@ class Incident:
     rate_kg_s: float | None = None
     duration_s: float | None = None
     sample_every_s: float = RECORD_EVERY_S
+    #: identifiable also under rule (b') of the module doc (no same-stretch discharger explains it
+    #: with a longer release of its own)
+    identifiable_strict: bool = False
 
 
 def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tuple[float, float] = MASS_RANGE_KG,
@@ -395,6 +409,7 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
     anet, astate, factor, new = basin.attribution_network(rng)
     ups: list[Feature] = []
     ident, reason, gap, confusers = False, NOT_SEEN, math.nan, tuple[str, ...]()
+    strict = False
     anomaly = net.feature(min(seen, key=seen.__getitem__), "station") if seen else None
     if anomaly is not None:
         um = upstream_moments(net, st, anomaly, pol, DEFAULT_HORIZON_S)
@@ -406,17 +421,27 @@ def make_incident(basin: Basin, rng: np.random.Generator, *, mass_range_kg: tupl
             ups = [ups[i] for i in np.argsort(m, kind="stable") if f[i] > 0][:MAX_UPSTREAM_STATIONS]
             readings = readings.concat(_readings({s.id: noisy(np.zeros(t_rel.size)) for s in ups}, times, parameter))
         ident, reason, gap, confusers = identifiability(net, st, anomaly, d.id, pol, [*down, *ups])
+        strict = ident and (release == "continuous" or identifiability(net, st, anomaly, d.id, pol, [*down, *ups],
+                                                                       release_duration_s=dur)[0])
     return Incident(basin.name, d.id, parameter, size if pulse else math.nan, start, factor, readings,
                     anomaly.id if anomaly else None, tuple(values), tuple(s.id for s in ups), ident, reason, gap,
                     confusers, dict(redraws), time.perf_counter() - t_start, anet, astate, new, release,
                     None if release == "pulse" else (size / dur if release == "box" else size),
-                    dur if release == "box" else None, step)
+                    dur if release == "box" else None, step, strict)
 
 
 def identifiability(net: RiverNetwork, state: ReachState, anomaly: Feature, truth: str, pollutant: Pollutant,
-                    stations: Sequence[Feature], horizon_s: float = DEFAULT_HORIZON_S
-                    ) -> tuple[bool, str, float, tuple[str, ...]]:
+                    stations: Sequence[Feature], horizon_s: float = DEFAULT_HORIZON_S,
+                    release_duration_s: float | None = None) -> tuple[bool, str, float, tuple[str, ...]]:
     """Apply the module's identifiability rule on the true network.
+
+    ``release_duration_s`` [s] (a pulse: 0; None: the rule without release durations, as for a
+    release still going on): attribution fits a release duration, so a same-stretch discharger D
+    whose own travel-time variance at the anomaly station is no larger than the observed curve's,
+    var_D <= var_T + T^2/12 (variances of independent delays add), explains the readings with a
+    longer release of its own (the nearer one always can); it is a confuser whatever its travel time
+    (issue 11: same-stretch candidates are then identifiable only through priors or operations
+    evidence), with reason :data:`SAME_STRETCH_DURATION`.
 
     Returns
     -------
@@ -432,7 +457,7 @@ def identifiability(net: RiverNetwork, state: ReachState, anomaly: Feature, trut
         return False, BEYOND_HORIZON, math.nan, ()
     r_idx, chain = np.array([state.index[h.reach] for h in regs]), np.array([h.chainage_m for h in regs])
     length = state.length_m[r_idx]
-    mean = um.at(r_idx, chain, length)[2]
+    _f, _x, mean, var = um.at(r_idx, chain, length)
     below = np.array([upstream_moments(net, state, s, pollutant, 2 * horizon_s).at(r_idx, chain, length)[0] > 0
                       for s in stations])
     t = ids.index(truth)
@@ -440,8 +465,13 @@ def identifiability(net: RiverNetwork, state: ReachState, anomaly: Feature, trut
     same[t] = False
     rel = np.abs(mean / mean[t] - 1.0)
     gap = float(np.min(rel[same])) if same.any() else math.inf
-    confusers = tuple(ids[i] for i in np.flatnonzero(same & (rel <= CONFUSION_TIME_RATIO)))
-    return (False, SAME_STRETCH, gap, confusers) if confusers else (True, "", gap, ())
+    by_time = same & (rel <= CONFUSION_TIME_RATIO)
+    mimic = (same & ~by_time & (var <= var[t] + release_duration_s**2 / 12.0) if release_duration_s is not None
+             else np.zeros(len(ids), bool))
+    confusers = tuple(ids[i] for i in np.flatnonzero(by_time | mimic))
+    if not confusers:
+        return True, "", gap, ()
+    return False, SAME_STRETCH if by_time.any() else SAME_STRETCH_DURATION, gap, confusers
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -461,6 +491,7 @@ class Outcome:
     evidence: Mapping[str, Mapping[str, float]]
     model: str | None = None  # the release model attribution chose
     top_probability: float = math.nan  # the probability attribution stated for its first choice
+    duration_error_s: float = math.nan  # |fitted - true| release duration of a right first choice (box and pulse) [s]
 
     @property
     def top1(self) -> bool:
@@ -492,12 +523,15 @@ def attribute_incident(incident: Incident) -> Outcome:
     top = res.candidates[0]
     t_err = m_err = math.nan
     fitted, true = (top.mass_kg, inc.mass_kg) if inc.release != "continuous" else (top.rate_kg_s, inc.rate_kg_s)
+    d_err = math.nan
     if rank == 1 and top.release_start is not None and fitted is not None and true is not None:
         t_err = abs((top.release_start - inc.release_start).total_seconds())
         m_err = abs(fitted / true - 1.0)
+        if inc.release != "continuous":  # a pulse lasts 0 s
+            d_err = abs((top.duration_s or 0.0) - (inc.duration_s or 0.0))
     evidence = {"top": top.evidence, **({"truth": res.candidates[rank - 1].evidence} if rank else {})}
     return Outcome(inc, rank, top.id, res.nearest_upstream_discharger, t_err, m_err, elapsed, len(res.candidates),
-                   len(res.stations_saw), evidence, res.model, top.probability)
+                   len(res.stations_saw), evidence, res.model, top.probability, d_err)
 
 
 def _group(outs: Sequence[Outcome]) -> dict[str, Any]:
@@ -529,8 +563,29 @@ def calibration(outs: Sequence[Outcome]) -> dict[str, Any]:
             ece += m.sum() / p.size * abs(acc - conf)
             rows.append({"bin": [float(edges[b]), float(edges[b + 1])], "n": int(m.sum()),
                          "mean_probability": round(conf, 4), "share_right": round(acc, 4)})
+    null = ece_if_calibrated(p)
     return {"n": int(p.size), "ece": round(float(ece), 4), "brier": round(float(np.mean((p - right) ** 2)), 4),
-            "bins": rows}
+            "ece_if_calibrated_median": round(float(np.median(null)), 4),
+            "ece_if_calibrated_p90": round(float(np.percentile(null, 90)), 4),
+            "ece_calibrated_share_above": round(float(np.mean(null >= ece)), 4), "bins": rows}
+
+
+def _ece(p: np.ndarray, right: np.ndarray) -> float:
+    edges = np.asarray(CALIBRATION_BINS)
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, edges.size - 2)
+    return float(sum(np.mean(which == b) * abs(right[which == b].mean() - p[which == b].mean())
+                     for b in range(edges.size - 1) if np.any(which == b)))
+
+
+def ece_if_calibrated(p: np.ndarray, draws: int = CALIBRATION_NULL_DRAWS, seed: int = 0) -> np.ndarray:
+    """ECE [-] of a perfectly calibrated first choice with the same stated probabilities ``p``: each
+    first choice right with probability p (Monte Carlo, ``draws`` draws). A finite sample has an ECE
+    above 0 even when the probabilities are right (about 0.11 for 60 first choices spread over
+    0.3-1): the measured ECE is judged against this spread (``ece_calibrated_share_above``: the share
+    of calibrated draws with an ECE at least the measured one; small means miscalibrated)."""
+    rng = np.random.default_rng(seed)
+    p = np.asarray(p, float)
+    return np.array([_ece(p, (rng.random(p.size) < p).astype(float)) for _ in range(draws)])
 
 
 def _quantiles(values: Sequence[float], digits: int) -> tuple[float | None, float | None]:
@@ -546,6 +601,7 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[str, Any]:
     ident = [o for o in det if o.incident.identifiable]
     t_err = _quantiles([o.release_error_s for o in det if o.top1], 1)
     m_err = _quantiles([o.mass_error for o in det if o.top1], 4)
+    d_err = _quantiles([o.duration_error_s for o in det if o.top1 and math.isfinite(o.duration_error_s)], 1)
     ms = _quantiles([o.elapsed_ms for o in det], 2)
     gaps = {f"[{lo:g}, {hi:g})": _group([o for o in det if lo <= o.incident.competitor_gap < hi])
             for lo, hi in itertools.pairwise(GAP_BINS)}
@@ -561,7 +617,10 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         "not_identifiable": _group([o for o in det if not o.incident.identifiable]), "all_detected": _group(det),
         "median_release_time_error_s": t_err[0], "p90_release_time_error_s": t_err[1],
         "median_mass_error": m_err[0], "p90_mass_error": m_err[1],
+        "median_duration_error_s": d_err[0], "p90_duration_error_s": d_err[1],
         "calibration_identifiable": calibration(ident),
+        "identifiable_strict": _group([o for o in ident if o.incident.identifiable_strict]),
+        "calibration_identifiable_strict": calibration([o for o in ident if o.incident.identifiable_strict]),
         "by_release": {k: _group([o for o in ident if o.incident.release == k])
                        for k in sorted({o.incident.release for o in ident})},
         "model_chosen": dict(Counter(f"{o.incident.release} -> {o.model}" for o in det)),

@@ -102,7 +102,7 @@ def test_ruxi_food_plant_ranks_first_with_its_release(ruxi):
     assert lo_m <= RUXI_MASS_KG <= hi_m and top.mass_kg == pytest.approx(RUXI_MASS_KG, rel=0.15)
     # the naive baseline (nearest registered discharger upstream) is the outfall 800 m up: wrong
     assert res.nearest_upstream_discharger == "RX-OUT-1" and res.rank_of("RX-OUT-1") > 1
-    assert set(top.evidence) == {"prior", "shape", "consistency", "silence", "feasibility", "operations"}
+    assert set(top.evidence) == {"prior", "shape", "consistency", "silence", "feasibility", "operations", "duration"}
     assert "food_processing" in top.explanation["signature"]
 
 

@@ -222,3 +222,40 @@ def test_box_release_incident_has_its_duration_and_lost_readings(synthetic):
     assert 0.02 <= lost <= 0.09
     steps = np.diff(np.sort(frame[frame["station_id"] == per_station.idxmax()]["time"].unique())).astype("timedelta64[s]")
     assert (steps.astype(float) % 900 == 0).all()
+
+
+def test_ece_of_a_calibrated_first_choice_matches_the_binomial():
+    """All 40 first choices stated at 0.5 fall in one bin, so the ECE of a calibrated draw is
+    |K/40 - 0.5| with K ~ Binomial(40, 0.5): its exact mean sum_k P(k) |k/40 - 0.5| = 0.0627. The Monte
+    Carlo mean of 4,000 draws must agree within 4 of its standard errors (sd ~0.047 / sqrt(4000))."""
+    from scipy.stats import binom
+
+    k = np.arange(41)
+    exact = float(np.sum(binom.pmf(k, 40, 0.5) * np.abs(k / 40 - 0.5)))
+    null = bm.ece_if_calibrated(np.full(40, 0.5), draws=4000, seed=3)
+    assert abs(null.mean() - exact) < 4 * null.std() / np.sqrt(null.size)
+    # and the calibration figures carry it: a measured ECE of 0 is never above a calibrated draw's
+    from types import SimpleNamespace
+
+    cal = bm.calibration([SimpleNamespace(top_probability=0.5, top1=i % 2 == 0) for i in range(40)])
+    assert cal["ece"] == 0.0 and cal["ece_calibrated_share_above"] == 1.0
+
+
+def test_identifiability_with_a_free_release_duration():
+    """With durations fitted, a same-stretch discharger explains the readings when its own curve is no
+    wider than the observed one. Channel: U = 0.5 m/s, D = 10 m2/s, so var = 2 D x / U^3 (Fischer et al.
+    1979, eq. 5.16 at the station): T (10 km) 1.6e6 s2, B (12 km) 1.92e6 s2, C (20 km) 3.2e6 s2."""
+    net = _channel([{"id": "S", "reach": "r2", "chainage_m": 5000.0}])
+    st, s = net.reach_state(), net.stations["S"]
+    # truth B, a pulse: T is nearer (narrower curve) and within 25 % of travel time: a confuser either way
+    ok, reason, _, confusers = bm.identifiability(net, st, s, "B", pollutant("tracer"), [s], release_duration_s=0.0)
+    assert not ok and confusers == ("T",) and reason == bm.SAME_STRETCH
+    # truth T, a pulse: C (farther, wider) cannot be narrowed by a release: only B (within 25 % time)
+    ok, _, _, confusers = bm.identifiability(net, st, s, "T", pollutant("tracer"), [s], release_duration_s=0.0)
+    assert confusers == ("B",)
+    # truth T released over 2 h: var_T + T^2/12 = 1.6e6 + 4.32e6 >= 3.2e6, so C explains it too
+    ok, _, _, confusers = bm.identifiability(net, st, s, "T", pollutant("tracer"), [s], release_duration_s=7200.0)
+    assert set(confusers) == {"B", "C"}
+    # over 1 h: 1.6e6 + 1.08e6 = 2.68e6 < 3.2e6, C still too wide
+    ok, _, _, confusers = bm.identifiability(net, st, s, "T", pollutant("tracer"), [s], release_duration_s=3600.0)
+    assert confusers == ("B",)
