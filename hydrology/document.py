@@ -18,8 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .exceptions import NetworkFormatError
-from .network import FEATURE_COLLECTIONS, Department, Feature, Node, Reach, RiverNetwork
+from .network import FEATURE_COLLECTIONS, REACH_NUM_FIELDS, Department, Feature, RiverNetwork
+from .network_columns import REACH_COLUMNS, IdIndex, InflowMap, NodeTable, ReachTable
 from .problems import Problem
 
 FORMAT_NAME = "rivertrace-network"
@@ -27,17 +30,14 @@ FORMAT_VERSION = 1
 
 # field -> (type, required); types: str, num, int, strlist, map, geom, any
 _NODE = {"id": ("str", True), "x": ("num", False), "y": ("num", False), "name": ("str", False)}
-_REACH_NUM = (
-    "slope", "manning_n", "bottom_width_m", "side_slope", "width_coef", "width_exp", "depth_coef",
-    "depth_exp", "drainage_area_m2", "mean_annual_discharge_m3s", "discharge_m3s", "velocity_ms",
-    "dispersion_m2s", "storage_ratio", "storage_exchange_per_s", "flow_fraction",
-)
+_REACH_NUM = REACH_NUM_FIELDS
 _REACH = {
     "id": ("str", True), "from_node": ("str", True), "to_node": ("str", True),
     "length_m": ("num", True), "geometry": ("geom", False), "name": ("str", False),
     "fully_mixed": ("bool", False),
     **{k: ("num", False) for k in _REACH_NUM},
 }
+_NODE_KEYS, _REACH_KEYS = frozenset(_NODE), frozenset(_REACH)
 _FEATURE_COMMON = {"id": ("str", True), "name": ("str", False), "reach": ("str", True),
                    "chainage_m": ("num", True)}
 _FEATURE_OWN: dict[str, dict[str, tuple[str, bool]]] = {
@@ -190,20 +190,9 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         problems.append(Problem("error", "network", "", "version",
                                 f"this rivertrace reads version {FORMAT_VERSION}, got {version!r}"))
 
-    nodes = {n["id"]: Node(n["id"], n.get("x"), n.get("y"), n.get("name"), _extra(n, _NODE))
-             for n in _parse_items(doc, "nodes", _NODE, problems, required=True)}
-    reaches = {}
-    for r in _parse_items(doc, "reaches", _REACH, problems, required=True):
-        geom = tuple((float(p[0]), float(p[1])) for p in r["geometry"]) if r.get("geometry") else None
-        kwargs = {k: (float(r[k]) if r.get(k) is not None else None) for k in _REACH_NUM}
-        reaches[r["id"]] = Reach(
-            id=r["id"], from_node=r["from_node"], to_node=r["to_node"], length_m=float(r["length_m"]),
-            geometry=geom, name=r.get("name"), fully_mixed=bool(r.get("fully_mixed", False)),
-            extra=_extra(r, _REACH), **kwargs,
-        )
-    inflows: dict[str, float] = {}
-    for f in _parse_items(doc, "inflows", _INFLOW, problems):
-        inflows[f["node"]] = inflows.get(f["node"], 0.0) + float(f["discharge_m3s"])
+    node_items = _parse_items(doc, "nodes", _NODE, problems, required=True)
+    reach_items = _parse_items(doc, "reaches", _REACH, problems, required=True)
+    inflow_items = _parse_items(doc, "inflows", _INFLOW, problems)
 
     features: dict[str, dict[str, Feature]] = {}
     for key, kind in FEATURE_COLLECTIONS.items():
@@ -211,14 +200,17 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         coll: dict[str, Feature] = {}
         for item in _parse_items(doc, key, spec, problems):
             attrs = {k: v for k, v in item.items() if k not in _FEATURE_COMMON}
-            coll[item["id"]] = Feature(kind, item["id"], item["reach"], float(item["chainage_m"]),
-                                       item.get("name"), attrs)
+            coll[item["id"]] = Feature(kind, _fresh(item["id"]), _fresh(item["reach"]),
+                                       float(item["chainage_m"]), _fresh(item.get("name")), _fresh(attrs))
         features[kind] = coll
+    memo: dict[str, str] = {}  # departments' "owns" name the same reaches many times: one copy of each id
     departments = {
-        d["id"]: Department(d["id"], d["name"], d.get("name_en"), d.get("level"),
-                            tuple(d.get("roles") or ()), tuple(d.get("owns") or ()), _extra(d, _DEPARTMENT))
+        d["id"]: Department(*_fresh((d["id"], d["name"], d.get("name_en"), d.get("level"),
+                                     tuple(d.get("roles") or ()), tuple(d.get("owns") or ()), _extra(d, _DEPARTMENT)),
+                                    memo))
         for d in _parse_items(doc, "departments", _DEPARTMENT, problems)
     }
+    del memo
     # duplicate ids are structural: a dict would silently keep only the last one
     for key in ("nodes", "reaches", "departments", *FEATURE_COLLECTIONS):
         seen: set[str] = set()
@@ -247,11 +239,92 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
 
     known = {"format", "version", "name", "crs", "notes", "nodes", "reaches", "inflows", "departments",
              *FEATURE_COLLECTIONS}
+    nodes, reaches, inflows = _tables(node_items, reach_items, inflow_items)
     return RiverNetwork(
         nodes, reaches, inflows=inflows, features=features, departments=departments,  # type: ignore[arg-type]
-        name=str(doc.get("name") or ""), crs=doc.get("crs"), notes=doc.get("notes"),
-        extra={k: v for k, v in doc.items() if k not in known},
+        name=_fresh(str(doc.get("name") or "")), crs=_fresh(doc.get("crs")), notes=_fresh(doc.get("notes")),
+        extra=_fresh({k: v for k, v in doc.items() if k not in known}),
     )
+
+
+def _tables(node_items: list[dict[str, Any]], reach_items: list[dict[str, Any]],
+            inflow_items: list[dict[str, Any]]) -> tuple[NodeTable, ReachTable, InflowMap]:
+    """Columns from the checked items (see :mod:`hydrology.network_columns`).
+
+    Nothing built here keeps an object of the parsed document: numbers go into float arrays, ids into
+    packed strings, and the rare names, geometries and unknown fields are copied (:func:`_fresh`).
+    A document's memory can then go back to the system once the caller drops it.
+    """
+    ids = [n["id"] for n in node_items]
+    n_declared = len(ids)
+    index = {s: i for i, s in enumerate(ids)}
+
+    def rows(names: Any) -> np.ndarray:
+        out = np.fromiter((index.get(s, -1) for s in names), np.int64, -1)
+        for j in np.flatnonzero(out < 0).tolist():  # ids no node declares (validation reports them)
+            out[j] = index.setdefault(names[j], len(ids))
+            if out[j] == len(ids):
+                ids.append(names[j])
+        return out.astype(np.int32)
+
+    from_row = rows([r["from_node"] for r in reach_items])
+    to_row = rows([r["to_node"] for r in reach_items])
+    inflow_row = rows([f["node"] for f in inflow_items]).astype(np.int64)
+    # several inflows at one node add up, kept at the node's first place
+    uniq, first, inverse = np.unique(inflow_row, return_index=True, return_inverse=True)
+    q = np.zeros(uniq.size)
+    np.add.at(q, inverse, np.array([f["discharge_m3s"] for f in inflow_items], dtype=float))
+    keep = np.argsort(first, kind="stable")
+
+    m = len(reach_items)
+    num = np.empty((m, len(REACH_COLUMNS)))
+    for j, k in enumerate(REACH_COLUMNS):  # None (unset) becomes NaN
+        num[:, j] = np.array([r.get(k) for r in reach_items], dtype=float)
+    fully_mixed = np.array([bool(r.get("fully_mixed")) for r in reach_items], dtype=bool).reshape(m)
+    names: dict[int, str] = {}
+    geometry: dict[int, np.ndarray] = {}
+    extras: dict[int, dict[str, Any]] = {}
+    for i, r in enumerate(reach_items):
+        if not _REACH_KEYS.issuperset(r):
+            extras[i] = _fresh(_extra(r, _REACH))
+        if r.get("name") is not None:
+            names[i] = _fresh(r["name"])
+        if r.get("geometry"):
+            geometry[i] = np.array([(p[0], p[1]) for p in r["geometry"]], dtype=float)
+    node_names = {i: _fresh(n["name"]) for i, n in enumerate(node_items) if n.get("name") is not None}
+    node_extras = {i: _fresh(_extra(n, _NODE)) for i, n in enumerate(node_items) if not _NODE_KEYS.issuperset(n)}
+    node_table = NodeTable(IdIndex.packed_from(ids), n_declared,
+                           np.array([n.get("x") for n in node_items], dtype=float).reshape(n_declared),
+                           np.array([n.get("y") for n in node_items], dtype=float).reshape(n_declared),
+                           node_names, node_extras)
+    reach_table = ReachTable(IdIndex.packed_from([r["id"] for r in reach_items]), node_table, from_row, to_row,
+                             num, fully_mixed, names=names, geometry=geometry, extras=extras)
+    return node_table, reach_table, InflowMap(node_table, uniq[keep], q[keep])
+
+
+def _fresh(value: Any, memo: dict[str, str] | None = None) -> Any:
+    """A copy of a JSON value made of new objects (str, float, int, list, dict, tuple), so that keeping it
+    does not keep the parsed document's memory pinned; other values are returned as they are. With
+    ``memo``, equal strings share one copy."""
+    t = type(value)
+    if t is str:
+        if memo is None:
+            return value[:1] + value[1:]  # a new string when 2+ characters (1 character: an interned singleton)
+        got = memo.get(value)
+        if got is None:
+            got = memo[value] = value[:1] + value[1:]
+        return got
+    if t is float:
+        return value + 0.0
+    if t is int:
+        return value + 0
+    if t is list:
+        return [_fresh(v, memo) for v in value]
+    if t is tuple:
+        return tuple(_fresh(v, memo) for v in value)
+    if t is dict:
+        return {_fresh(k, memo): _fresh(v, memo) for k, v in value.items()}
+    return value
 
 
 def network_to_document(net: RiverNetwork) -> dict[str, Any]:
