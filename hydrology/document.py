@@ -12,17 +12,18 @@ The format is documented in README.md ("Network format"). Units are SI and named
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .document_columns import ColumnBuilder
+from .document_columns import fresh as _fresh
 from .exceptions import NetworkFormatError
 from .network import FEATURE_COLLECTIONS, REACH_NUM_FIELDS, Department, Feature, RiverNetwork
-from .network_columns import REACH_COLUMNS, IdIndex, InflowMap, NodeTable, ReachTable
+from .network_columns import InflowMap, NodeTable, ReachTable
 from .problems import Problem
 
 FORMAT_NAME = "rivertrace-network"
@@ -178,6 +179,12 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
     NetworkFormatError
         With ``problems`` listing every structural problem (element, id, field, message).
     """
+    return _build(doc, None)
+
+
+def _build(doc: Mapping[str, Any], tables: tuple[NodeTable, ReachTable, InflowMap] | None) -> RiverNetwork:
+    """:func:`network_from_document`; with ``tables``, the nodes, reaches and inflows were already read
+    (checked, without duplicate ids) by :mod:`hydrology.document_stream` and ``doc`` holds the rest."""
     problems: list[Problem] = []
     if not isinstance(doc, Mapping):
         raise NetworkFormatError("a network document must be a JSON object",
@@ -190,9 +197,10 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         problems.append(Problem("error", "network", "", "version",
                                 f"this rivertrace reads version {FORMAT_VERSION}, got {version!r}"))
 
-    node_items = _parse_items(doc, "nodes", _NODE, problems, required=True)
-    reach_items = _parse_items(doc, "reaches", _REACH, problems, required=True)
-    inflow_items = _parse_items(doc, "inflows", _INFLOW, problems)
+    if tables is None:
+        node_items = _parse_items(doc, "nodes", _NODE, problems, required=True)
+        reach_items = _parse_items(doc, "reaches", _REACH, problems, required=True)
+        inflow_items = _parse_items(doc, "inflows", _INFLOW, problems)
 
     features: dict[str, dict[str, Feature]] = {}
     for key, kind in FEATURE_COLLECTIONS.items():
@@ -239,92 +247,18 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
 
     known = {"format", "version", "name", "crs", "notes", "nodes", "reaches", "inflows", "departments",
              *FEATURE_COLLECTIONS}
-    nodes, reaches, inflows = _tables(node_items, reach_items, inflow_items)
+    if tables is None:
+        columns = ColumnBuilder(_NODE_KEYS, _REACH_KEYS)
+        columns.add_nodes(node_items)
+        columns.add_reaches(reach_items)
+        columns.add_inflows(inflow_items)
+        tables = columns.finish()
+    nodes, reaches, inflows = tables
     return RiverNetwork(
         nodes, reaches, inflows=inflows, features=features, departments=departments,  # type: ignore[arg-type]
         name=_fresh(str(doc.get("name") or "")), crs=_fresh(doc.get("crs")), notes=_fresh(doc.get("notes")),
         extra=_fresh({k: v for k, v in doc.items() if k not in known}),
     )
-
-
-def _tables(node_items: list[dict[str, Any]], reach_items: list[dict[str, Any]],
-            inflow_items: list[dict[str, Any]]) -> tuple[NodeTable, ReachTable, InflowMap]:
-    """Columns from the checked items (see :mod:`hydrology.network_columns`).
-
-    Nothing built here keeps an object of the parsed document: numbers go into float arrays, ids into
-    packed strings, and the rare names, geometries and unknown fields are copied (:func:`_fresh`).
-    A document's memory can then go back to the system once the caller drops it.
-    """
-    ids = [n["id"] for n in node_items]
-    n_declared = len(ids)
-    index = {s: i for i, s in enumerate(ids)}
-
-    def rows(names: Any) -> np.ndarray:
-        out = np.fromiter((index.get(s, -1) for s in names), np.int64, -1)
-        for j in np.flatnonzero(out < 0).tolist():  # ids no node declares (validation reports them)
-            out[j] = index.setdefault(names[j], len(ids))
-            if out[j] == len(ids):
-                ids.append(names[j])
-        return out.astype(np.int32)
-
-    from_row = rows([r["from_node"] for r in reach_items])
-    to_row = rows([r["to_node"] for r in reach_items])
-    inflow_row = rows([f["node"] for f in inflow_items]).astype(np.int64)
-    # several inflows at one node add up, kept at the node's first place
-    uniq, first, inverse = np.unique(inflow_row, return_index=True, return_inverse=True)
-    q = np.zeros(uniq.size)
-    np.add.at(q, inverse, np.array([f["discharge_m3s"] for f in inflow_items], dtype=float))
-    keep = np.argsort(first, kind="stable")
-
-    m = len(reach_items)
-    num = np.empty((m, len(REACH_COLUMNS)))
-    for j, k in enumerate(REACH_COLUMNS):  # None (unset) becomes NaN
-        num[:, j] = np.array([r.get(k) for r in reach_items], dtype=float)
-    fully_mixed = np.array([bool(r.get("fully_mixed")) for r in reach_items], dtype=bool).reshape(m)
-    names: dict[int, str] = {}
-    geometry: dict[int, np.ndarray] = {}
-    extras: dict[int, dict[str, Any]] = {}
-    for i, r in enumerate(reach_items):
-        if not _REACH_KEYS.issuperset(r):
-            extras[i] = _fresh(_extra(r, _REACH))
-        if r.get("name") is not None:
-            names[i] = _fresh(r["name"])
-        if r.get("geometry"):
-            geometry[i] = np.array([(p[0], p[1]) for p in r["geometry"]], dtype=float)
-    node_names = {i: _fresh(n["name"]) for i, n in enumerate(node_items) if n.get("name") is not None}
-    node_extras = {i: _fresh(_extra(n, _NODE)) for i, n in enumerate(node_items) if not _NODE_KEYS.issuperset(n)}
-    node_table = NodeTable(IdIndex.packed_from(ids), n_declared,
-                           np.array([n.get("x") for n in node_items], dtype=float).reshape(n_declared),
-                           np.array([n.get("y") for n in node_items], dtype=float).reshape(n_declared),
-                           node_names, node_extras)
-    reach_table = ReachTable(IdIndex.packed_from([r["id"] for r in reach_items]), node_table, from_row, to_row,
-                             num, fully_mixed, names=names, geometry=geometry, extras=extras)
-    return node_table, reach_table, InflowMap(node_table, uniq[keep], q[keep])
-
-
-def _fresh(value: Any, memo: dict[str, str] | None = None) -> Any:
-    """A copy of a JSON value made of new objects (str, float, int, list, dict, tuple), so that keeping it
-    does not keep the parsed document's memory pinned; other values are returned as they are. With
-    ``memo``, equal strings share one copy."""
-    t = type(value)
-    if t is str:
-        if memo is None:
-            return value[:1] + value[1:]  # a new string when 2+ characters (1 character: an interned singleton)
-        got = memo.get(value)
-        if got is None:
-            got = memo[value] = value[:1] + value[1:]
-        return got
-    if t is float:
-        return value + 0.0
-    if t is int:
-        return value + 0
-    if t is list:
-        return [_fresh(v, memo) for v in value]
-    if t is tuple:
-        return tuple(_fresh(v, memo) for v in value)
-    if t is dict:
-        return {_fresh(k, memo): _fresh(v, memo) for k, v in value.items()}
-    return value
 
 
 def network_to_document(net: RiverNetwork) -> dict[str, Any]:
@@ -363,6 +297,10 @@ def read_document(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise NetworkFormatError(f"{p}: cannot read: {err.strerror or err}") from err
+    return _decode(text, p)
+
+
+def _decode(text: str, p: Path) -> dict[str, Any]:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -371,8 +309,30 @@ def read_document(path: str | Path) -> dict[str, Any]:
 
 
 def load_network(path: str | Path) -> RiverNetwork:
-    """Read and parse a JSON network document (structural checks only; see ``validate``)."""
-    return network_from_document(read_document(path))
+    """Read and parse a JSON network document (structural checks only; see ``validate``).
+
+    A valid document is read in chunks straight into columns (:mod:`hydrology.document_stream`),
+    so its nodes and reaches never all exist as dicts; any other is parsed whole, which names
+    every problem. The cyclic garbage collector is paused while the parse allocates millions of
+    objects that cannot form cycles (at 1M reaches it would otherwise walk them again and again).
+    """
+    from .document_stream import stream_network
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise NetworkFormatError(f"{p}: cannot read: {err.strerror or err}") from err
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        net = stream_network(text)
+        if net is None:
+            net = network_from_document(_decode(text, p))
+    finally:
+        if was_enabled:
+            gc.enable()
+    return net
 
 
 def write_network(net: RiverNetwork | Mapping[str, Any], path: str | Path, *, indent: int | None = 1) -> None:
