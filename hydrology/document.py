@@ -23,7 +23,6 @@ from .document_columns import ColumnBuilder
 from .document_columns import fresh as _fresh
 from .exceptions import NetworkFormatError
 from .network import FEATURE_COLLECTIONS, REACH_NUM_FIELDS, Department, Feature, RiverNetwork
-from .network_columns import InflowMap, NodeTable, ReachTable
 from .problems import Problem
 
 FORMAT_NAME = "rivertrace-network"
@@ -179,12 +178,6 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
     NetworkFormatError
         With ``problems`` listing every structural problem (element, id, field, message).
     """
-    return _build(doc, None)
-
-
-def _build(doc: Mapping[str, Any], tables: tuple[NodeTable, ReachTable, InflowMap] | None) -> RiverNetwork:
-    """:func:`network_from_document`; with ``tables``, the nodes, reaches and inflows were already read
-    (checked, without duplicate ids) by :mod:`hydrology.document_stream` and ``doc`` holds the rest."""
     problems: list[Problem] = []
     if not isinstance(doc, Mapping):
         raise NetworkFormatError("a network document must be a JSON object",
@@ -197,10 +190,9 @@ def _build(doc: Mapping[str, Any], tables: tuple[NodeTable, ReachTable, InflowMa
         problems.append(Problem("error", "network", "", "version",
                                 f"this rivertrace reads version {FORMAT_VERSION}, got {version!r}"))
 
-    if tables is None:
-        node_items = _parse_items(doc, "nodes", _NODE, problems, required=True)
-        reach_items = _parse_items(doc, "reaches", _REACH, problems, required=True)
-        inflow_items = _parse_items(doc, "inflows", _INFLOW, problems)
+    node_items = _parse_items(doc, "nodes", _NODE, problems, required=True)
+    reach_items = _parse_items(doc, "reaches", _REACH, problems, required=True)
+    inflow_items = _parse_items(doc, "inflows", _INFLOW, problems)
 
     features: dict[str, dict[str, Feature]] = {}
     for key, kind in FEATURE_COLLECTIONS.items():
@@ -247,13 +239,11 @@ def _build(doc: Mapping[str, Any], tables: tuple[NodeTable, ReachTable, InflowMa
 
     known = {"format", "version", "name", "crs", "notes", "nodes", "reaches", "inflows", "departments",
              *FEATURE_COLLECTIONS}
-    if tables is None:
-        columns = ColumnBuilder(_NODE_KEYS, _REACH_KEYS)
-        columns.add_nodes(node_items)
-        columns.add_reaches(reach_items)
-        columns.add_inflows(inflow_items)
-        tables = columns.finish()
-    nodes, reaches, inflows = tables
+    columns = ColumnBuilder(_NODE_KEYS, _REACH_KEYS)
+    columns.add_nodes(node_items)
+    columns.add_reaches(reach_items)
+    columns.add_inflows(inflow_items)
+    nodes, reaches, inflows = columns.finish()
     return RiverNetwork(
         nodes, reaches, inflows=inflows, features=features, departments=departments,  # type: ignore[arg-type]
         name=_fresh(str(doc.get("name") or "")), crs=_fresh(doc.get("crs")), notes=_fresh(doc.get("notes")),
@@ -297,10 +287,6 @@ def read_document(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise NetworkFormatError(f"{p}: cannot read: {err.strerror or err}") from err
-    return _decode(text, p)
-
-
-def _decode(text: str, p: Path) -> dict[str, Any]:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -311,28 +297,17 @@ def _decode(text: str, p: Path) -> dict[str, Any]:
 def load_network(path: str | Path) -> RiverNetwork:
     """Read and parse a JSON network document (structural checks only; see ``validate``).
 
-    A valid document is read in chunks straight into columns (:mod:`hydrology.document_stream`),
-    so its nodes and reaches never all exist as dicts; any other is parsed whole, which names
-    every problem. The cyclic garbage collector is paused while the parse allocates millions of
-    objects that cannot form cycles (at 1M reaches it would otherwise walk them again and again).
+    The cyclic garbage collector is paused while the parse allocates millions of objects that cannot
+    form cycles (at 1M reaches it would otherwise walk them again and again: about a third of the
+    ``json.loads`` time).
     """
-    from .document_stream import stream_network
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise NetworkFormatError(f"{p}: cannot read: {err.strerror or err}") from err
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        net = stream_network(text)
-        if net is None:
-            net = network_from_document(_decode(text, p))
+        return network_from_document(read_document(path))
     finally:
         if was_enabled:
             gc.enable()
-    return net
 
 
 def write_network(net: RiverNetwork | Mapping[str, Any], path: str | Path, *, indent: int | None = 1) -> None:

@@ -1,8 +1,7 @@
 """Checked node, reach and inflow items of a network document into columns, in one go or in chunks.
 
-Used by :mod:`hydrology.document` (a whole parsed document) and :mod:`hydrology.document_stream`
-(a file read chunk by chunk, so that a million reaches never exist as a million dicts at once).
-Nothing built here keeps an object of the parsed document: numbers go into float arrays, ids into
+Used by :mod:`hydrology.document`; items may come in several calls (a reader that decodes a file in
+chunks, as tried in commit ece92d4, needs no other change). Nothing built here keeps an object of the parsed document: numbers go into float arrays, ids into
 packed strings, and the rare names, geometries and unknown fields are copied (:func:`fresh`). The
 document's memory can then go back to the system once it is dropped. Units are those of the
 document (SI, named in the fields); see :mod:`hydrology.network_columns` for the layout.
