@@ -78,6 +78,9 @@ class RiverNetwork:
         self.notes = notes
         self.extra = dict(extra or {})
 
+    def __getstate__(self) -> dict[str, Any]:  # pickling (process pools): caches of closures are rebuilt
+        return {k: v for k, v in self.__dict__.items() if k != "_adjacent"}
+
     # ------------------------------------------------------------------ lookups
     def __repr__(self) -> str:
         counts = ", ".join(f"{len(v)} {k}s" for k, v in self.features.items() if v)

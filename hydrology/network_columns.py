@@ -160,6 +160,15 @@ class ReachTable(Mapping[str, Reach]):
                      None if g is None else tuple(map(tuple, g.tolist())), self.names.get(i),
                      self.extras.get(i, {}))
 
+    def __getstate__(self) -> dict[str, Any]:  # pickling (process pools): the cache is rebuilt, not sent
+        state = dict(self.__dict__)
+        del state["reach_at"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.reach_at = lru_cache(maxsize=REACH_CACHE)(self._build)
+
     def _full_pass_builder(self) -> Callable[[int], Reach]:
         """How a pass over every reach gets them: through the cache when they all fit in it (a second
         pass is then a lookup), else built afresh (a pass through a full LRU cache would only churn)."""
@@ -284,7 +293,7 @@ def inflow_map(table: NodeTable, pairs: Iterable[tuple[str, float]]) -> InflowMa
 
 def _build_from_objects(nodes: Mapping[str, Node], reaches: Mapping[str, Reach]) -> tuple[NodeTable, ReachTable]:
     node_list = list(nodes.values())
-    ids = [n.id if n.id == k else k for k, n in zip(nodes, node_list)]
+    ids = list(nodes)
     n_declared = len(ids)
     index = {s: i for i, s in enumerate(ids)}
     reach_list = list(reaches.values())

@@ -9,6 +9,7 @@
 """
 
 import math
+import pickle
 
 import networkx as nx
 import numpy as np
@@ -177,3 +178,12 @@ def test_unset_fields_are_none_and_columns_are_nan():
     col = net.reaches.column("velocity_ms")
     assert col.shape == (len(net.reaches),) and np.isnan(col).all()
     assert math.isclose(net.reaches.column("length_m")[0], r.length_m)
+
+
+def test_a_used_network_pickles_for_process_pools():
+    net = network_from_document(_doc(1))
+    net.reaches["r1"], net.reaches_into(net.reaches["r1"].from_node), net.reach_state(), net.inflows.get("n1")
+    again = pickle.loads(pickle.dumps(net))
+    assert again.reaches["r1"] == net.reaches["r1"]
+    assert again.reach_order == net.reach_order
+    assert again.reaches_into(net.reaches["r1"].to_node) == net.reaches_into(net.reaches["r1"].to_node)
