@@ -155,10 +155,12 @@ class ReachTable(Mapping[str, Reach]):
         vals = self.num[i].tolist()
         g = self.geometry.get(i) if self.geometry else None
         node_ids = self.nodes.id_index.ids
-        return Reach(self.id_index.ids[i], node_ids[self.from_row[i]], node_ids[self.to_row[i]], vals[0],
-                     *[None if isnan(v) else v for v in vals[1:]], bool(self.fully_mixed[i]),
-                     None if g is None else tuple(map(tuple, g.tolist())), self.names.get(i),
-                     self.extras.get(i, {}))
+        # by position, in field order (checked at import): keywords would cost a dict per reach
+        args: list[Any] = [self.id_index.ids[i], node_ids[self.from_row[i]], node_ids[self.to_row[i]], vals[0],
+                           *[None if isnan(v) else v for v in vals[1:]], bool(self.fully_mixed[i]),
+                           None if g is None else tuple(map(tuple, g.tolist())), self.names.get(i),
+                           self.extras.get(i, {})]
+        return Reach(*args)
 
     def __getstate__(self) -> dict[str, Any]:  # pickling (process pools): the cache is rebuilt, not sent
         state = dict(self.__dict__)
