@@ -16,14 +16,17 @@ top-level field, so it survives every round trip.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .document_columns import ColumnBuilder
+from .document_columns import fresh as _fresh
 from .exceptions import NetworkFormatError
-from .network import FEATURE_COLLECTIONS, Department, Feature, Node, Reach, RiverNetwork
+from .network import FEATURE_COLLECTIONS, REACH_NUM_FIELDS, Department, Feature, RiverNetwork
 from .problems import Problem
 from .timezones import zone_error
 
@@ -32,17 +35,14 @@ FORMAT_VERSION = 1
 
 # field -> (type, required); types: str, num, int, strlist, map, geom, any
 _NODE = {"id": ("str", True), "x": ("num", False), "y": ("num", False), "name": ("str", False)}
-_REACH_NUM = (
-    "slope", "manning_n", "bottom_width_m", "side_slope", "width_coef", "width_exp", "depth_coef",
-    "depth_exp", "drainage_area_m2", "mean_annual_discharge_m3s", "discharge_m3s", "velocity_ms",
-    "dispersion_m2s", "storage_ratio", "storage_exchange_per_s", "flow_fraction",
-)
+_REACH_NUM = REACH_NUM_FIELDS
 _REACH = {
     "id": ("str", True), "from_node": ("str", True), "to_node": ("str", True),
     "length_m": ("num", True), "geometry": ("geom", False), "name": ("str", False),
     "fully_mixed": ("bool", False),
     **{k: ("num", False) for k in _REACH_NUM},
 }
+_NODE_KEYS, _REACH_KEYS = frozenset(_NODE), frozenset(_REACH)
 _FEATURE_COMMON = {"id": ("str", True), "name": ("str", False), "reach": ("str", True),
                    "chainage_m": ("num", True)}
 _FEATURE_OWN: dict[str, dict[str, tuple[str, bool]]] = {
@@ -195,20 +195,9 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         problems.append(Problem("error", "network", "", "version",
                                 f"this rivertrace reads version {FORMAT_VERSION}, got {version!r}"))
 
-    nodes = {n["id"]: Node(n["id"], n.get("x"), n.get("y"), n.get("name"), _extra(n, _NODE))
-             for n in _parse_items(doc, "nodes", _NODE, problems, required=True)}
-    reaches = {}
-    for r in _parse_items(doc, "reaches", _REACH, problems, required=True):
-        geom = tuple((float(p[0]), float(p[1])) for p in r["geometry"]) if r.get("geometry") else None
-        kwargs = {k: (float(r[k]) if r.get(k) is not None else None) for k in _REACH_NUM}
-        reaches[r["id"]] = Reach(
-            id=r["id"], from_node=r["from_node"], to_node=r["to_node"], length_m=float(r["length_m"]),
-            geometry=geom, name=r.get("name"), fully_mixed=bool(r.get("fully_mixed", False)),
-            extra=_extra(r, _REACH), **kwargs,
-        )
-    inflows: dict[str, float] = {}
-    for f in _parse_items(doc, "inflows", _INFLOW, problems):
-        inflows[f["node"]] = inflows.get(f["node"], 0.0) + float(f["discharge_m3s"])
+    node_items = _parse_items(doc, "nodes", _NODE, problems, required=True)
+    reach_items = _parse_items(doc, "reaches", _REACH, problems, required=True)
+    inflow_items = _parse_items(doc, "inflows", _INFLOW, problems)
 
     features: dict[str, dict[str, Feature]] = {}
     for key, kind in FEATURE_COLLECTIONS.items():
@@ -216,14 +205,17 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         coll: dict[str, Feature] = {}
         for item in _parse_items(doc, key, spec, problems):
             attrs = {k: v for k, v in item.items() if k not in _FEATURE_COMMON}
-            coll[item["id"]] = Feature(kind, item["id"], item["reach"], float(item["chainage_m"]),
-                                       item.get("name"), attrs)
+            coll[item["id"]] = Feature(kind, _fresh(item["id"]), _fresh(item["reach"]),
+                                       float(item["chainage_m"]), _fresh(item.get("name")), _fresh(attrs))
         features[kind] = coll
+    memo: dict[str, str] = {}  # departments' "owns" name the same reaches many times: one copy of each id
     departments = {
-        d["id"]: Department(d["id"], d["name"], d.get("name_en"), d.get("level"),
-                            tuple(d.get("roles") or ()), tuple(d.get("owns") or ()), _extra(d, _DEPARTMENT))
+        d["id"]: Department(*_fresh((d["id"], d["name"], d.get("name_en"), d.get("level"),
+                                     tuple(d.get("roles") or ()), tuple(d.get("owns") or ()), _extra(d, _DEPARTMENT)),
+                                    memo))
         for d in _parse_items(doc, "departments", _DEPARTMENT, problems)
     }
+    del memo
     # duplicate ids are structural: a dict would silently keep only the last one
     for key in ("nodes", "reaches", "departments", *FEATURE_COLLECTIONS):
         seen: set[str] = set()
@@ -255,10 +247,15 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
 
     known = {"format", "version", "name", "crs", "notes", "nodes", "reaches", "inflows", "departments",
              *FEATURE_COLLECTIONS}
+    columns = ColumnBuilder(_NODE_KEYS, _REACH_KEYS)
+    columns.add_nodes(node_items)
+    columns.add_reaches(reach_items)
+    columns.add_inflows(inflow_items)
+    nodes, reaches, inflows = columns.finish()
     return RiverNetwork(
         nodes, reaches, inflows=inflows, features=features, departments=departments,  # type: ignore[arg-type]
-        name=str(doc.get("name") or ""), crs=doc.get("crs"), notes=doc.get("notes"),
-        extra={k: v for k, v in doc.items() if k not in known},
+        name=_fresh(str(doc.get("name") or "")), crs=_fresh(doc.get("crs")), notes=_fresh(doc.get("notes")),
+        extra=_fresh({k: v for k, v in doc.items() if k not in known}),
     )
 
 
@@ -306,8 +303,19 @@ def read_document(path: str | Path) -> dict[str, Any]:
 
 
 def load_network(path: str | Path) -> RiverNetwork:
-    """Read and parse a JSON network document (structural checks only; see ``validate``)."""
-    return network_from_document(read_document(path))
+    """Read and parse a JSON network document (structural checks only; see ``validate``).
+
+    The cyclic garbage collector is paused while the parse allocates millions of objects that cannot
+    form cycles (at 1M reaches it would otherwise walk them again and again: about a third of the
+    ``json.loads`` time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return network_from_document(read_document(path))
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def write_network(net: RiverNetwork | Mapping[str, Any], path: str | Path, *, indent: int | None = 1) -> None:

@@ -59,8 +59,9 @@ class ReachState:
         return self.length_m / self.velocity_ms
 
 
-def _arr(net: RiverNetwork, ids: list[str], name: str) -> np.ndarray:
-    return np.array([np.nan if (v := getattr(net.reaches[i], name)) is None else v for i in ids], dtype=float)
+def _arr(net: RiverNetwork, rows: np.ndarray, name: str) -> np.ndarray:
+    """One reach field in topological order (``rows``), NaN where unset, from the network's columns."""
+    return net.reaches.column(name)[rows]
 
 
 def compute_reach_state(net: RiverNetwork, *, estimator: str | None = None) -> ReachState:
@@ -80,10 +81,11 @@ def compute_reach_state(net: RiverNetwork, *, estimator: str | None = None) -> R
         Naming the first reach whose velocity, width/depth or dispersion cannot be computed.
     """
     ids = list(net.reach_order)
+    rows = net.reach_order_rows
     n = len(ids)
     q_map = net.steady_discharge
     q = np.array([q_map[i] for i in ids], dtype=float)
-    a = {k: _arr(net, ids, k) for k in (
+    a = {k: _arr(net, rows, k) for k in (
         "length_m", "slope", "manning_n", "bottom_width_m", "side_slope", "width_coef", "width_exp",
         "depth_coef", "depth_exp", "drainage_area_m2", "mean_annual_discharge_m3s", "velocity_ms",
         "dispersion_m2s", "storage_ratio", "storage_exchange_per_s")}
@@ -148,7 +150,7 @@ def compute_reach_state(net: RiverNetwork, *, estimator: str | None = None) -> R
         ids=tuple(ids), index={rid: i for i, rid in enumerate(ids)}, length_m=a["length_m"],
         discharge_m3s=q, velocity_ms=u, depth_m=h, width_m=b, area_m2=area, dispersion_m2s=d,
         storage_ratio=beta, storage_exchange_per_s=alpha, velocity_method=vmethod, dispersion_method=dmethod,
-        fully_mixed=np.array([net.reaches[i].fully_mixed for i in ids], dtype=bool),
+        fully_mixed=net.reaches.fully_mixed[rows],
     )
 
 
