@@ -192,6 +192,17 @@ class _MemberKernel:
         return forecast(net, self.release, state=scaled, **self.kw)  # type: ignore[arg-type]
 
 
+def _corners(wt: list[np.ndarray], lo: list[np.ndarray], shape: tuple[int, ...], n_mem: int):  # type: ignore[no-untyped-def]
+    """The 8 corners of each member's cell in the 3-D factor grid: (trilinear weight per member, node index per axis)."""
+    for corner in np.ndindex(2, 2, 2):
+        w = np.ones(n_mem)
+        at = []
+        for ax, c in enumerate(corner):
+            w = w * (wt[ax] if c else 1.0 - wt[ax])
+            at.append(np.minimum(lo[ax] + c, shape[ax] - 1))
+        yield w, at
+
+
 def ensemble_members(net: RiverNetwork, release: Release, factors: dict[str, np.ndarray], *,
                      kinds: tuple[FeatureKind, ...] = ("station", "intake"), threshold_g_m3: float | None = None,
                      wind_ms: float = 0.0) -> tuple[list[Feature], np.ndarray, dict[str, np.ndarray]]:
@@ -251,12 +262,7 @@ def ensemble_members(net: RiverNetwork, release: Release, factors: dict[str, np.
     res = {k: np.zeros((len(ids), n_mem)) for k in MEMBER_FIELDS}
     never = np.zeros((len(ids), n_mem), bool)  # some node of the cell never exceeds (or is at t = 0) ...
     some = np.zeros((len(ids), n_mem), bool)  # ... and some node does
-    for corner in np.ndindex(2, 2, 2):
-        w = np.ones(n_mem)
-        at = []
-        for ax, c in enumerate(corner):
-            w = w * (wt[ax] if c else 1.0 - wt[ax])
-            at.append(np.minimum(lo[ax] + c, shape[ax] - 1))
+    for w, at in _corners(wt, lo, shape, n_mem):
         used = w > 0
         for k in MEMBER_FIELDS:
             v = node_vals[k][:, at[0], at[1], at[2]]
@@ -311,12 +317,7 @@ def _threshold_edges(node_off: np.ndarray, lo: list[np.ndarray], wt: list[np.nda
     n_rec, n_lev = node_off.shape[:2]
     n_mem = peak_s.size if peak_s.ndim == 1 else peak_s.shape[1]
     acc = np.zeros((n_rec, n_lev, 2, n_mem))
-    for corner in np.ndindex(2, 2, 2):
-        w = np.ones(n_mem)
-        at = []
-        for ax, c in enumerate(corner):
-            w = w * (wt[ax] if c else 1.0 - wt[ax])
-            at.append(np.minimum(lo[ax] + c, shape[ax] - 1))
+    for w, at in _corners(wt, lo, shape, n_mem):
         v = node_off[:, :, :, at[0], at[1], at[2]]
         with np.errstate(divide="ignore", invalid="ignore"):
             acc += np.where(w > 0, w * np.log(np.where(v > 0, v, np.nan)), 0.0)
