@@ -134,6 +134,7 @@ class Pipeline:
         self._last_run: dict[str, float] = {}
         self._last_duration: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._preparing: list[threading.Thread] = []  # background preparations after PutNetwork
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -188,7 +189,18 @@ class Pipeline:
             except Exception:  # the first screening computes it again and reports the error
                 log.exception("preparing network %s version %d failed", network, version)
 
-        threading.Thread(target=work, name=f"prepare-{network}", daemon=True).start()
+        t = threading.Thread(target=work, name=f"prepare-{network}", daemon=True)
+        with self._lock:
+            self._preparing = [p for p in self._preparing if p.is_alive()] + [t]
+        t.start()
+
+    def wait_prepared(self, timeout: float = 60.0) -> bool:
+        """Block until every background preparation started so far is finished (for tests)."""
+        with self._lock:
+            threads = list(self._preparing)
+        for t in threads:
+            t.join(timeout)
+        return not any(t.is_alive() for t in threads)
 
     def _stored(self, network: str) -> dict[str, incidents_pb2.Incident]:
         """The network's stored incidents that were not merged into another."""

@@ -39,10 +39,12 @@ def test_derived_tables_once_per_version_and_no_second_parse(tmp_path, counted):
     try:
         with RivertraceClient(f"127.0.0.1:{running.port}") as c:
             c.put_network("ruxi", json.loads(RUXI_TEXT))
+            assert running.pipeline.wait_prepared()  # the background preparation after the put is done
             for _ in range(3):
                 running.pipeline.run_once("ruxi")
             assert counted == {"station_contexts": 1, "parse": 0}  # put's own network is used; tables kept
             c.put_network("ruxi", json.loads(RUXI_TEXT))  # a new version: its own tables
+            assert running.pipeline.wait_prepared()  # else it may still be parsing when the cache is cleared below
             for _ in range(2):
                 running.pipeline.run_once("ruxi")
             assert counted["station_contexts"] == 2
