@@ -17,6 +17,7 @@ Times are seconds after the release start. Concentrations [g/m3] = [mg/L].
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -242,6 +243,28 @@ def _peaks(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray) ->
     return peak_t, np.maximum(peak_c, coarse_best)
 
 
+def illinois(func: Callable[[np.ndarray], np.ndarray], xa: np.ndarray, xb: np.ndarray, fa: np.ndarray,
+             fb: np.ndarray, iterations: int, bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """Roots of ``func`` (vectorised, one per row) in the brackets [xa, xb] where ``fa``, ``fb`` are its
+    values: ``iterations`` steps of the Illinois variant of regula falsi (Dowell & Jarratt 1971, BIT 11:168),
+    then one last secant step. A step that is not finite falls back to the midpoint; ``bounds`` clip every
+    step (e.g. [0, 1] for a position within an interval)."""
+    def step(xa: np.ndarray, xb: np.ndarray, fa: np.ndarray, fb: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(fb != fa, xb - fb * (xb - xa) / (fb - fa), fallback)
+        return np.where(np.isfinite(x), x if bounds is None else np.clip(x, *bounds), fallback)
+
+    for _ in range(iterations):
+        xm = step(xa, xb, fa, fb, 0.5 * (xa + xb))
+        fm = func(xm)
+        same_as_b = np.sign(fm) == np.sign(fb)
+        # Illinois: halve the retained end's value so that the bracket shrinks from both sides
+        fa = np.where(same_as_b, fa * 0.5, fb)
+        xa = np.where(same_as_b, xa, xb)
+        xb, fb = xm, fm
+    return step(xa, xb, fa, fb, xb)
+
+
 def _crossings(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray, cut: np.ndarray,
                peak_c: np.ndarray, iterations: int = CROSSING_ITERATIONS,
                rows_of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -259,20 +282,8 @@ def _crossings(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray
         inner = idx  # at or above the cut
         outer = np.clip(idx - 1 if rising else idx + 1, 0, n - 1)
         edge = outer == inner  # the crossing lies at the first or last sample: keep that sample
-        ta, tb = t[rows, outer], t[rows, inner]
-        fa, fb = c[rows, outer] - cut, c[rows, inner] - cut
-        for _ in range(iterations):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tm = np.where(fb != fa, tb - fb * (tb - ta) / (fb - fa), 0.5 * (ta + tb))
-            tm = np.where(np.isfinite(tm), tm, 0.5 * (ta + tb))
-            fm = resp.concentration(src, tm[:, None], rows_of)[:, 0] - cut
-            same_as_b = np.sign(fm) == np.sign(fb)
-            # Illinois: halve the retained end's value so that the bracket shrinks from both sides
-            fa = np.where(same_as_b, fa * 0.5, fb)
-            ta = np.where(same_as_b, ta, tb)
-            tb, fb = tm, fm
-        with np.errstate(divide="ignore", invalid="ignore"):
-            final = np.where(fb != fa, tb - fb * (tb - ta) / (fb - fa), tb)
+        final = illinois(lambda tm: resp.concentration(src, tm[:, None], rows_of)[:, 0] - cut,
+                         t[rows, outer], t[rows, inner], c[rows, outer] - cut, c[rows, inner] - cut, iterations)
         final = np.where(edge, t[rows, inner], final)
         out.append(np.where(has, final, np.nan))
     return out[0], out[1]

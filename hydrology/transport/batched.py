@@ -55,9 +55,11 @@ Kreft, A. and Zuber, A. (1978) Chem. Eng. Sci. 33, 1471-1480.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
+from .analytic import illinois
 from .closed_form import GRAMS_PER_KG
 from .kernel import _moments, _windows, channel_exponent
 
@@ -286,6 +288,12 @@ def _peak(t: np.ndarray, y: np.ndarray, dy: np.ndarray, best: np.ndarray) -> tup
     return np.where(edge, t[rows, best], peak_t), np.where(edge, y[rows, best], peak_y)
 
 
+def _hermite_minus(y0: np.ndarray, y1: np.ndarray, d0: np.ndarray, d1: np.ndarray, h: np.ndarray, cut: np.ndarray,
+                   u: np.ndarray) -> np.ndarray:
+    """The Hermite cubic at ``u`` in [0, 1] minus ``cut`` (what a crossing solves for)."""
+    return _hermite(y0, y1, d0, d1, h, u) - cut
+
+
 def _crossings(t: np.ndarray, y: np.ndarray, dy: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First and last time each row is at or above ``cut`` (NaN: never), on the Hermite cubic between
     the samples ``t`` (increasing per row), refined by the Illinois variant of regula falsi."""
@@ -302,20 +310,8 @@ def _crossings(t: np.ndarray, y: np.ndarray, dy: np.ndarray, cut: np.ndarray) ->
         ta, tb = t[rows, a], t[rows, b]
         h = tb - ta
         y0, y1, d0, d1 = y[rows, a], y[rows, b], dy[rows, a], dy[rows, b]
-        ua, ub = np.zeros(rows.size), np.ones(rows.size)
-        fa, fb = y0 - cut, y1 - cut
-        for _ in range(CROSSING_ITERATIONS):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                um = np.where(fb != fa, ub - fb * (ub - ua) / (fb - fa), 0.5 * (ua + ub))
-            um = np.where(np.isfinite(um), np.clip(um, 0.0, 1.0), 0.5 * (ua + ub))
-            fm = _hermite(y0, y1, d0, d1, h, um) - cut
-            same = np.sign(fm) == np.sign(fb)
-            fa = np.where(same, fa * 0.5, fb)
-            ua = np.where(same, ua, ub)
-            ub, fb = um, fm
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = np.where(fb != fa, ub - fb * (ub - ua) / (fb - fa), ub)
-        u = np.where(np.isfinite(u), np.clip(u, 0.0, 1.0), ub)
+        u = illinois(partial(_hermite_minus, y0, y1, d0, d1, h, cut), np.zeros(rows.size), np.ones(rows.size),
+                     y0 - cut, y1 - cut, CROSSING_ITERATIONS, bounds=(0.0, 1.0))
         at = np.where(a == b, t[rows, inner], ta + u * h)
         out.append(np.where(has, at, np.nan))
     return out[0], out[1]
