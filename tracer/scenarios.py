@@ -109,3 +109,34 @@ def puhe_replay(seed: int = 0) -> Replay:
         rows += [(sid, "DO", t, v, "mg/L") for t, v in zip(hours, value)]
     return Replay(net, _frame(rows), "PH-ZHAIXI", "DO", plants,
                   "both sewage plants over their limits from day 4 (BOD5 60, NH3-N 25 mg/L)")
+
+
+def ruxi_continuous(parameter: str, rate_kg_s: float, background_mg_l: float, *, start: datetime,
+                    hours: float = 14.0, seed: int = 5) -> pd.DataFrame:
+    """A release from RX-FOOD-1 still going on: ``parameter`` at ``rate_kg_s`` [kg/s] from ``start``, every
+    Ruxi station every 5 minutes from a day before ``start`` to ``hours`` after it, from the *numerical*
+    engine (not attribution's kernel); (background [mg/L] + plume) x (1 + 0.05 N(0, 1)), clipped at 0.
+
+    Returns a frame of station_id, parameter, time (UTC), value [mg/L] and unit, for
+    :func:`tracer.readings.readings_from_frame` or an upload.
+    """
+    from hydrology.transport.numerical import simulate
+
+    net = demo_network("ruxi")
+    d = net.dischargers["RX-FOOD-1"]
+    rel = Release(d.reach, d.chainage_m, pollutant(parameter), rate_kg_s=rate_kg_s, duration_s=3 * 86400.0,
+                  start=start)
+    ds = simulate(net, rel, t_end_s=hours * 3600.0, kinds=("station",), record_every_s=300.0)
+    t = np.arange(-288, int(hours * 12) + 1) * 300.0
+    rng = np.random.default_rng(seed)
+    parts = []
+    for sid in net.stations:
+        plume = (np.interp(t, ds["time"].values.astype(float), ds["concentration"].sel(receptor=sid).values, left=0.0)
+                 if sid in ds["receptor"].values else np.zeros(t.size))
+        value = np.clip((background_mg_l + plume) * (1 + 0.05 * rng.standard_normal(t.size)), 0.0, None)
+        parts.append(pd.DataFrame({"station_id": sid, "parameter": parameter, "unit": "mg/L", "value": value,
+                                   "time": pd.Timestamp(start).tz_convert("UTC") + pd.to_timedelta(t, unit="s")}))
+    out = pd.concat(parts, ignore_index=True)
+    out["time"] = out["time"].astype("datetime64[ns, UTC]")
+    return out
+

@@ -3,19 +3,17 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
-import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
 from hydrology.exceptions import UnknownElementError
 from hydrology.oxygen_network import DOConditions
-from hydrology.pollutants import Pollutant, pollutant
-from hydrology.transport.analytic import Release, route_moments
-from hydrology.transport.numerical import simulate
+from hydrology.pollutants import Pollutant
+from hydrology.transport.analytic import route_moments
 from tracer.attribution import AttributionError, attribute_release, release_kind
 from tracer.priors import OperationsEvidence
 from tracer.readings import Readings, readings_from_frame
-from tracer.scenarios import RUXI_MASS_KG, RUXI_RELEASE_START, demo_network, puhe_replay, ruxi_replay
+from tracer.scenarios import RUXI_MASS_KG, RUXI_RELEASE_START, demo_network, puhe_replay, ruxi_continuous, ruxi_replay
 from tracer.signals import station_signals
 from tracer.trace import ONGOING_RELEASE_S, plan_input_from_trace, trace
 from tracer.upstream import upstream_moments
@@ -40,19 +38,8 @@ def continuous():
     """COD from RX-FOOD-1 at a constant rate from 01:00 UTC, still going on 14 h later, from the numerical
     engine; a day of background before it; (6 mg/L + plume) x (1 + 0.05 N(0, 1))."""
     net = demo_network("ruxi")
-    d = net.dischargers["RX-FOOD-1"]
-    rel = Release(d.reach, d.chainage_m, pollutant("COD"), rate_kg_s=CONTINUOUS_RATE_KG_S, duration_s=3 * 86400.0,
-                  start=CONTINUOUS_START)
-    ds = simulate(net, rel, t_end_s=14 * 3600.0, kinds=("station",), record_every_s=300.0)
-    t = np.arange(-288, 14 * 12 + 1) * 300.0
-    rng = np.random.default_rng(5)
-    rows = []
-    for sid in net.stations:
-        plume = (np.interp(t, ds["time"].values.astype(float), ds["concentration"].sel(receptor=sid).values, left=0.0)
-                 if sid in ds["receptor"].values else np.zeros(t.size))
-        value = np.clip((6.0 + plume) * (1 + 0.05 * rng.standard_normal(t.size)), 0.0, None)
-        rows += [(sid, "COD", (CONTINUOUS_START + timedelta(seconds=float(x))).isoformat(), v, "mg/L") for x, v in zip(t, value)]
-    res = readings_from_frame(pd.DataFrame(rows, columns=["station_id", "parameter", "time", "value", "unit"]))
+    frame = ruxi_continuous("COD", CONTINUOUS_RATE_KG_S, 6.0, start=CONTINUOUS_START, hours=14.0, seed=5)
+    res = readings_from_frame(frame)
     assert not res.rejected
     return net, res.readings
 
