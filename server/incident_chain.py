@@ -160,7 +160,8 @@ def _suffix(action_id: str, incident_id: str) -> str:
 
 def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Incident], tz: ZoneInfo | None = None) -> None:
     """Keep what responders did: an action of the new checklist that a previous version (or a merged
-    incident, matched by kind and target) had acknowledged or done keeps that status; a moved deadline
+    incident, matched by kind and target) had acknowledged or done keeps that status and its history (the
+    last of ``previous`` that has one wins); a moved deadline
     says so in its rationale; an action no longer indicated but acknowledged or done stays (its rationale
     says it is no longer indicated); others no longer indicated are withdrawn. Times in ``tz``, the network's zone."""
     new = {_suffix(a.id, msg.id): a for a in msg.checklist.actions}
@@ -179,9 +180,10 @@ def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Inciden
                         kept.rationale_zh += "（已不再需要；因已处置而保留）"
                     new[key] = kept
                 continue
-            if old.status in acted and a.status == incidents_pb2.ACTION_STATUS_PENDING:
+            if old.status in acted:  # the planner never acknowledges or does anything: a responder did
                 a.status = old.status
-            if old.history and not a.history:
+            if old.history:
+                del a.history[:]
                 a.history.extend(old.history)
             if old.HasField("deadline") and a.HasField("deadline") and old.deadline != a.deadline:
                 was = old.deadline.ToDatetime(tzinfo=UTC)
@@ -189,14 +191,11 @@ def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Inciden
                 a.rationale_zh += f"（预报更新，截止时间由 {local_time(was, tz or zone(None), 'zh')} 调整）"
 
 
-HALT = "/halt_discharge/"
-
-
 def halts(msg: incidents_pb2.Incident | None) -> dict[str, datetime]:
     """Discharger -> when its halt order was marked done (UTC), from the incident's checklist."""
     out: dict[str, datetime] = {}
     for a in msg.checklist.actions if msg is not None else ():
-        if HALT in a.id and a.status == incidents_pb2.ACTION_STATUS_DONE:
+        if a.kind == incidents_pb2.ACTION_KIND_HALT_DISCHARGE and a.status == incidents_pb2.ACTION_STATUS_DONE:
             done = [h.at for h in a.history if h.status == incidents_pb2.ACTION_STATUS_DONE]
             out[a.target] = (done[-1] if done else msg.updated_at).ToDatetime(tzinfo=UTC)
     return out

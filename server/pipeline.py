@@ -278,8 +278,6 @@ class Pipeline:
             msg.versions.extend(previous.versions)
             msg.merged_from.extend(previous.merged_from)
             msg.version, kind = (previous.version + 1, "update") if changes else (previous.version, "")
-            if previous.state == convert.INCIDENT_STATE["closed"]:
-                msg.state = previous.state
         msg.merged_from.extend(step.merge)
         entry = version_entry(msg, msg.version, changes, now.to_pydatetime())
         if kind:
@@ -300,6 +298,8 @@ class Pipeline:
                                   now, kind=kind)
         closing = [self._merged_away(m, step.id, now) for m in merged]
         with self.store.transaction():  # the incident, its alert and the merges commit together
+            if previous is not None:  # what responders did since it was read (UpdateAction, CloseIncident) stays
+                self._responders_win(msg, previous, tz)
             self.outbox.put_incident(step.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
                                      json_format.MessageToJson(msg))
             if alert is not None:
@@ -312,9 +312,21 @@ class Pipeline:
         self.broadcaster.publish(msg)
         log.info("incident %s: %s%s", step.id, kind or "refreshed", f" ({summary[1]})" if kind else "")
 
+    def _responders_win(self, msg: incidents_pb2.Incident, read: incidents_pb2.Incident, tz: Any) -> None:
+        """Inside the writing transaction: the stored incident again, on the writer connection. When an action
+        update or a close landed since ``read`` was taken (the science runs outside the transaction), its
+        statuses, histories and closed state go into ``msg``, so the pipeline never undoes a responder."""
+        fresh = json_format.Parse(self.store.incident_for_update(msg.id)[3], incidents_pb2.Incident())
+        if fresh == read:
+            return
+        carry_over(msg, [fresh], tz)
+        if fresh.state == convert.INCIDENT_STATE["closed"]:
+            msg.state = fresh.state
+
     def _cancel(self, msg: incidents_pb2.Incident) -> None:
         """Close an incident detection no longer finds in data that still holds all its evidence, with a
         ``cancel`` alert (CAP Cancel of its latest document) and a version saying why."""
+        read = incidents_pb2.Incident.FromString(msg.SerializeToString())
         now = pd.Timestamp.now(tz="UTC").floor("s")
         why = Change("检测不再发现该异常（数据已更正或标记为仪器故障），事件取消",
                      "cancelled: detection no longer finds the anomaly (readings corrected or flagged as a sensor fault)")
@@ -327,6 +339,7 @@ class Pipeline:
         alert = convert.alert(alert_id, msg, 0, (f"事件 {msg.id}：{why.zh}", f"incident {msg.id}: {why.en}"), xml, now,
                               kind="cancel")
         with self.store.transaction():
+            self._responders_win(msg, read, None)
             self.outbox.put_incident(msg.id, msg.network, msg.network_version, "closed", json_format.MessageToJson(msg))
             self.outbox.enqueue(alert_id, msg.id, alert.SerializeToString(), msg.network,
                                 {a.department for a in msg.checklist.actions if a.department})
