@@ -238,9 +238,23 @@ class Deliverer:
             self._channels[target.id] = (key, ch)
             return ch
 
+    def _drop_channel(self, target_id: str, ch: grpc.Channel) -> None:
+        with self._channels_lock:
+            have = self._channels.get(target_id)
+            if have is not None and have[1] is ch:
+                del self._channels[target_id]
+        ch.close()
+
     def _grpc(self, target: TargetRow, msg: alerts_pb2.Alert) -> None:
         ch = self._channel(target)
-        ack = alerts_pb2_grpc.HubReceiverStub(ch).Deliver(msg, timeout=self.connect_timeout_s + self.read_timeout_s)
+        try:
+            ack = alerts_pb2_grpc.HubReceiverStub(ch).Deliver(msg, timeout=self.connect_timeout_s + self.read_timeout_s)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+                # a channel that failed to connect sits in reconnect backoff and refuses calls at once, even
+                # after the hub is back: the next attempt (a retry, an admin's replay) gets a fresh channel
+                self._drop_channel(target.id, ch)
+            raise
         if ack.alert_id != msg.alert_id:
             raise DeliveryFailed(f"receiver acknowledged {ack.alert_id!r}, not {msg.alert_id!r}")
 
