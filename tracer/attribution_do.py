@@ -32,6 +32,7 @@ import pandas as pd
 from hydrology.oxygen import NBOD_RATIO, THETA_CBOD, THETA_NITRIFICATION, THETA_REAERATION, arrhenius, reaeration_rate
 from hydrology.oxygen_network import DOConditions
 from hydrology.standards import limit
+from hydrology.timezones import network_zone
 
 from . import priors
 from .attribution import (
@@ -56,8 +57,6 @@ N_TO_CBOD = {"sewage_plant": 0.12, "livestock": 0.15, "food_processing": 0.03, "
 DEFAULT_N_TO_CBOD = 0.1
 #: uncertainty of an observed extra deficit: sensor/daily-cycle floor [g/m3] and model error [-]
 DEFICIT_FLOOR_G_M3 = 0.25
-#: the zone whose calendar days the daily-mean rule uses (as tracer.detection)
-DAY_TIMEZONE = "Asia/Shanghai"
 DEFICIT_RELATIVE_ERROR = 0.2
 
 
@@ -133,7 +132,8 @@ def attribute_do(net: RiverNetwork, readings: Readings, station: str, *, conditi
     if sdo.empty:
         raise AttributionError(f"no DO readings at station {station!r}")
     std = float(limit("DO", anomaly.get("target_class") or "III").value_g_m3)  # type: ignore[arg-type]
-    daily = sdo.tz_convert(DAY_TIMEZONE).resample("1D").mean()  # GB 3838 days are local days
+    # GB 3838 days are local calendar days of the basin: the network document's IANA zone
+    daily = sdo.tz_convert(network_zone(net)).resample("1D").mean()
     low_days = daily.index[daily < std]
     if len(low_days) == 0:
         raise AttributionError(f"daily mean DO at {station!r} never falls below the class standard {std} mg/L")

@@ -186,3 +186,22 @@ def test_a_curve_tail_counts_relative_to_the_concentration_not_the_noise_floor()
     s2 = 0.001**2 + (CURVE_RELATIVE_ERROR * 100.0) ** 2  # the observation sets the scale of the miss
     assert low == pytest.approx(-0.5 * (99.0**2 / s2 + np.log(s2 / 0.001**2)))
     assert low > -30.0
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Asia/Tokyo", "America/New_York"])
+def test_do_event_starts_at_local_midnight_of_the_network_zone(zone):
+    """Issue 12: the daily-mean DO rule used China's days on every basin. The event start must be a local
+    midnight in the zone the network document states (calendar arithmetic by zoneinfo is the reference;
+    Tokyo's midnight is 01:00 in Shanghai, so the old code fails there)."""
+    from zoneinfo import ZoneInfo
+
+    from hydrology.document import network_from_document, read_document
+    from server.cli import demo_basin_path
+
+    doc = read_document(demo_basin_path("puhe"))
+    doc["timezone"] = zone
+    replay = puhe_replay(seed=3)
+    res = trace(network_from_document(doc), replay.readings, "PH-ZHAIXI", "DO",
+                do_conditions=DOConditions(temperature_c=28.0))
+    local = res.candidates[0].release_start.astimezone(ZoneInfo(zone))
+    assert (local.hour, local.minute) == (0, 0), local
