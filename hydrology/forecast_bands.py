@@ -38,6 +38,21 @@ stations the plume has passed; the observation error is max(sampling interval, 3
 travel time): a crossing is known to one sampling interval, and 3 % stands for the model's own
 error at a station (a judgment, not measured: the analytic and finite-volume engines agree to
 about 0.3 % on Ruxi, real rivers less well).
+
+Release-start error (``start_sd_s``). When the release start is itself an estimate (a trace fitted it
+from the first station's rising limb), every time at every receptor carries the same unknown offset
+d ~ N(0, start_sd_s^2), independent of the two factors. It is integrated out analytically: given the
+factors (a fine point f) and observations t_j = pred_j(f) + d + e_j, e_j ~ N(0, s_j^2) (arrivals and
+peaks alike: the offset moves every time), the residuals r_j = t_j - pred_j(f) give
+
+    P = 1/start_sd_s^2 + sum_j 1/s_j^2,  mu(f) = (sum_j r_j/s_j^2) / P,
+    log L(f) = -1/2 (sum_j r_j^2/s_j^2 - P mu(f)^2)   (+ a constant),
+
+and the offset given f is N(mu(f), 1/P) (conjugate Gaussian; e.g. Gelman et al., Bayesian Data
+Analysis, 3rd ed., section 2.5). The time fields of a receptor are then the mixture over f of
+N(pred(f) + mu(f), 1/P), evaluated on :data:`START_POINTS` equal-probability points of the normal.
+With one observed station this reads "the plume is where the station saw it": the receptor's time is
+the observed arrival plus the travel time between them, whatever start the trace fitted.
 """
 
 from __future__ import annotations
@@ -71,6 +86,10 @@ OBS_REL_ERROR = 0.03
 #: (a crossing uniform within one interval has a standard deviation of interval / sqrt(12)).
 SAMPLING_INTERVAL_S = 600.0
 FIELDS = ("arrival_s", "peak_s", "peak_g_m3", "end_s")
+#: the time fields (they move with the release-start offset)
+TIME_FIELDS = ("arrival_s", "peak_s", "end_s")
+#: equal-probability points of the release-start offset's normal in a band [-]
+START_POINTS = 7
 
 
 class BandsError(HydrologyError, ValueError):
@@ -126,6 +145,12 @@ class Bands:
     ln_dispersion: np.ndarray
     #: station id (arrival) or "id:peak" -> (observed time [s], observation error [s]) used so far
     observed: dict[str, tuple[float, float]]
+    #: prior standard deviation of the release-start offset [s] (module docstring); 0 = start known
+    start_sd_s: float = 0.0
+    #: posterior mean of the offset at each fine point [s] (None: zero)
+    start_shift_s: np.ndarray | None = None
+    #: posterior standard deviation of the offset, the same at every fine point [s]
+    start_post_sd_s: float = 0.0
 
     def factor_quantiles(self, q: float = 0.5) -> tuple[float, float]:
         """Weighted quantile of the flow and dispersion factors [-] (to report what assimilation learnt)."""
@@ -170,12 +195,28 @@ def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(np.interp(q, cdf, xs))
 
 
-def _band(rid: str, kind: str, fine: dict[str, np.ndarray], w: np.ndarray, qs: tuple[float, ...]) -> ReceptorBand:
+def _with_offset(x: np.ndarray, w: np.ndarray, shift: np.ndarray | None, sd: float) -> tuple[np.ndarray, np.ndarray]:
+    """Values and weights of the mixture over fine points of N(x + shift, sd^2), on START_POINTS
+    equal-probability points of each normal (x, w unchanged when sd is 0 and there is no shift).
+    An infinite value (never) stays infinite."""
+    if shift is not None:
+        x = x + shift
+    if sd <= 0:
+        return x, w
+    z = ndtri((np.arange(START_POINTS) + 0.5) / START_POINTS) * sd
+    return (x[:, None] + z[None, :]).ravel(), np.repeat(w / START_POINTS, START_POINTS)
+
+
+def _band(rid: str, kind: str, fine: dict[str, np.ndarray], w: np.ndarray, qs: tuple[float, ...],
+          shift: np.ndarray | None = None, sd: float = 0.0) -> ReceptorBand:
     vals: dict[str, dict[float, float | None]] = {}
     for f in FIELDS:
         vals[f] = {}
+        x, wx = _with_offset(fine[f], w, shift, sd) if f in TIME_FIELDS else (fine[f], w)
+        if f == "end_s" and (shift is not None or sd > 0):
+            x = np.where(np.repeat(fine[f], x.size // fine[f].size) == 0.0, 0.0, x)  # "never exceeded" stays 0
         for q in qs:
-            v = _wquantile(fine[f], w, q)
+            v = _wquantile(x, wx, q)
             vals[f][q] = None if not np.isfinite(v) else v
     p = float(w[np.isfinite(fine["arrival_s"])].sum())
     return ReceptorBand(rid, kind, qs, vals["arrival_s"], vals["peak_s"], vals["peak_g_m3"], vals["end_s"], p)
@@ -183,7 +224,7 @@ def _band(rid: str, kind: str, fine: dict[str, np.ndarray], w: np.ndarray, qs: t
 
 def receptor_bands(net: RiverNetwork, release: Release, *, flow_sd_ln: float = FLOW_SD_LN,
                    dispersion_sd_ln: float = DISPERSION_SD_LN, quantiles: Sequence[float] = (0.1, 0.5, 0.9),
-                   threshold_g_m3: float | None = None) -> Bands:
+                   threshold_g_m3: float | None = None, start_sd_s: float = 0.0) -> Bands:
     """Quantiles of arrival, peak time, peak concentration and end at every downstream receptor.
 
     Parameters
@@ -198,6 +239,9 @@ def receptor_bands(net: RiverNetwork, release: Release, *, flow_sd_ln: float = F
         Probabilities in (0, 1), ascending.
     threshold_g_m3 : float, optional
         Arrival/end threshold [g/m3], as in :func:`hydrology.transport.analytic.forecast`.
+    start_sd_s : float
+        Standard deviation of the error of ``release.start`` [s] (module docstring); 0 when the start
+        is known.
 
     Returns
     -------
@@ -206,7 +250,7 @@ def receptor_bands(net: RiverNetwork, release: Release, *, flow_sd_ln: float = F
     qs = tuple(float(q) for q in quantiles)
     if not qs or any(not 0.0 < q < 1.0 for q in qs) or list(qs) != sorted(qs):
         raise BandsError(f"quantiles must be ascending in (0, 1), got {quantiles}")
-    for name, sd in (("flow_sd_ln", flow_sd_ln), ("dispersion_sd_ln", dispersion_sd_ln)):
+    for name, sd in (("flow_sd_ln", flow_sd_ln), ("dispersion_sd_ln", dispersion_sd_ln), ("start_sd_s", start_sd_s)):
         if not (np.isfinite(sd) and sd >= 0.0):
             raise BandsError(f"{name} must be finite and >= 0, got {sd}")
     zq, zd = _z_nodes(flow_sd_ln), _z_nodes(dispersion_sd_ln)
@@ -239,8 +283,9 @@ def receptor_bands(net: RiverNetwork, release: Release, *, flow_sd_ln: float = F
                         v = 0.0  # no exceedance: over from the start (an ongoing one is None: +inf)
                     node[i, j] = np.inf if v is None else v
             fine[rid][f] = _surface(node, zq, zd, fq, fd).ravel()
-    receptors = {r.id: _band(r.id, r.kind, fine[r.id], weights, qs) for r in first}
-    return Bands(receptors, qs, flow_sd_ln, dispersion_sd_ln, fine, weights, ln_flow, ln_disp, {})
+    receptors = {r.id: _band(r.id, r.kind, fine[r.id], weights, qs, None, start_sd_s) for r in first}
+    return Bands(receptors, qs, flow_sd_ln, dispersion_sd_ln, fine, weights, ln_flow, ln_disp, {},
+                 float(start_sd_s), None, float(start_sd_s))
 
 
 def observation_error_s(observed_arrival_s: float, sampling_interval_s: float = SAMPLING_INTERVAL_S,
@@ -255,7 +300,9 @@ def assimilate(bands: Bands, observed_arrivals: Mapping[str, float], *,
     """Narrow the bands with observed arrivals [s after the release start] at passed stations.
 
     Each fine point's weight is multiplied by exp(-((obs - predicted) / sigma)^2 / 2), sigma from
-    :func:`observation_error_s`; a point that predicts no arrival there gets weight 0. An arrival
+    :func:`observation_error_s`; a point that predicts no arrival there gets weight 0. With a
+    release-start error (``bands.start_sd_s`` > 0) the offset is integrated out instead (module
+    docstring), over every observation so far, from the prior's equal weights. An arrival
     alone mostly fixes the flow (travel-time) factor: a low flow with high dispersion arrives as
     early as a higher flow with low dispersion. ``observed_peaks`` (peak times [s] at passed
     stations, same error model) separate the two.
@@ -283,12 +330,39 @@ def assimilate(bands: Bands, observed_arrivals: Mapping[str, float], *,
         with np.errstate(invalid="ignore"):
             logw = logw - 0.5 * np.where(np.isfinite(pred), ((t_obs - pred) / sigma) ** 2, np.inf)
         observed[sid if field == "arrival_s" else f"{sid}:peak"] = (float(t_obs), sigma)
+    shift, post_sd = None, bands.start_sd_s
+    if bands.start_sd_s > 0:
+        logw, shift, post_sd = _offset_marginal(bands, observed)
     if not np.any(np.isfinite(logw)):
         raise BandsError("observed_arrivals: no combination of flow and dispersion factors explains them")
     w = np.exp(logw - np.max(logw))
     w /= w.sum()
-    receptors = {rid: _band(rid, b.kind, bands.fine[rid], w, bands.quantiles) for rid, b in bands.receptors.items()}
-    return replace(bands, receptors=receptors, weights=w, observed=observed)
+    receptors = {rid: _band(rid, b.kind, bands.fine[rid], w, bands.quantiles, shift, post_sd)
+                 for rid, b in bands.receptors.items()}
+    return replace(bands, receptors=receptors, weights=w, observed=observed, start_shift_s=shift,
+                   start_post_sd_s=post_sd)
+
+
+def _offset_marginal(bands: Bands, observed: Mapping[str, tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, float]:
+    """(log weight, posterior mean offset [s], posterior sd [s]) at each fine point, the release-start
+    offset integrated out over all ``observed`` (module docstring), from the prior's equal weights."""
+    n = bands.weights.size
+    precision = 1.0 / bands.start_sd_s ** 2
+    sum_r = np.zeros(n)  # sum r_j / s_j^2
+    sum_rr = np.zeros(n)  # sum r_j^2 / s_j^2
+    never = np.zeros(n, dtype=bool)
+    for key, (t_obs, sigma) in observed.items():
+        sid, field = (key[:-5], "peak_s") if key.endswith(":peak") else (key, "arrival_s")
+        pred = bands.fine[sid][field]
+        ok = np.isfinite(pred)
+        never |= ~ok
+        r = np.where(ok, t_obs - np.where(ok, pred, 0.0), 0.0)
+        precision += 1.0 / sigma ** 2
+        sum_r += r / sigma ** 2
+        sum_rr += r * r / sigma ** 2
+    mu = sum_r / precision
+    logw = np.where(never, -np.inf, -0.5 * (sum_rr - precision * mu * mu)) - np.log(n)
+    return logw, mu, float(1.0 / np.sqrt(precision))
 
 
 def suspension_window(band: ReceptorBand, margin_s: float = 1800.0) -> tuple[float, float | None] | None:
