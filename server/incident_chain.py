@@ -21,7 +21,7 @@ from hydrology.oxygen_network import DOConditions
 from hydrology.timezones import local_time, zone
 from hydrology.transport.analytic import forecast
 from server.generated.rivertrace.v1 import incidents_pb2
-from tracer.incident.bands import incident_bands
+from tracer.incident.bands import incident_bands, start_error_s
 from tracer.incident.reconcile import Change, Picture
 from tracer.planner import plan
 from tracer.priors import OperationsEvidence
@@ -121,7 +121,8 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
         msg.arrivals.extend(convert.arrivals(fc))
         if bands and inp.release.start is not None:
             try:
-                b = incident_bands(net, inp.release, readings, det_incident, passed)
+                b = incident_bands(net, inp.release, readings, det_incident, passed,
+                                   start_sd_s=start_error_s(res.candidates[0]))
                 convert.add_bands(list(msg.arrivals), b, inp.release.start)
                 windows = {rid: w for rid, rb in b.receptors.items() if rb.kind == "intake"
                            for w in [suspension_window(rb)] if w is not None}

@@ -15,6 +15,9 @@ interval (median spacing of its readings) or 3 % of the travel time, whichever i
 (:func:`hydrology.forecast_bands.observation_error_s`). The release start itself was fitted at the
 nominal flow, so the first station's arrival pins the nominal factors more than it should; the gain
 comes from the second and later stations (the travel time between stations tells the flow factor).
+That is why the fitted start is not taken as known: its error is integrated out
+(``start_sd_s`` of :func:`hydrology.forecast_bands.receptor_bands`), with the prior of
+:func:`start_error_s`, so that a station's observed arrival moves the whole plume in time.
 """
 
 from __future__ import annotations
@@ -69,13 +72,37 @@ def observed_passages(readings: Readings, incident: object, start: datetime, rec
     return arrivals, peaks, interval
 
 
+#: z of a two-sided 90 % interval (the trace's release-start interval) [-]
+Z90 = 1.6449
+#: share of the candidate's travel time to the station taken as the spread of a fitted start [-]
+START_TRAVEL_SHARE = 0.5
+#: least spread of a fitted release start [s]: two 5-minute samples either side of a crossing
+START_SD_FLOOR_S = 600.0
+
+
+def start_error_s(candidate: object) -> float:
+    """Prior standard deviation of a traced release start [s].
+
+    hypot(half-width of the trace's 90 % start interval / 1.645, 0.5 x the candidate's travel time to the
+    station), at least 10 min. The interval alone is too narrow: it is fitted at the nominal flow and
+    for this candidate, and the candidate may be the wrong one on the same stretch (a source farther up
+    whose plume is more dispersed fits a start earlier by a share of the travel time; the replay's seed
+    12 named a reach 2.6 km above the true plant at 99 %). Half the travel time is a judgment for that
+    ambiguity, not a fit; a broad prior costs little, because the observed arrivals pin the offset."""
+    iv = getattr(candidate, "release_start_interval", None)
+    half = (iv[1] - iv[0]).total_seconds() / 2.0 / Z90 if iv else 0.0
+    travel = float(getattr(candidate, "travel_time_s", 0.0) or 0.0)
+    return max(START_SD_FLOOR_S, float(np.hypot(half, START_TRAVEL_SHARE * travel)))
+
+
 def incident_bands(net: RiverNetwork, release: Release, readings: Readings, incident: object,
-                   passed: Iterable[str]) -> Bands:
+                   passed: Iterable[str], start_sd_s: float = 0.0) -> Bands:
     """The bands of ``release`` (its start must be set), assimilated with the passages observed at the
-    incident's stations; the prior bands when no passage is usable or none can be explained (logged)."""
+    incident's stations; the prior bands when no passage is usable or none can be explained (logged).
+    ``start_sd_s``: the spread of the release start [s] (:func:`start_error_s` for a traced one)."""
     if release.start is None:
         raise BandsError("the release needs a start to be compared with observed passages")
-    bands = receptor_bands(net, release)
+    bands = receptor_bands(net, release, start_sd_s=start_sd_s)
     arrivals, peaks, interval = observed_passages(readings, incident, release.start, bands.fine, passed)
     if not arrivals and not peaks:
         return bands
