@@ -276,6 +276,9 @@ def action(a: Any) -> incidents_pb2.Action:
         msg.window.start.CopyFrom(timestamp(a.window_start))
     if a.window_end is not None:
         msg.window.end.CopyFrom(timestamp(a.window_end))
+    for k, v in (a.numbers or {}).items():
+        if isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool) and math.isfinite(v):
+            msg.numbers[k] = float(v)
     return msg
 
 

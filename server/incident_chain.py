@@ -23,7 +23,7 @@ from hydrology.transport.analytic import forecast
 from server.generated.rivertrace.v1 import incidents_pb2
 from tracer.incident.bands import incident_bands, start_error_s
 from tracer.incident.reconcile import Change, Picture
-from tracer.planner import plan
+from tracer.planner import extra_flow_network, plan
 from tracer.priors import OperationsEvidence
 from tracer.readings import Readings, water_temperature_c
 from tracer.trace import plan_input_from_trace, trace
@@ -86,7 +86,8 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
                    do: DOConditions = DEFAULT_DO, operations: dict[str, OperationsEvidence] | None = None,
                    cap: dict[str, Any] | None = None, passed: tuple[str, ...] = (),
                    bands: bool = True, conditions: dict[str, str] | None = None,
-                   halted: dict[str, datetime] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
+                   halted: dict[str, datetime] | None = None,
+                   released: dict[str, tuple[float, datetime]] | None = None) -> tuple[incidents_pb2.Incident, tuple[str, str], set[str]]:
     """Trace, forecast and plan one detected incident; returns the message, a summary and the departments.
 
     ``readings``: what the trace is given (the pipeline passes the incident's evidence window).
@@ -94,7 +95,10 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
     P10/P50/P90 at every receptor (:mod:`tracer.incident.bands`), narrowed by the passages already
     observed; the intake suspension covers the band. ``conditions``: what the models used and where it came
     from (stored in the incident). ``halted``: discharger -> when its halt order was carried out (a release
-    still going on from it ends then). ``cap``: a dict that receives what a CAP 1.2
+    still going on from it ends then). ``released``: dilution releases started (:func:`dilutions`): the trace
+    stays on ``net`` (the readings were taken at its flows), the forecast, its bands and the plan run with
+    the released water (:func:`diluted_network`), and the passages seen below a release are not
+    assimilated into bands at the new flows. ``cap``: a dict that receives what a CAP 1.2
     document of the alert needs (``forecast`` or ``do_event``, and ``checklist``)."""
     iid = scoped_id(network, det_incident.id)
     msg = incidents_pb2.Incident(id=iid, network=network, network_version=version,
@@ -116,20 +120,23 @@ def build_incident(net: Any, network: str, version: int, det_incident: Any, read
     msg.candidates.extend(convert.candidate(c) for c in res.candidates[:10])
     inp = plan_input_from_trace(net, readings, res, do_conditions=do, incident_id=iid, separate=True, halted=halted)
     fc = None
+    ahead = diluted_network(net, released or {})
     if inp.release is not None:
-        fc = forecast(net, inp.release)
+        fc = forecast(ahead, inp.release)
         msg.arrivals.extend(convert.arrivals(fc))
         if bands and inp.release.start is not None:
+            below = {sid for sid, st in net.stations.items() for s in (released or {})
+                     if s in net.structures and net.is_upstream(net.structures[s], st)}
             try:
-                b = incident_bands(net, inp.release, readings, det_incident, passed,
-                                   start_sd_s=start_error_s(res.candidates[0]))
+                b = incident_bands(ahead, inp.release, readings, det_incident, passed,
+                                   start_sd_s=start_error_s(res.candidates[0]), ignore=below)
                 convert.add_bands(list(msg.arrivals), b, inp.release.start)
                 windows = {rid: w for rid, rb in b.receptors.items() if rb.kind == "intake"
                            for w in [suspension_window(rb)] if w is not None}
                 inp = replace(inp, suspension=windows)
             except Exception:
                 log.exception("incident %s: no forecast bands", iid)
-    cl = plan(net, inp)
+    cl = plan(ahead, inp)
     if cap is not None:
         cap.update(forecast=fc, do_event=inp.do_event, checklist=cl)
     msg.checklist.CopyFrom(convert.checklist(cl))
@@ -200,6 +207,37 @@ def halts(msg: incidents_pb2.Incident | None) -> dict[str, datetime]:
             done = [h.at for h in a.history if h.status == incidents_pb2.ACTION_STATUS_DONE]
             out[a.target] = (done[-1] if done else msg.updated_at).ToDatetime(tzinfo=UTC)
     return out
+
+
+#: the planner's figure of the extra release a dilution needs [m3/s] (tracer.planner.build_dilution)
+DILUTION_Q_KEY = "engine_q_add_m3s"
+
+
+def dilutions(msg: incidents_pb2.Incident | None) -> dict[str, tuple[float, datetime]]:
+    """Structure -> (extra release [m3/s], when it was marked started (UTC)) of the dilution releases marked
+    done in the incident's checklist; the release is the planner's figure the action was made with."""
+    out: dict[str, tuple[float, datetime]] = {}
+    for a in msg.checklist.actions if msg is not None else ():
+        if a.kind != incidents_pb2.ACTION_KIND_DILUTION_RELEASE or a.status != incidents_pb2.ACTION_STATUS_DONE:
+            continue
+        q = a.numbers.get(DILUTION_Q_KEY, 0.0)
+        if q > 0:
+            done = [h.at for h in a.history if h.status == incidents_pb2.ACTION_STATUS_DONE]
+            out[a.target] = (q, (done[-1] if done else msg.updated_at).ToDatetime(tzinfo=UTC))
+    return out
+
+
+def diluted_network(net: Any, released: dict[str, tuple[float, datetime]]) -> Any:
+    """``net`` with each started dilution release added as steady flow below its structure
+    (:func:`tracer.planner.extra_flow_network`). Steady: the forecast takes the extra water as present
+    everywhere below the structure from the start, which holds once the release water has passed (the
+    planner times a release to arrive before the plume's leading edge; a late one is said so in the
+    action, and then this forecast is optimistic where the plume is ahead of the water)."""
+    for sid, (q, _t) in sorted(released.items()):
+        s = net.structures.get(sid)
+        if s is not None:
+            net = extra_flow_network(net, s.reach, q)
+    return net
 
 
 def version_entry(msg: incidents_pb2.Incident, version: int, changes: list[Change], when: datetime) -> incidents_pb2.IncidentVersion:

@@ -108,7 +108,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
     def __init__(self, config: Config, store: Store, networks: Networks, outbox: Outbox, broadcaster: Broadcaster,
                  on_action: Any = None) -> None:
         self.config, self.store, self.networks, self.outbox, self.broadcaster = config, store, networks, outbox, broadcaster
-        #: called with the network after an action that changes the forecast is done (a halt order carried out)
+        #: called with the network after an action that changes the forecast is done (a halt order carried out,
+        #: a dilution release started)
         self.on_action = on_action
         # Trace and Forecast hold the GIL for hundreds of ms: at most config.heavy_calls compute at once,
         # so that reads and ingest acknowledgements get their share of the interpreter under load
@@ -312,8 +313,9 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 self._save(inc, f"action/{action.id}/{name}",
                            (f"{action.id} 状态：{name}（{who}）", f"{action.id} is now {name} ({who})"),
                            (who, role, "UpdateAction", f"{inc.id} {action.id} -> {name} {request.note}".strip()))
-            if self.on_action is not None and name == "done" and action.kind == incidents_pb2.ACTION_KIND_HALT_DISCHARGE:
-                self.on_action(inc.network)  # the release stopped: the pipeline forecasts and plans again
+            if self.on_action is not None and name == "done" and action.kind in (
+                    incidents_pb2.ACTION_KIND_HALT_DISCHARGE, incidents_pb2.ACTION_KIND_DILUTION_RELEASE):
+                self.on_action(inc.network)  # the release stopped, or more water flows: forecast and plan again
             return action
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)

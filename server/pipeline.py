@@ -46,6 +46,7 @@ from .incident_chain import (
     build_incident,
     cap_document,
     carry_over,
+    dilutions,
     do_conditions,
     gauged_network,
     halts,
@@ -229,10 +230,13 @@ class Pipeline:
         frames = {inc.id: evidence(readings, inc) for inc in det.incidents}
         newest = self.store.newest_reading_ns(network)
         screened_from = pd.Timestamp(newest - WINDOW_NS, tz="UTC") if newest is not None else None
-        # what responders did counts as evidence too: a halt order carried out changes the forecast
-        digests = {k: evidence_digest(f) + "".join(f"|{d}@{t.isoformat()}" for d, t in
-                                                   sorted(halts(stored.get(scoped_id(network, k))).items()))
-                   for k, f in frames.items()}
+        # what responders did counts as evidence too: a halt order carried out or a dilution release started
+        # changes the forecast
+        def done_by_responders(msg: incidents_pb2.Incident | None) -> str:
+            return ("".join(f"|{d}@{t.isoformat()}" for d, t in sorted(halts(msg).items()))
+                    + "".join(f"|{s}+{q:g}@{t.isoformat()}" for s, (q, t) in sorted(dilutions(msg).items())))
+
+        digests = {k: evidence_digest(f) + done_by_responders(stored.get(scoped_id(network, k))) for k, f in frames.items()}
         steps = reconcile(det.incidents, [self._known(m) for m in stored.values()], network, digests, screened_from)
         done = []
         for step in steps:
@@ -257,10 +261,13 @@ class Pipeline:
         previous = stored.get(step.id)
         merged = [stored[m] for m in step.merge]
         halted = {k: v for m in (*merged, previous) for k, v in halts(m).items()}
+        released = {k: v for m in (*merged, previous) for k, v in dilutions(m).items()}
         msg, summary, departments = build_incident(flows, network, version, inc, frame, operations=ops, cap=cap,
-                                                   do=do, passed=passed, halted=halted,
+                                                   do=do, passed=passed, halted=halted, released=released,
                                                    conditions={"water_temperature_c": do_source, **flow_sources,
-                                                               **{f"halted:{d}": t.isoformat() for d, t in halted.items()}})
+                                                               **{f"halted:{d}": t.isoformat() for d, t in halted.items()},
+                                                               **{f"dilution:{s}": f"{q:.3g} m3/s from {t.isoformat()}"
+                                                                  for s, (q, t) in released.items()}})
         msg.evidence_digest = step.digest
         now = pd.Timestamp.now(tz="UTC").floor("s")
         tz = network_zone(net)
@@ -271,6 +278,9 @@ class Pipeline:
         changes += [Change(f"停产令已执行：{d} 于 {local_time(t, tz, 'zh')} 停止排放，重新预报",
                            f"halt order carried out: {d} stopped at {local_time(t, tz)}; forecast again")
                     for d, t in halted.items() if f"halted:{d}" not in before]
+        changes += [Change(f"稀释调水已开始：{s} 自 {local_time(t, tz, 'zh')} 增泄 {q:.3g} m³/s，重新预报",
+                           f"dilution release started: {s} +{q:.3g} m3/s from {local_time(t, tz)}; forecast again")
+                    for s, (q, t) in released.items() if f"dilution:{s}" not in before]
         if previous is None:
             msg.version, kind = 1, "opened"
             changes.insert(0, Change("事件开启", "opened"))

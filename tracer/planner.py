@@ -260,8 +260,9 @@ def build_interception(ctx: _Ctx) -> None:
              status="not_feasible")
 
 
-def _extra_flow_network(net: RiverNetwork, reach: str, q_add: float) -> RiverNetwork:
-    """The network with ``q_add`` [m3/s] more in ``reach`` and everything below it (split by flow)."""
+def extra_flow_network(net: RiverNetwork, reach: str, q_add: float) -> RiverNetwork:
+    """The network with ``q_add`` [m3/s] more in ``reach`` and everything below it (split by flow at splits), as
+    steady flows: a release from a structure in ``reach`` once its water has arrived everywhere below."""
     q = net.steady_discharge
     extra = {reach: q_add}
     for rid in net.reach_order:
@@ -309,15 +310,15 @@ def build_dilution(ctx: _Ctx) -> None:
         rule = rec.discharge_m3s * (rec.peak_g_m3 / c_std - 1.0)
 
         def peak_ok(q_add: float, s: Feature = s) -> bool:
-            n2 = _extra_flow_network(net, s.reach, q_add)
+            n2 = extra_flow_network(net, s.reach, q_add)
             return forecast(n2, rel, kinds=("intake",), threshold_g_m3=c_std).receptor(rec.id).peak_g_m3 <= c_std
 
         need = _bisect(peak_ok, max(spare, 1e-6))
-        full = forecast(_extra_flow_network(net, s.reach, max(spare, 1e-6)), rel, kinds=("intake",),
+        full = forecast(extra_flow_network(net, s.reach, max(spare, 1e-6)), rel, kinds=("intake",),
                         threshold_g_m3=c_std).receptor(rec.id).peak_g_m3
         arrive = ctx.at(rec.arrival_s)
         assert arrive is not None
-        n_for_time = _extra_flow_network(net, s.reach, need if need is not None else max(spare, 1e-6))
+        n_for_time = extra_flow_network(net, s.reach, need if need is not None else max(spare, 1e-6))
         water = next(m for f, _fr, _x, m, _v in route_moments(n_for_time, n_for_time.reach_state(), s.reach, s.chainage_m,
                                                               Pollutant("tracer"), ("intake",)) if f.id == rec.id)
         start_by = arrive - timedelta(seconds=p.release_margin_s + water)
@@ -362,7 +363,7 @@ def _dilution_for_do(ctx: _Ctx) -> None:
         spare = float(s.get("max_release_m3s", 0.0)) - float(s.get("normal_release_m3s", 0.0))
 
         def do_ok(q_add: float, s: Feature = s) -> bool:
-            gain = predict_do(_extra_flow_network(net, s.reach, q_add), eff, ev.conditions).stations[ev.station].do_g_m3 - base
+            gain = predict_do(extra_flow_network(net, s.reach, q_add), eff, ev.conditions).stations[ev.station].do_g_m3 - base
             return ev.observed_do_g_m3 + gain >= target
 
         need = _bisect(do_ok, max(spare, 1e-6))

@@ -96,14 +96,17 @@ def start_error_s(candidate: object) -> float:
 
 
 def incident_bands(net: RiverNetwork, release: Release, readings: Readings, incident: object,
-                   passed: Iterable[str], start_sd_s: float = 0.0) -> Bands:
+                   passed: Iterable[str], start_sd_s: float = 0.0, ignore: Iterable[str] = ()) -> Bands:
     """The bands of ``release`` (its start must be set), assimilated with the passages observed at the
     incident's stations; the prior bands when no passage is usable or none can be explained (logged).
-    ``start_sd_s``: the spread of the release start [s] (:func:`start_error_s` for a traced one)."""
+    ``start_sd_s``: the spread of the release start [s] (:func:`start_error_s` for a traced one).
+    ``ignore``: stations whose passages were seen at other flows than ``net`` has (below a dilution release
+    that started since)."""
     if release.start is None:
         raise BandsError("the release needs a start to be compared with observed passages")
     bands = receptor_bands(net, release, start_sd_s=start_sd_s)
-    arrivals, peaks, interval = observed_passages(readings, incident, release.start, bands.fine, passed)
+    usable = set(bands.fine) - set(ignore)
+    arrivals, peaks, interval = observed_passages(readings, incident, release.start, usable, passed)
     if not arrivals and not peaks:
         return bands
     try:

@@ -142,7 +142,14 @@ class ReceptorBand(_message.Message):
     def __init__(self, arrival: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., peak: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., end: _Optional[_Union[TimeQuantiles, _Mapping]] = ..., p_arrival: _Optional[float] = ..., suspend_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suspend_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Action(_message.Message):
-    __slots__ = ("id", "kind", "department", "target", "deadline", "window", "priority", "rationale", "rationale_zh", "status", "history")
+    __slots__ = ("id", "kind", "department", "target", "deadline", "window", "priority", "rationale", "rationale_zh", "status", "history", "numbers")
+    class NumbersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +161,7 @@ class Action(_message.Message):
     RATIONALE_ZH_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: ActionKind
     department: str
@@ -165,7 +173,8 @@ class Action(_message.Message):
     rationale_zh: str
     status: ActionStatus
     history: _containers.RepeatedCompositeFieldContainer[ActionChange]
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[ActionKind, str]] = ..., department: _Optional[str] = ..., target: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., priority: _Optional[str] = ..., rationale: _Optional[str] = ..., rationale_zh: _Optional[str] = ..., status: _Optional[_Union[ActionStatus, str]] = ..., history: _Optional[_Iterable[_Union[ActionChange, _Mapping]]] = ...) -> None: ...
+    numbers: _containers.ScalarMap[str, float]
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[ActionKind, str]] = ..., department: _Optional[str] = ..., target: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.TimeWindow, _Mapping]] = ..., priority: _Optional[str] = ..., rationale: _Optional[str] = ..., rationale_zh: _Optional[str] = ..., status: _Optional[_Union[ActionStatus, str]] = ..., history: _Optional[_Iterable[_Union[ActionChange, _Mapping]]] = ..., numbers: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class ActionChange(_message.Message):
     __slots__ = ("at", "status", "note", "by")
