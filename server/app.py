@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -42,6 +43,7 @@ from server.generated.rivertrace.v1 import (
     network_pb2_grpc,
 )
 
+from . import convert
 from .auth import AuthInterceptor
 from .config import Config, ConfigError
 from .delivery import Deliverer
@@ -170,6 +172,8 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
             raise ConfigError(f"db {str(config.db)!r}: cannot be opened for writing: {err}") from err
     networks = Networks(store)
     outbox = Outbox(store)
+    for payload in outbox.unindexed_incidents():  # stored before incidents had rows (schema < 4): index them once
+        outbox.put_incident(convert.incident_record(json_format.Parse(payload, incidents_pb2.Incident())))
     broadcaster = Broadcaster()
     pipeline = Pipeline(store, outbox, networks, broadcaster)
     networks.on_put = pipeline.prepare

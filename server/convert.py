@@ -162,12 +162,14 @@ def rejected_problems(result: LoadResult) -> list[common_pb2.Problem]:
 from google.protobuf.duration_pb2 import Duration
 
 from server.generated.rivertrace.v1 import alerts_pb2, incidents_pb2
+from server.outbox_store import IncidentRecord
 from tracer.incident import actions
 
 ACTION_KIND = {k: getattr(incidents_pb2, f"ACTION_KIND_{k.upper()}") for k in
                ("halt_discharge", "interception", "dilution_release", "intake_suspension", "monitoring", "notify")}
 ACTION_STATUS = {k: getattr(incidents_pb2, f"ACTION_STATUS_{k.upper()}") for k in ("pending", "acknowledged", "done", "not_feasible")}
 ACTION_STATUS_NAME = {v: k for k, v in ACTION_STATUS.items()}
+ACTION_KIND_NAME = {v: k for k, v in ACTION_KIND.items()}
 #: wire status name -> state of tracer.incident.actions (the wire says "pending" for "open")
 ACTION_DOMAIN_STATE = {"pending": actions.OPEN, "acknowledged": actions.ACKNOWLEDGED, "done": actions.DONE,
                        "not_feasible": actions.NOT_FEASIBLE}
@@ -294,3 +296,26 @@ def alert(alert_id: str, incident: incidents_pb2.Incident, sequence: int, summar
     return alerts_pb2.Alert(alert_id=alert_id, incident_id=incident.id, sequence=sequence,
                             created_at=timestamp(created if created is not None else pd.Timestamp.now(tz="UTC")),
                             incident=incident, summary=summary[1], summary_zh=summary[0], cap_xml=cap_xml, kind=kind)
+
+
+def incident_record(msg: incidents_pb2.Incident) -> IncidentRecord:
+    """An incident as the rows :meth:`server.outbox_store.Outbox.put_incident` stores: the whole message
+    (JSON) and the figures one queries by (state, stations, ranking, actions, versions)."""
+    from google.protobuf import json_format
+
+    def ns(ts: Any) -> int:
+        return int(ts.ToNanoseconds())
+
+    acts = tuple((a.id, ACTION_KIND_NAME.get(a.kind, "unspecified"), a.department or None, a.target,
+                  ACTION_STATUS_NAME.get(a.status, "unspecified"), ns(a.deadline) if a.HasField("deadline") else None,
+                  ns(a.history[-1].at) if a.history else None) for a in msg.checklist.actions)
+    top = msg.candidates[0] if msg.candidates else None
+    return IncidentRecord(
+        id=msg.id, network=msg.network, network_version=msg.network_version, state=INCIDENT_STATE_NAME[msg.state],
+        payload=json_format.MessageToJson(msg), first_station=msg.station_ids[0] if msg.station_ids else "",
+        parameter=msg.parameters[0] if msg.parameters else "", start_ns=ns(msg.start),
+        end_ns=ns(msg.end) if msg.HasField("end") else None, version=msg.version,
+        top_candidate=top.id if top else None, top_probability=top.probability if top else None,
+        merged_into=msg.merged_into or None, actions=acts,
+        candidates=tuple((c.id, c.kind, c.probability) for c in msg.candidates),
+        versions=tuple((v.version, ns(v.created_at), list(v.reasons), list(v.ranking)) for v in msg.versions))

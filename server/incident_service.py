@@ -254,8 +254,7 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         alert = convert.alert(alert_id, inc, 0, summary, self._follow_up_cap(inc.id, alert_id, event, summary, sent), sent,
                               kind=event.split("/", 1)[0])
         with self.store.transaction():
-            self.outbox.put_incident(inc.id, inc.network, inc.network_version, convert.INCIDENT_STATE_NAME[inc.state],
-                                     json_format.MessageToJson(inc))
+            self.outbox.put_incident(convert.incident_record(inc))
             self.outbox.enqueue(alert.alert_id, inc.id, alert.SerializeToString(), inc.network, departments)
             self.store.audit(*audit)
         self.broadcaster.publish(inc)

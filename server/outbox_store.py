@@ -51,6 +51,43 @@ class TargetRow:
         return self.grpc_address, self.webhook_url, self.tls
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """What :meth:`Outbox.put_incident` stores of one incident (made by :func:`server.convert.incident_record`).
+    Times in ns since the epoch (UTC); ``actions``: (action id, kind, department, target, status, deadline ns,
+    last change ns); ``candidates``: (id, kind, probability) best first; ``versions``: (version, created ns,
+    reasons, ranking)."""
+
+    id: str
+    network: str
+    network_version: int
+    state: str
+    payload: str
+    first_station: str
+    parameter: str
+    start_ns: int
+    end_ns: int | None
+    version: int
+    top_candidate: str | None
+    top_probability: float | None
+    merged_into: str | None
+    actions: tuple[tuple[str, str, str | None, str, str, int | None, int | None], ...]
+    candidates: tuple[tuple[str, str, float], ...]
+    versions: tuple[tuple[int, int, list[str], list[str]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    incident_id: str
+    action_id: str
+    kind: str
+    department: str | None
+    target: str
+    status: str
+    deadline_ns: int | None
+    changed_at_ns: int | None
+
+
 def _target(r: tuple) -> TargetRow:
     return TargetRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), int(r[6]), r[7], bool(r[8]))
 
@@ -80,10 +117,46 @@ class Outbox:
         self.store = store
 
     # ----------------------------------------------------------------- incidents
-    def put_incident(self, incident_id: str, network: str, version: int, state: str, payload: str) -> None:
+    def put_incident(self, rec: IncidentRecord) -> None:
+        """Store an incident: its whole record (payload) and its rows (key figures, actions, ranking,
+        versions) in one transaction, so that what SQL finds is what the record says."""
         with self.store.transaction() as con:
-            con.execute("INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?)",
-                        (incident_id, network, version, state, payload, now_ns()))
+            con.execute("INSERT OR REPLACE INTO incidents (id, network, network_version, state, payload, updated_at_ns, "
+                        "first_station, parameter, start_ns, end_ns, version, top_candidate, top_probability, merged_into) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (rec.id, rec.network, rec.network_version, rec.state, rec.payload, now_ns(), rec.first_station,
+                         rec.parameter, rec.start_ns, rec.end_ns, rec.version, rec.top_candidate, rec.top_probability,
+                         rec.merged_into))
+            for table in ("incident_actions", "incident_candidates", "incident_versions"):
+                con.execute(f"DELETE FROM {table} WHERE incident_id = ?", (rec.id,))
+            con.executemany("INSERT INTO incident_actions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(rec.id, *a) for a in rec.actions])
+            con.executemany("INSERT INTO incident_candidates VALUES (?, ?, ?, ?, ?)",
+                            [(rec.id, i, *c) for i, c in enumerate(rec.candidates, 1)])
+            con.executemany("INSERT INTO incident_versions VALUES (?, ?, ?, ?, ?)",
+                            [(rec.id, v[0], v[1], json.dumps(v[2], ensure_ascii=False), json.dumps(v[3])) for v in rec.versions])
+
+    def unindexed_incidents(self) -> list[str]:
+        """Payloads of incidents stored before their rows existed (schema < 4), to index them once."""
+        return [r[0] for r in self.store._reader().execute("SELECT payload FROM incidents WHERE version IS NULL")]
+
+    def actions(self, *, network: str | None = None, department: str | None = None, status: str | None = None,
+                incident_id: str | None = None) -> list[ActionRow]:
+        """Checklist actions by network, department, status or incident, oldest incident first."""
+        q = ("SELECT a.incident_id, a.action_id, a.kind, a.department, a.target, a.status, a.deadline_ns, a.changed_at_ns "
+             "FROM incident_actions a JOIN incidents i ON i.id = a.incident_id WHERE 1=1")
+        args: list[Any] = []
+        for col, val in (("i.network", network), ("a.department", department), ("a.status", status),
+                         ("a.incident_id", incident_id)):
+            if val:
+                q, args = q + f" AND {col} = ?", [*args, val]
+        return [ActionRow(*r) for r in self.store._reader().execute(q + " ORDER BY i.start_ns, a.action_id", args)]
+
+    def incidents_naming(self, candidate_id: str, max_rank: int = 3) -> list[tuple[str, int, float]]:
+        """(incident id, rank, probability) of the incidents whose top ``max_rank`` candidates name ``candidate_id``."""
+        return [(r[0], int(r[1]), float(r[2])) for r in self.store._reader().execute(
+            "SELECT incident_id, rank, probability FROM incident_candidates WHERE candidate_id = ? AND rank <= ? "
+            "ORDER BY incident_id", (candidate_id, max_rank))]
 
     def get_incident(self, incident_id: str) -> tuple[str, int, str, str]:
         row = self.store._reader().execute(

@@ -310,12 +310,11 @@ class Pipeline:
         with self.store.transaction():  # the incident, its alert and the merges commit together
             if previous is not None:  # what responders did since it was read (UpdateAction, CloseIncident) stays
                 self._responders_win(msg, previous, tz)
-            self.outbox.put_incident(step.id, network, version, convert.INCIDENT_STATE_NAME[msg.state],
-                                     json_format.MessageToJson(msg))
+            self.outbox.put_incident(convert.incident_record(msg))
             if alert is not None:
                 self.outbox.enqueue(alert.alert_id, step.id, alert.SerializeToString(), network, departments)
             for old, old_alert, old_departments in closing:
-                self.outbox.put_incident(old.id, network, old.network_version, "closed", json_format.MessageToJson(old))
+                self.outbox.put_incident(convert.incident_record(old))
                 self.outbox.enqueue(old_alert.alert_id, old.id, old_alert.SerializeToString(), network, old_departments)
         for old, _a, _d in closing:
             self.broadcaster.publish(old)
@@ -350,7 +349,7 @@ class Pipeline:
                               kind="cancel")
         with self.store.transaction():
             self._responders_win(msg, read, None)
-            self.outbox.put_incident(msg.id, msg.network, msg.network_version, "closed", json_format.MessageToJson(msg))
+            self.outbox.put_incident(convert.incident_record(msg))
             self.outbox.enqueue(alert_id, msg.id, alert.SerializeToString(), msg.network,
                                 {a.department for a in msg.checklist.actions if a.department})
         self.broadcaster.publish(msg)

@@ -56,6 +56,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_target ON deliveries (target_id, state);
     CREATE TABLE health_probe (id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL);
     """,
+    # 4: incidents as rows one can query (the payload stays the whole record): its key figures, its
+    # checklist actions, its ranking and its versions, written in the same transaction as the payload
+    """
+    ALTER TABLE incidents ADD COLUMN first_station TEXT;
+    ALTER TABLE incidents ADD COLUMN parameter TEXT;
+    ALTER TABLE incidents ADD COLUMN start_ns INTEGER;
+    ALTER TABLE incidents ADD COLUMN end_ns INTEGER;
+    ALTER TABLE incidents ADD COLUMN version INTEGER;
+    ALTER TABLE incidents ADD COLUMN top_candidate TEXT;
+    ALTER TABLE incidents ADD COLUMN top_probability REAL;
+    ALTER TABLE incidents ADD COLUMN merged_into TEXT;
+    CREATE INDEX incidents_network_state ON incidents (network, state);
+    CREATE TABLE incident_actions (incident_id TEXT NOT NULL, action_id TEXT NOT NULL, kind TEXT NOT NULL,
+                                   department TEXT, target TEXT NOT NULL, status TEXT NOT NULL, deadline_ns INTEGER,
+                                   changed_at_ns INTEGER, PRIMARY KEY (incident_id, action_id));
+    CREATE INDEX incident_actions_department ON incident_actions (department, status);
+    CREATE TABLE incident_candidates (incident_id TEXT NOT NULL, rank INTEGER NOT NULL, candidate_id TEXT NOT NULL,
+                                      kind TEXT NOT NULL, probability REAL NOT NULL, PRIMARY KEY (incident_id, rank));
+    CREATE INDEX incident_candidates_id ON incident_candidates (candidate_id);
+    CREATE TABLE incident_versions (incident_id TEXT NOT NULL, version INTEGER NOT NULL, created_at_ns INTEGER NOT NULL,
+                                    reasons TEXT NOT NULL, ranking TEXT NOT NULL, PRIMARY KEY (incident_id, version));
+    """,
 )
 #: SQLite result codes (primary) that mean the file cannot take writes now
 SQLITE_FULL = 13

@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from service_util import make_server, put
 from test_pipeline_alerts import ingest
 
+from server.convert import incident_record
 from server.errors import _violations, status_for
 from server.generated.rivertrace.v1 import incidents_pb2, incidents_pb2_grpc
 from tracer.incident.actions import IllegalTransition, InvalidIncidentArgument
@@ -79,7 +80,7 @@ def test_100_concurrent_updates_from_several_clients_are_all_stored_with_one_ale
     running, ch, iid, db = opened
     # widen the real checklist to N_ACTIONS actions (copies of the real ones under new ids), so that the 100
     # calls (acknowledge then done, per action) are 100 real changes of 50 different actions
-    network, version, state, payload = running.outbox.get_incident(iid)
+    _network, _version, _state, payload = running.outbox.get_incident(iid)
     inc = json_format.Parse(payload, S.Incident())
     real = list(inc.checklist.actions)
     del inc.checklist.actions[:]
@@ -88,7 +89,7 @@ def test_100_concurrent_updates_from_several_clients_are_all_stored_with_one_ale
         a.CopyFrom(real[k % len(real)])
         a.id = f"{a.id}-{k}"
         a.status = S.ACTION_STATUS_PENDING  # the planner may have marked the original not feasible
-    running.outbox.put_incident(iid, network, version, state, json_format.MessageToJson(inc))
+    running.outbox.put_incident(incident_record(inc))
     ids = [a.id for a in inc.checklist.actions]
     before = len(_alerts(db, iid))
 
@@ -123,6 +124,10 @@ def test_100_concurrent_updates_from_several_clients_are_all_stored_with_one_ale
         assert _action_alerts(db, iid, aid) == [f"{iid}/action/{aid}/acknowledged", f"{iid}/action/{aid}/done"]
     assert sorted(alerts.values()) == list(range(1, len(alerts) + 1))
     assert _audited_updates(db) == 2 * N_ACTIONS
+    # the queryable rows say the same as the record, read from the file directly (issue 12: data one can query)
+    with sqlite3.connect(db) as con:
+        rows = dict(con.execute("SELECT action_id, status FROM incident_actions WHERE incident_id = ?", (iid,)))
+    assert rows == {aid: "done" for aid in ids}
 
 
 def test_update_on_a_closed_incident_is_refused_naming_the_incident(opened):

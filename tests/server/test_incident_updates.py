@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from replay_util import replay, ruxi_frame, signature, start
 from service_util import make_server, put, wait_for
 
+from server.convert import incident_record
 from server.generated.rivertrace.v1 import incidents_pb2
 from server.hub import start_hub
 
@@ -129,11 +130,11 @@ def test_updates_as_the_plume_passes_narrow_the_intake_band_around_the_truth(tmp
 
 def _set_status(run, iid, suffix, status):
     """What UpdateAction stores (the servicer is tested in test_action_updates.py)."""
-    _id, version, state, payload = run.outbox.get_incident(iid)
+    _id, _version, _state, payload = run.outbox.get_incident(iid)
     msg = json_format.Parse(payload, incidents_pb2.Incident())
     a = next(a for a in msg.checklist.actions if a.id.endswith(suffix))
     a.status = status
-    run.outbox.put_incident(iid, "ruxi", version, state, json_format.MessageToJson(msg))
+    run.outbox.put_incident(incident_record(msg))
 
 
 def test_acknowledged_actions_stay_through_updates(tmp_path):
@@ -159,10 +160,10 @@ def test_an_incident_closed_by_an_operator_is_not_reopened_or_updated(tmp_path):
         f = ruxi_frame()
         cut = f["time"].min() + pd.Timedelta(hours=4)
         run.add(f[f["time"] <= cut])
-        _id, version, _state, payload = run.outbox.get_incident(CANONICAL)
+        _id, _version, _state, payload = run.outbox.get_incident(CANONICAL)
         msg = json_format.Parse(payload, incidents_pb2.Incident())
         msg.state = incidents_pb2.INCIDENT_STATE_CLOSED
-        run.outbox.put_incident(CANONICAL, "ruxi", version, "closed", json_format.MessageToJson(msg))
+        run.outbox.put_incident(incident_record(msg))
         n = len(run.alerts())
         run.add(f[f["time"] > cut])
         assert len(run.alerts()) == n and list(run.incidents()) == [CANONICAL]
@@ -403,10 +404,10 @@ def test_an_action_acknowledged_while_the_pipeline_computes_is_not_undone(tmp_pa
         assert halt.status == incidents_pb2.ACTION_STATUS_ACKNOWLEDGED  # ... and kept it
 
         def close():
-            _id, version, _state, payload = run.outbox.get_incident(CANONICAL)
+            _id, _version, _state, payload = run.outbox.get_incident(CANONICAL)
             msg = json_format.Parse(payload, incidents_pb2.Incident())
             msg.state = incidents_pb2.INCIDENT_STATE_CLOSED
-            run.outbox.put_incident(CANONICAL, "ruxi", version, "closed", json_format.MessageToJson(msg))
+            run.outbox.put_incident(incident_record(msg))
 
         meddle.append(close)
         run.add(f[f["time"] > cut + pd.Timedelta(hours=3)])
