@@ -45,6 +45,7 @@ from server.generated.rivertrace.v1 import (
 
 from . import convert
 from .auth import AuthInterceptor
+from .compute import ComputePool
 from .config import Config, ConfigError
 from .delivery import Deliverer
 from .hj212 import start_gateway
@@ -176,6 +177,8 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
         outbox.put_incident(convert.incident_record(json_format.Parse(payload, incidents_pb2.Incident())))
     broadcaster = Broadcaster()
     pipeline = Pipeline(store, outbox, networks, broadcaster)
+    # Trace and Forecast in worker processes (server.compute): their CPU does not hold this interpreter
+    compute = ComputePool(store.path, config.heavy_calls) if config.compute_processes else None
     networks.on_put = pipeline.prepare
     # The screening trigger is as durable as the readings: at start every stored network is screened once,
     # so readings acknowledged just before a crash (SIGKILL between the ack and the screening) are not left
@@ -197,7 +200,7 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
     monitoring_pb2_grpc.add_MonitoringServiceServicer_to_server(
         MonitoringServicer(config, store, networks, on_readings=pipeline.notify, reaper=reaper), server)
     incidents_pb2_grpc.add_IncidentServiceServicer_to_server(
-        IncidentServicer(config, store, networks, outbox, broadcaster, on_action=pipeline.notify), server)
+        IncidentServicer(config, store, networks, outbox, broadcaster, on_action=pipeline.notify, pool=compute), server)
     alerts_pb2_grpc.add_AlertServiceServicer_to_server(
         AlertServicer(config, store, outbox, on_change=deliverer.wake if deliverer else None), server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(store), server)
@@ -220,6 +223,8 @@ def create_server(config: Config, store: Store | None = None, *, deliver: bool =
                               "health_probe": HealthProbe(store, hs), "slots": slots}
     if deliverer is not None:
         extras["deliverer"] = deliverer
+    if compute is not None:
+        extras["compute"] = compute
     if (gateway := start_gateway(config, store, networks, pipeline.notify)) is not None:
         extras = {"hj212": gateway, **extras}  # stopped first: it feeds the pipeline
     return Running(server, port, store, networks, hs, extras)

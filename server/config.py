@@ -7,6 +7,7 @@ port = 50051                    # 0: any free port
 max_message_mb = 16
 workers = 16                    # threads reserved for unary calls (streams have their own capacity)
 heavy_calls = 2                 # Trace and Forecast computing at once (others wait): reads stay fast
+compute_processes = true        # ... in heavy_calls worker processes, off the server's interpreter (false: threads)
 allow_insecure = false          # true: allow bearer tokens over plaintext on a non-loopback address
 [tls]                           # optional: serve TLS (and mTLS with client_ca)
 cert = "server.crt"
@@ -87,6 +88,7 @@ class Config:
     tls_client_ca: Path | None = None
     workers: int = 16
     heavy_calls: int = 2
+    compute_processes: bool = True
     outbox_poll_s: float = 0.5
     allow_insecure: bool = False
     max_streams: int = 700
@@ -155,7 +157,8 @@ class Config:
             raise ConfigError(f"{source}: [delivery] allow: {err}") from err
 
 
-_TOP = {"db", "host", "port", "max_message_mb", "workers", "heavy_calls", "outbox_poll_s", "allow_insecure"}
+_TOP = {"db", "host", "port", "max_message_mb", "workers", "heavy_calls", "compute_processes", "outbox_poll_s",
+        "allow_insecure"}
 _SECTIONS = {
     "streams": {"max_open": "max_streams", "idle_ingest_s": "idle_ingest_s", "roles": "stream_roles"},
     "delivery": {"allow": "delivery_allow", "ca": "delivery_ca", "connect_timeout_s": "connect_timeout_s",
@@ -213,8 +216,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
             values["delivery_allow"] = tuple(allow)
         if "stream_roles" in values:
             values["stream_roles"] = {**DEFAULT_STREAM_ROLES, **dict(values["stream_roles"])}
-        if not isinstance(values.get("allow_insecure", False), bool):
-            raise ConfigError(f"{src}: allow_insecure must be true or false")
+        for key in ("allow_insecure", "compute_processes"):
+            if not isinstance(values.get(key, False), bool):
+                raise ConfigError(f"{src}: {key} must be true or false")
         cfg = Config(tokens=tokens, tls_cert=Path(tls["cert"]) if "cert" in tls else None,
                      tls_key=Path(tls["key"]) if "key" in tls else None,
                      tls_client_ca=Path(tls["client_ca"]) if "client_ca" in tls else None, **values)

@@ -14,11 +14,9 @@ import grpc
 import pandas as pd
 from google.protobuf import json_format
 
-from hydrology.forecast_bands import receptor_bands
-from hydrology.oxygen_network import DOConditions
 from hydrology.pollutants import pollutant
 from hydrology.standards import exceeds
-from hydrology.transport.analytic import Release, forecast
+from hydrology.transport.analytic import Release
 from server.generated.rivertrace.v1 import (
     alerts_pb2,
     alerts_pb2_grpc,
@@ -28,15 +26,14 @@ from server.generated.rivertrace.v1 import (
     incidents_pb2_grpc,
 )
 from tracer.incident.actions import IllegalTransition, transition
-from tracer.readings import canonical_parameter
-from tracer.trace import detection_time, separation, trace
 
 from . import convert
+from .compute import ComputePool, forecast_call, trace_call
 from .config import Config
 from .endpoints import EndpointError, check_endpoint
 from .errors import ServiceError, abort, bad_request
 from .outbox_store import NotOwnerError, Outbox, TargetRow
-from .pipeline import Broadcaster, operations_evidence, readings_frame
+from .pipeline import Broadcaster
 from .servicers import Networks, _who, check_name
 from .storage import Store, now_ns
 
@@ -70,14 +67,6 @@ def _not_positive(checks: list[tuple[str, float, float, str]]) -> list[tuple[str
     return [(f, f"must be in (0, {hi:g}] {unit}, got {v:g}") for f, v, hi, unit in checks if not 0.0 < v <= hi]
 
 
-def _separation_now(frame: Any, res: Any) -> datetime:
-    """The time the grab sample is planned from, as ``rivertrace trace`` does (server/cli/incident.py):
-    for a DO sag the latest DO reading at the station, else the detection time of the anomaly."""
-    if res.model == "steady_do":
-        return frame.series(res.station, "DO").index.max().to_pydatetime()
-    return detection_time(frame, res.station, res.parameter).to_pydatetime()
-
-
 #: a watcher checks that its call is alive at least this often, whatever happens [s]
 WATCH_CHECK_S = 30.0
 #: readings at the end of the record that must all be within the standard to close an incident [-]
@@ -106,8 +95,10 @@ def _effective_at(request: Any, inc: incidents_pb2.Incident) -> datetime:
 
 class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
     def __init__(self, config: Config, store: Store, networks: Networks, outbox: Outbox, broadcaster: Broadcaster,
-                 on_action: Any = None) -> None:
+                 on_action: Any = None, pool: ComputePool | None = None) -> None:
         self.config, self.store, self.networks, self.outbox, self.broadcaster = config, store, networks, outbox, broadcaster
+        #: worker processes for Trace and Forecast (server.compute); None: they run in the calling thread
+        self.pool = pool
         #: called with the network after an action that changes the forecast is done (a halt order carried out,
         #: a dilution release started)
         self.on_action = on_action
@@ -174,16 +165,14 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                                       ("temperature_c", temperature_c, *TEMPERATURE_RANGE_C, "degC")])
             if problems:
                 raise bad_request(f"{problems[0][0]} {problems[0][1]}", problems)
-            _v, net = self.networks.get(request.network)
+            version, net = self.networks.get(request.network)
             net.feature(request.station_id, "station")  # NOT_FOUND before any work
-            anchor = (request.station_id, canonical_parameter(request.parameter))
+            args = (request.network, version, request.station_id, request.parameter, horizon, temperature_c)
             with self._heavy_slot(context):
-                frame = readings_frame(self.store, request.network, anchor)
-                t_end = frame.frame["time"].max() if len(frame.frame) else pd.Timestamp.now(tz="UTC")
-                ops = operations_evidence(self.store, request.network, t_end - pd.Timedelta(seconds=horizon), t_end)
-                res = trace(net, frame, request.station_id, request.parameter, operations=ops,
-                            horizon_s=horizon, do_conditions=DOConditions(temperature_c=temperature_c))
-                sep = separation(net, frame, res, _separation_now(frame, res))
+                if self.pool is not None:
+                    res, sep = self.pool.trace(*args, timeout=context.time_remaining())
+                else:
+                    res, sep = trace_call(self.store, self.networks, *args)
             return convert.trace_response(res, *sep)
         except Exception as exc:  # noqa: BLE001
             abort(context, exc)
@@ -210,7 +199,7 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
                 problems.append(("pollutant", "is longer than 64 characters"))
             if problems:
                 raise bad_request(f"{problems[0][0]} {problems[0][1]}", problems)
-            _v, net = self.networks.get(request.network)
+            version, net = self.networks.get(request.network)
             if request.WhichOneof("where") == "discharger_id":
                 d = net.feature(request.discharger_id, "discharger")
                 reach, chainage = d.reach, d.chainage_m
@@ -225,9 +214,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             rel = (Release(reach, chainage, pol, rate_kg_s=request.mass_kg / dur, duration_s=dur, start=start) if dur > 0
                    else Release(reach, chainage, pol, mass_kg=request.mass_kg, start=start))
             threshold = request.threshold_mg_l if request.HasField("threshold_mg_l") else None
+            args = (request.network, version, rel, threshold, request.bands)
             with self._heavy_slot(context):
-                fc = forecast(net, rel, threshold_g_m3=threshold)
-                bands = receptor_bands(net, rel, threshold_g_m3=threshold) if request.bands else None
+                if self.pool is not None:
+                    fc, bands = self.pool.forecast(*args, timeout=context.time_remaining())
+                else:
+                    fc, bands = forecast_call(self.networks, *args)
             receptors = convert.arrivals(fc)
             if bands is not None:
                 convert.add_bands(receptors, bands, start)

@@ -15,7 +15,10 @@ TOKENS = {"t-admin": Client("ops", "admin"), "t-bureau": Client("duty-app", "bur
 
 
 def make_server(tmp_path, tokens=None):
-    cfg = Config(db=tmp_path / "rt.db", host="127.0.0.1", port=0, tokens=tokens or {}, max_message_mb=4)
+    # Trace and Forecast in the server's threads: spawning worker processes costs ~2 s per server; the process
+    # pool itself is tested in test_compute_pool.py and by `rivertrace serve` (durability and load tests)
+    cfg = Config(db=tmp_path / "rt.db", host="127.0.0.1", port=0, tokens=tokens or {}, max_message_mb=4,
+                 compute_processes=False)
     running = create_server(cfg)
     running.server.start()
     return running

@@ -200,18 +200,18 @@ def test_stream_capacity_is_part_of_the_config():
 def test_heavy_calls_wait_for_a_compute_slot_and_reads_do_not(tmp_path, monkeypatch):
     import threading
 
-    from server import incident_service
+    from server import compute
 
     release, started = threading.Event(), threading.Event()
-    real = incident_service.forecast
+    real = compute.forecast
 
     def slow_forecast(*a, **kw):
         started.set()
         release.wait(30)
         return real(*a, **kw)
 
-    monkeypatch.setattr(incident_service, "forecast", slow_forecast)
-    running = serve(tmp_path, heavy_calls=1)
+    monkeypatch.setattr(compute, "forecast", slow_forecast)
+    running = serve(tmp_path, heavy_calls=1, compute_processes=False)  # in-process: the patch must reach it
     req = incidents_pb2.ForecastRequest(network="ruxi", discharger_id="RX-FOOD-1", mass_kg=10.0, pollutant="COD")
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
