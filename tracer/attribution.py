@@ -33,6 +33,11 @@ their release start from the exact mean of each station's curve, their size from
 shape, consistency, silence and feasibility from the kernel's curves. The rest keep the screen's
 order below the weakest hypothesis scored exactly.
 
+The code is split by concern: :mod:`tracer.attribution_types` (hypotheses, candidates, constants),
+:mod:`tracer.attribution_signals` (a station's event run and the likelihood of a curve),
+:mod:`tracer.attribution_screen` (the moment screen), :mod:`tracer.attribution_exact` (the exact pass).
+This module runs them; the names are re-exported here.
+
 Dissolved oxygen events use the steady model of :mod:`tracer.attribution_do`. Units: s, m, kg, kg/s, g/m3.
 
 References
@@ -43,492 +48,82 @@ Kreft, A. and Zuber, A. (1978) On the physical meaning of the dispersion equatio
 for different initial and boundary conditions, Chem. Eng. Sci. 33, 1471-1480.
 """
 
+
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from hydrology.pollutants import Pollutant
 from hydrology.pollutants import pollutant as make_pollutant
-from hydrology.transport import GRAMS_PER_KG, gaussian_puff, ogata_banks
-from hydrology.transport.kernel import point_source_responses
 
-from . import error_budget, priors
-from .exceptions import TracerError
+from . import priors
+from .attribution_exact import _exact_terms
+from .attribution_screen import (
+    _curve,
+    _equivalent_channel,
+    _log_priors,
+    _screen_durations,
+    _station_fit,
+    build_hypotheses,
+)
+from .attribution_signals import (
+    _logsumexp_rows,
+    _plateau,
+    _run_moments,
+    _station_term,
+    _window,
+    event_run,
+    release_kind,
+    silence_error,
+)
+from .attribution_types import (
+    CURVE_RELATIVE_ERROR,
+    DEFAULT_HORIZON_S,
+    EXACT_INDEPENDENT_SAMPLES,
+    EXACT_RESCORE,
+    EXACT_RESCORE_GAP,
+    FLOW_ERROR,
+    MASS_SIGMA_LN,
+    MAX_INDEPENDENT_SAMPLES,
+    PLATEAU_LEVEL,
+    PLATEAU_MIN_SAMPLES,
+    PLATEAU_SHARE,
+    RUN_GAP,
+    RUN_SIGMAS,
+    SILENCE_RELATIVE_ERROR,
+    Z90,
+    AttributionError,
+    AttributionResult,
+    Candidate,
+    Hypothesis,
+    ReleaseKind,
+)
 from .readings import Readings
-from .separation import group_candidates
-from .signals import SAW_SIGMAS, StationSignal, station_signals
-from .upstream import UpstreamMoments, upstream_moments
+from .signals import StationSignal, station_signals
+from .upstream import upstream_moments
 
 if TYPE_CHECKING:
-    from hydrology.network import Feature, RiverNetwork
+    from hydrology.network import RiverNetwork
     from hydrology.reach_state import ReachState
 
+__all__ = [
+    "CURVE_RELATIVE_ERROR", "DEFAULT_HORIZON_S", "EXACT_INDEPENDENT_SAMPLES", "EXACT_RESCORE", "EXACT_RESCORE_GAP",
+    "FINITE_RELEASES", "FLOW_ERROR", "MASS_SIGMA_LN", "MAX_INDEPENDENT_SAMPLES", "PLATEAU_LEVEL", "PLATEAU_MIN_SAMPLES",
+    "PLATEAU_SHARE", "RUN_GAP", "RUN_SIGMAS", "SILENCE_RELATIVE_ERROR", "Z90", "AttributionError", "AttributionResult",
+    "Candidate", "Hypothesis", "ReleaseKind", "_curve", "_equivalent_channel", "_logsumexp_rows", "_plateau",
+    "_run_moments", "_station_term", "_window", "attribute_release", "build_hypotheses", "event_run", "release_kind",
+    "silence_error",
+]
 
-#: relative error of the modelled flows (DESIGN.md: attribution must tolerate +-20 %) [-]
-FLOW_ERROR = 0.2
-#: spread of the masses implied by different stations (flow error and 10 % sensor noise) [-, ln]
-MASS_SIGMA_LN = 0.35
-#: model error of the concentration curve, relative to the modelled value [-]
-CURVE_RELATIVE_ERROR = 0.25
-#: a station's record counts as at most this many independent samples (model errors are
-#: correlated over a curve, and a 5-minute record would otherwise swamp every other term) [-]
-MAX_INDEPENDENT_SAMPLES = 20.0
-#: the same in the exact pass, whose likelihood carries the timing error of tracer.error_budget [-]
-EXACT_INDEPENDENT_SAMPLES = 20.0
-#: a silent station's record is scored with only this much relative model error: it saw nothing
-#: for the whole record, so the timing and shape errors the 25 % allows for do not apply [-]
-SILENCE_RELATIVE_ERROR = 0.05
-#: the event run at a station: samples above this many noise scales, gaps of a few samples bridged
-RUN_SIGMAS = 1.0
-RUN_GAP = 2
-#: default travel-time horizon of the upstream search [s]
-DEFAULT_HORIZON_S = 3 * 86400.0
-#: continuous release: the plateau is the median excess over the last PLATEAU_SHARE of the event run
-#: (at least PLATEAU_MIN_SAMPLES samples), and the run must stay at or above PLATEAU_LEVEL x its
-#: 95th percentile there [-]
-PLATEAU_SHARE = 0.25
-PLATEAU_MIN_SAMPLES = 3
-PLATEAU_LEVEL = 0.5
-#: hypotheses that the moment screen ranks highest and that are then scored again with the exact
-#: transport kernel (their curves, release times and sizes), at most [-] ...
-EXACT_RESCORE = 20
-#: ... of those within this log-posterior of the screen's best [-] (e^-40: no probability to move,
-#: unless the exact curves shift a hypothesis by more than the whole screen's model error)
-EXACT_RESCORE_GAP = 40.0
 #: the exact pass fits a release duration (False: every pulse is an instant; kept to measure the
 #: difference in the benchmark)
 FINITE_RELEASES = True
-ReleaseKind = Literal["pulse", "continuous"]
-Z90 = 1.6449
-
-
-class AttributionError(TracerError, ValueError):
-    """Attribution cannot run (no readings at the station, parameter not measured...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hypothesis:
-    """Where a source might be: a registered discharger, or an unregistered source on a reach."""
-
-    id: str
-    kind: Literal["discharger", "unregistered"]
-    reach: str
-    chainage_m: float
-    feature: Feature | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One ranked hypothesis with its fitted release and evidence (log factors, and why)."""
-
-    id: str
-    kind: str
-    probability: float
-    distance_m: float
-    travel_time_s: float
-    release_start: datetime | None
-    release_start_interval: tuple[datetime, datetime] | None
-    mass_kg: float | None
-    mass_kg_interval: tuple[float, float] | None
-    rate_kg_s: float | None
-    rate_kg_s_interval: tuple[float, float] | None
-    log_posterior: float
-    evidence: dict[str, float]
-    explanation: dict[str, str]
-    #: release duration [s] of the finite-release model (None: an instant, or not fitted)
-    duration_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AttributionResult:
-    """Ranked candidates for one anomaly, and what the ranking used."""
-
-    station: str
-    parameter: str
-    model: str
-    candidates: tuple[Candidate, ...]
-    stations_saw: tuple[str, ...]
-    stations_silent: tuple[str, ...]
-    nearest_upstream_discharger: str | None
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def groups(self) -> tuple[tuple[Candidate, ...], ...]:
-        """The candidates in groups that cannot be told apart: Bayes factor within
-        :data:`tracer.separation.GROUP_BAYES_FACTOR` (10) of the group's best (:func:`tracer.separation.groups`)."""
-        return group_candidates(self.candidates)
-
-    def rank_of(self, candidate_id: str) -> int | None:
-        """1-based rank of a candidate id (None if absent)."""
-        for i, c in enumerate(self.candidates, 1):
-            if c.id == candidate_id:
-                return i
-        return None
-
-
-def build_hypotheses(net: RiverNetwork, state: ReachState, um: UpstreamMoments) -> list[Hypothesis]:
-    """Registered dischargers and one unregistered source per reach, upstream of the station."""
-    station = net.feature(um.station, "station")
-    reaches = {state.ids[i] for i in um.reach_index}
-    hyps: list[Hypothesis] = []
-    for d in net.dischargers.values():
-        if d.reach in reaches and not (d.reach == station.reach and d.chainage_m >= station.chainage_m):
-            hyps.append(Hypothesis(d.id, "discharger", d.reach, d.chainage_m, d))
-    for rid in sorted(reaches, key=lambda r: state.index[r]):
-        top = station.chainage_m if rid == station.reach else state.length_m[state.index[rid]]
-        if top > 0:
-            hyps.append(Hypothesis(f"reach:{rid}", "unregistered", rid, top / 2.0))
-    return hyps
-
-
-def _log_priors(hyps: list[Hypothesis], state: ReachState, parameter: str) -> tuple[np.ndarray, list[str]]:
-    """Signature-weighted prior over registered dischargers; length-weighted over unregistered reaches."""
-    sig = np.zeros(len(hyps))
-    notes = [""] * len(hyps)
-    reg = [i for i, h in enumerate(hyps) if h.kind == "discharger"]
-    unreg = [i for i, h in enumerate(hyps) if h.kind == "unregistered"]
-    for i in reg:
-        sig[i], notes[i] = priors.log_signature(hyps[i].feature, parameter)  # type: ignore[arg-type]
-    logp = np.full(len(hyps), -np.inf)
-    if reg:
-        w = np.exp(sig[reg])
-        logp[reg] = np.log((1 - priors.UNREGISTERED_SHARE if unreg else 1.0) * w / w.sum())
-    if unreg:
-        L = np.array([state.length_m[state.index[hyps[i].reach]] for i in unreg])
-        logp[unreg] = np.log((priors.UNREGISTERED_SHARE if reg else 1.0) * L / L.sum())
-        for i in unreg:
-            notes[i] = "unregistered source: prior by reach length"
-    return logp, notes
-
-
-def _station_term(sig: StationSignal, yhat: np.ndarray, idx: np.ndarray,
-                  relative_error: float = CURVE_RELATIVE_ERROR, timing: np.ndarray | None = None,
-                  samples: float | None = None) -> np.ndarray:
-    """Gaussian log-likelihood of a station's (decimated) record, per hypothesis row of ``yhat``.
-
-    Variance: the station's noise floor plus ``relative_error`` times the larger of the modelled and
-    the observed excess. Sensor noise and model error both scale with the true concentration, which
-    the observation estimates as well as the model does; scaling by the model alone (Pearson's
-    chi-square) makes a plume's tail, where a Gaussian curve falls faster than a real one, count
-    thousands of noise scales against every hypothesis, so the ranking follows who has the widest
-    curve (found by the attribution benchmark: two top-3 misses on NHDPlus New Hope, tail
-    residuals of 0.3 g/m3 scored against a 0.001 g/m3 floor).
-
-    ``timing``: the concentration error [g/m3] of each modelled sample from the curve's timing
-    error (:mod:`tracer.error_budget`), added in quadrature. ``samples``: the record counts as at
-    most this many independent samples (default :data:`MAX_INDEPENDENT_SAMPLES`).
-    """
-    y = sig.excess[idx][None, :]
-    s2 = sig.noise**2 + (relative_error * np.maximum(yhat, np.clip(y, 0.0, None))) ** 2
-    if timing is not None:
-        s2 = s2 + timing**2
-    ll = -0.5 * np.sum((y - yhat) ** 2 / s2 + np.log(s2 / sig.noise**2), axis=1)
-    cap = MAX_INDEPENDENT_SAMPLES if samples is None else samples
-    return ll * min(1.0, cap / max(len(idx), 1))
-
-
-def silence_error(sig: StationSignal) -> float:
-    """Relative model error [-] a station that did not see the event is scored with.
-
-    :data:`SILENCE_RELATIVE_ERROR` when its record has no sample above
-    :data:`tracer.signals.SAW_SIGMAS` noise scales (it saw nothing: no timing or shape error applies);
-    :data:`CURVE_RELATIVE_ERROR` when one sample is (a station sampled hourly sees a plume shorter
-    than an hour in one sample only, and :mod:`tracer.signals` asks for two to call it seen: scored
-    with 5 % error, that one sample decided the ranking by +-100 nats; found on the hourly tuning
-    incidents).
-    """
-    hit = sig.excess.size and float(np.max(sig.excess)) > SAW_SIGMAS * sig.noise
-    return CURVE_RELATIVE_ERROR if hit else SILENCE_RELATIVE_ERROR
-
-
-def event_run(sig: StationSignal) -> tuple[int, int]:
-    """First and last sample index of the event: the run around the largest excess, extended while the
-    excess stays above :data:`RUN_SIGMAS` noise scales (gaps of up to :data:`RUN_GAP` samples bridged).
-
-    Centroid and flux integral are taken over this run only: stray noise spikes elsewhere in a long
-    record would otherwise bias the release time (found by the attribution benchmark).
-    """
-    above = sig.excess > RUN_SIGMAS * sig.noise
-    i_max = int(np.argmax(sig.excess))
-    lo = hi = i_max
-    gap = 0
-    while lo > 0 and gap <= RUN_GAP:
-        lo -= 1
-        gap = 0 if above[lo] else gap + 1
-    lo += gap
-    gap = 0
-    while hi < len(above) - 1 and gap <= RUN_GAP:
-        hi += 1
-        gap = 0 if above[hi] else gap + 1
-    return lo, hi - gap
-
-
-def _window(sig: StationSignal, max_points: int = 400) -> np.ndarray:
-    """Sample indices to score: around the event for a station that saw it, decimated otherwise."""
-    n = len(sig.t_s)
-    if sig.saw:
-        a, b = event_run(sig)
-        span = sig.t_s[b] - sig.t_s[a]
-        lo = np.searchsorted(sig.t_s, sig.t_s[a] - 2 * span - 3600.0)
-        hi = np.searchsorted(sig.t_s, sig.t_s[b] + 2 * span + 3600.0)
-        idx = np.arange(lo, hi)
-    else:
-        idx = np.arange(n)
-    if idx.size > max_points:
-        idx = idx[np.linspace(0, idx.size - 1, max_points).astype(int)]
-    return idx
-
-
-def _plateau(sig: StationSignal, a: int, b: int) -> np.ndarray:
-    """Sample indices of the last :data:`PLATEAU_SHARE` of the event run ``a..b`` (at least
-    :data:`PLATEAU_MIN_SAMPLES`)."""
-    k = max(PLATEAU_MIN_SAMPLES, math.ceil(PLATEAU_SHARE * (b - a + 1)))
-    return np.arange(max(a, b - k + 1), b + 1)
-
-
-def release_kind(sig: StationSignal) -> ReleaseKind:
-    """``"continuous"`` when the event at a station is still going on: its run lasts to the last
-    sample and ends on a plateau (median excess over :func:`_plateau` at least :data:`PLATEAU_LEVEL`
-    times the run's 95th percentile); ``"pulse"`` otherwise (the excess came and went)."""
-    a, b = event_run(sig)
-    if b < len(sig.t_s) - 1 or b - a + 1 < 2 * PLATEAU_MIN_SAMPLES:
-        return "pulse"
-    level = float(np.median(sig.excess[_plateau(sig, a, b)]))
-    return "continuous" if level >= PLATEAU_LEVEL * float(np.percentile(sig.excess[a:b + 1], 95)) else "pulse"
-
-
-def _equivalent_channel(x: np.ndarray, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """U = x / mean [m/s], D = var U^3 / (2 x) [m2/s] (as :mod:`hydrology.transport.analytic`)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = x / m
-        return u, v * u**3 / (2 * x)
-
-
-def _curve(kind: ReleaseKind, x: np.ndarray, tt: np.ndarray, size: np.ndarray, q: float, u: np.ndarray,
-           d: np.ndarray, decay_per_s: float, duration: np.ndarray | None = None) -> np.ndarray:
-    """Modelled excess [g/m3] at distance ``x`` [m], ``tt`` [s] after the release started: a puff of
-    ``size`` [kg] reaching the station, or a step of ``size`` [kg/s] reaching it, into discharge ``q``.
-
-    ``duration`` [s] (pulse only, rows where it is > 0): the mass released evenly over that time, on
-    the frozen cloud (Fischer et al. 1979, sec. 5.1: a Gaussian in time of mean x/U and variance
-    2Dx/U^3 at the station) convolved with the box, (M/T)(Phi((t - m)/sd) - Phi((t - T - m)/sd)) f/Q.
-    A long release is a flat-topped curve, not a puff of larger dispersion (whose skew puts its mean
-    2D/U^2 late: hours for a 12-hour release)."""
-    if kind == "pulse":
-        out = gaussian_puff(x, tt, size, q / u, u, d, decay_per_s)
-        if duration is not None and np.any(duration > 0):
-            with np.errstate(invalid="ignore", divide="ignore"):
-                m = x / u
-                sd = np.sqrt(2.0 * d * x / u**3)
-                T = np.maximum(duration, 1e-9)
-                box = (GRAMS_PER_KG * size / (q * T)) * np.exp(-decay_per_s * m) * (
-                    ndtr((tt - m) / sd) - ndtr((tt - T - m) / sd))
-            out = np.where(duration > 0, np.nan_to_num(box), out)
-        return out
-    return (GRAMS_PER_KG * size / q) * ogata_banks(x, tt, 1.0, u, d, decay_per_s)
-
-
-def _run_moments(s: StationSignal) -> tuple[np.ndarray, np.ndarray, float, float, float]:
-    """The event run's times [s] and positive excess [g/m3], its integral [g s/m3], centroid [s] and
-    variance [s2]. Each sample stands for one sampling interval (the median spacing): a run of one
-    hourly sample still has an integral (the trapezoid rule gives it none) and a variance of 0."""
-    a, b = event_run(s)
-    t_run = s.t_s[a:b + 1]
-    pos = np.clip(s.excess[a:b + 1], 0.0, None)
-    dt = float(np.median(np.diff(s.t_s))) if s.t_s.size > 1 else 0.0
-    total = float(pos.sum())
-    if total <= 0.0:
-        return t_run, pos, 0.0, math.nan, math.nan
-    centroid = float((pos * t_run).sum()) / total
-    return t_run, pos, total * dt, centroid, float((pos * (t_run - centroid) ** 2).sum()) / total
-
-
-def _station_fit(kind: ReleaseKind, s: StationSignal, geo: tuple[np.ndarray, ...], q: float,
-                 decay_per_s: float, duration: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Release start [s], ln size (mass [kg] or rate [kg/s]) and weight [-] each hypothesis needs to
-    explain a station that saw the event (see the module doc); weight 0 where it cannot tell.
-
-    ``geo``: (fraction, distance [m], mean [s], variance [s2]) from each hypothesis to the station;
-    ``duration`` [s]: a pulse's release duration (where > 0 the start is the centroid less x/U and
-    half the duration: the frozen-cloud box of :func:`_curve`).
-    """
-    f, x, m, v = geo
-    down = f > 0
-    a, b = event_run(s)
-    t_run, _pos, integral, centroid, _var = _run_moments(s)
-    u, d = _equivalent_channel(x, m, v)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if kind == "pulse":
-            t0 = centroid - (m + 2 * d / u**2)
-            if duration is not None:
-                t0 = np.where(duration > 0, centroid - m - duration / 2.0, t0)
-            t0 = np.where(down, t0, np.nan)
-            size = np.where(down, q * integral / (f * GRAMS_PER_KG), np.nan)
-        elif release_kind(s) == "continuous":
-            plateau = float(np.median(s.excess[_plateau(s, a, b)]))
-            t0 = np.where(down, t_run[-1] - integral / plateau - m, np.nan)  # rise centroid - x/U
-            size = np.where(down, q * plateau * np.exp(decay_per_s * m) / (f * GRAMS_PER_KG), np.nan)
-        else:  # a station whose excess came and went cannot date a release that is still going on
-            return np.full(f.size, np.nan), np.full(f.size, np.nan), np.zeros(f.size)
-        return t0, np.log(size), np.where(down, integral, 0.0)
-
-
-def _logsumexp_rows(terms: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ln sum_k w_k exp(terms[k]) per column (terms: (nodes, hypotheses))."""
-    top = terms.max(axis=0)
-    return top + np.log(weights @ np.exp(terms - top))
-
-
-def _screen_durations(saw: list[StationSignal], geo: dict[str, tuple[np.ndarray, ...]]) -> np.ndarray:
-    """The release duration [s] each hypothesis needs in the screen (0: a pulse).
-
-    A mass released evenly over T adds T^2/12 to the variance of every curve it makes (variances of
-    independent delays add); T^2 = 12 (var_obs - var_h - dt^2/12) where the observed variance exceeds
-    the hypothesis's own, averaged over the stations that saw the event (weights: their integrals).
-    With it the screen's curve (:func:`_curve`) has the observed width, so a long release close to a
-    station is not ranked out of the exact pass for a curve too narrow (found by the calibration
-    tuning set: a true source at rank 40 whose instant curve missed by 110 nats while its box fitted).
-    """
-    any_geo = next(iter(geo.values()))
-    num, den = np.zeros(any_geo[0].size), np.zeros(any_geo[0].size)
-    for s in saw:
-        f, _x, _m, v = geo[s.station]
-        _t, _p, integral, _c, v_obs = _run_moments(s)
-        if integral <= 0:
-            continue
-        dt = float(np.median(np.diff(s.t_s))) if s.t_s.size > 1 else 0.0
-        down = f > 0
-        num += np.where(down, integral * 12.0 * np.clip(v_obs - np.nan_to_num(v) - dt**2 / 12.0, 0.0, None), 0.0)
-        den += np.where(down, integral, 0.0)
-    return np.sqrt(np.divide(num, den, out=np.zeros_like(num), where=den > 0))
-
-
-def _exact_terms(net: RiverNetwork, st: ReachState, hyps: list[Hypothesis], model: ReleaseKind,
-                 saw: list[StationSignal], silent: list[StationSignal], discharge, pol: Pollutant,
-                 within: frozenset[int]) -> dict[str, np.ndarray]:
-    """Release start and size, consistency, shape and silence of ``hyps`` with the exact kernel.
-
-    Each hypothesis's curve at a station is its kernel response (:mod:`hydrology.transport.kernel`:
-    storage tails, lakes, mixing at confluences, decay); the release start follows from the exact
-    mean of that curve, t0 = centroid - mean (pulse; for a release still going on, the centroid of
-    the rise), and the size from its integral, M = int(excess) dt / int(h) dt (rate = plateau /
-    S(inf)), so no equivalent channel is involved.
-
-    A release that is not a pulse lasts: a mass released evenly over T has the curve's variance plus
-    T^2/12 (variances of independent delays add), so T = sqrt(12 (var_obs - var_h - dt^2/12)) where
-    the observed variance exceeds the hypothesis's own (dt: the sampling interval, whose rounding adds
-    dt^2/12), averaged over the stations; the start is then centroid - mean - T/2 and the curve
-    (M/T)[S(t - t0) - S(t - t0 - T)]. A near source explains a wide curve only through a long release,
-    a far one through dispersion, and the shapes then differ (a box's flat top and steep flanks).
-    """
-    n = len(hyps)
-    resp = [point_source_responses(net, st, h.reach, h.chainage_m, pol, ("station",), within=within) for h in hyps]
-    rows = [{f.id: k for k, f in enumerate(r.features)} for r in resp]
-    T0 = np.full((len(saw), n), np.nan)
-    LM = np.full((len(saw), n), np.nan)
-    W = np.zeros((len(saw), n))
-    VT = np.ones((len(saw), n))
-    DUR = np.zeros((len(saw), n))
-    U_HAT = np.zeros((len(saw), n))  # 12 (var_obs - var_h - dt^2/12) [s2] (tracer.error_budget)
-    SIG_U = np.ones((len(saw), n))
-    CURVE_SD = np.zeros((len(saw), n))
-    MEAN = np.zeros((len(saw), n))
-    DT, V_OBS = np.zeros(len(saw)), np.zeros(len(saw))
-    for si, s in enumerate(saw):
-        a, b = event_run(s)
-        t_run, _pos, integral, centroid, v_obs = _run_moments(s)
-        dt = float(np.median(np.diff(s.t_s))) if s.t_s.size > 1 else 0.0
-        DT[si], V_OBS[si] = dt, np.nan_to_num(v_obs)
-        cont = model == "continuous"
-        if cont and release_kind(s) != "continuous":
-            continue
-        plateau = float(np.median(s.excess[_plateau(s, a, b)])) if cont else 0.0
-        for j, r in enumerate(resp):
-            k = rows[j].get(s.station)
-            if k is None or integral <= 0:
-                continue
-            mean, final = float(r.mean_s[k]), float(r.step_final[k])
-            CURVE_SD[si, j], MEAN[si, j] = math.sqrt(max(float(r.variance_s2[k]), 0.0)), mean
-            if cont:
-                T0[si, j] = t_run[-1] - integral / plateau - mean
-                LM[si, j] = math.log(plateau / final)
-            else:
-                if FINITE_RELEASES:
-                    U_HAT[si, j] = 12.0 * (v_obs - float(r.variance_s2[k]) - dt**2 / 12.0)
-                    SIG_U[si, j] = float(error_budget.duration_sd_u(np.array([float(r.variance_s2[k])]), dt)[0])
-                    DUR[si, j] = math.sqrt(max(U_HAT[si, j], 0.0))
-                T0[si, j] = centroid - mean  # the release's centroid; the start follows with the duration
-                LM[si, j] = math.log(integral / final)
-            W[si, j] = integral
-            VT[si, j] = float(r.variance_s2[k]) + (FLOW_ERROR * mean) ** 2
-    wsum = W.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dur_hat = np.where(wsum > 0, (W * DUR).sum(axis=0) / wsum, 0.0)
-        T0 = T0 - dur_hat[None, :] / 2.0  # from the release's centroid to its start
-        t0_hat = np.nansum(W * np.nan_to_num(T0), axis=0) / wsum
-        lm_hat = np.nansum(W * np.nan_to_num(LM), axis=0) / wsum
-        consistency = -0.5 * np.nansum(np.where(W > 0, (T0 - t0_hat) ** 2 / VT + (LM - lm_hat) ** 2 / MASS_SIGMA_LN**2, 0.0),
-                                       axis=0)
-        u_comb = np.where(wsum > 0, (W * U_HAT).sum(axis=0) / wsum, 0.0)
-        sig_comb = np.where(wsum > 0, (W * SIG_U).sum(axis=0) / wsum, 1.0)
-    consistency = np.where(wsum > 0, consistency, 0.0)
-    dur_hat = np.nan_to_num(dur_hat)
-    # the duration integrated out (a flexible history pays for its flexibility: tracer.error_budget)
-    occam = (np.where(wsum > 0, error_budget.duration_log_occam(np.nan_to_num(u_comb), np.nan_to_num(sig_comb, nan=1.0)), 0.0)
-             if FINITE_RELEASES and model == "pulse" else np.zeros(n))
-
-    def modelled(s: StationSignal, idx: np.ndarray, t0: np.ndarray, lm: np.ndarray) -> np.ndarray:
-        yhat = np.zeros((n, idx.size))
-        for j, r in enumerate(resp):
-            k = rows[j].get(s.station)
-            if k is None or not np.isfinite(t0[j]):
-                continue
-            tt = s.t_s[idx] - t0[j]
-            one = np.array([k])
-            if model == "continuous":
-                curve = r.step(tt[None, :], rows=one)
-            elif dur_hat[j] > 0:  # the mass spread evenly over the duration
-                curve = (r.step(tt[None, :], rows=one) - r.step(tt[None, :] - dur_hat[j], rows=one)) / dur_hat[j]
-            else:
-                curve = r.impulse(tt[None, :], rows=one)
-            yhat[j] = math.exp(lm[j]) * curve[0]
-        return yhat
-
-    shape = np.zeros(n)
-    for si, s in enumerate(saw):
-        idx = _window(s)
-        own = W[si] > 0
-        t0_s, lm_s = np.where(own, T0[si], t0_hat), np.where(own, LM[si], lm_hat)
-        # timing error: sampling, the curve's spread and, without a fit of its own, the flow error
-        sd = np.sqrt(CURVE_SD[si] ** 2 + dur_hat**2 / 12.0)
-        sd_obs = math.sqrt(max(V_OBS[si], 0.0) + DT[si] ** 2 / 12.0)
-        n_ind = min(error_budget.independent_samples(idx.size, DT[si], sd_obs), EXACT_INDEPENDENT_SAMPLES)
-        # a record sampled more coarsely than the curve's spread error dates the release only to within
-        # dt/sqrt(12): that start error is integrated out (Gauss-Hermite), not smeared into every sample
-        nodes, weights = error_budget.start_nodes(DT[si], error_budget.SPREAD_ERROR * sd_obs)
-        dt_smear = 0.0 if nodes.size > 1 else DT[si]
-        sig_t = np.hypot(error_budget.timing_sd(dt_smear, sd), np.where(own, 0.0, FLOW_ERROR * MEAN[si]))
-        terms = []
-        for off in nodes:
-            timing = 0.5 * (modelled(s, idx, t0_s + off - sig_t, lm_s) - modelled(s, idx, t0_s + off + sig_t, lm_s))
-            terms.append(_station_term(s, modelled(s, idx, t0_s + off, lm_s), idx, timing=timing, samples=n_ind))
-        shape += _logsumexp_rows(np.array(terms), weights)
-    silence = np.zeros(n)
-    for s in silent:
-        idx = _window(s)
-        rel = silence_error(s)
-        base = _station_term(s, np.zeros((1, idx.size)), idx, rel)[0]
-        silence += _station_term(s, modelled(s, idx, t0_hat, lm_hat), idx, rel) - base
-    return {"t0": t0_hat, "lm": lm_hat, "consistency": consistency, "shape": shape, "silence": silence,
-            "vt": VT, "w": W, "duration": dur_hat, "occam": occam}
 
 
 def attribute_release(net: RiverNetwork, readings: Readings, station: str, parameter: str, *,
@@ -650,7 +245,7 @@ def attribute_release(net: RiverNetwork, readings: Readings, station: str, param
     top = top[logpost[top] >= logpost[screen[0]] - EXACT_RESCORE_GAP]
     if top.size:
         ex = _exact_terms(net, st, [hyps[i] for i in top], model, saw, silent, discharge, pol,
-                          frozenset(above_stations))
+                          frozenset(above_stations), finite=FINITE_RELEASES)
         t0_hat[top], lm_hat[top] = ex["t0"], ex["lm"]
         duration[top] = ex["duration"]
         shape[top], consistency[top], silence[top] = ex["shape"], ex["consistency"], ex["silence"]

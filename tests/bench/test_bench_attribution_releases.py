@@ -99,6 +99,11 @@ def test_attribution_on_releases_that_last(finite, monkeypatch):
         durations = sorted(o.incident.duration_s for o in boxes)
         figs["box_duration_s_quartiles"] = [round(float(q)) for q in np.percentile(durations, [25, 50, 75])] if durations else None
         figs.pop("failures", None)
+        # where the first choice is miscalibrated: its reliability by release kind and by the stated
+        # probability's bin (identifiable incidents only, as calibration_identifiable)
+        ident = [o for o in outcomes if o.incident.anomaly_station is not None and o.incident.identifiable]
+        figs["calibration_by_release"] = {k: bm.calibration([o for o in ident if o.incident.release == k])
+                                          for k in ("box", "pulse")}
         by_interval[f"every {int(interval)} s"] = figs
     RESULTS.mkdir(exist_ok=True)
     _reliability_png(by_interval, RESULTS / f"attribution_reliability{suffix}.png")
@@ -108,7 +113,10 @@ def test_attribution_on_releases_that_last(finite, monkeypatch):
                    "ece_if_calibrated_p90": v["calibration_identifiable"].get("ece_if_calibrated_p90"),
                    "median_release_time_error_s": v["median_release_time_error_s"],
                    "median_duration_error_s": v["median_duration_error_s"],
-                   "median_mass_error": v["median_mass_error"]} for k, v in by_interval.items()}
+                   "median_mass_error": v["median_mass_error"],
+                   "calibration_by_release": {r: {"n": c["n"], "ece": c["ece"], "brier": c["brier"]}
+                                              for r, c in v["calibration_by_release"].items()}}
+               for k, v in by_interval.items()}
     seeds = {"reported": "default_rng([interval, len(basin), n])", "n": N_INCIDENTS,
              "tuning": [f"default_rng([interval, len(basin), m, {t}]), m = 30/30/60" for t in TUNING_SEEDS]}
     write_results(f"attribution_releases{suffix}", {"targets_issue_11": TARGETS, "finite_release_model": finite,
