@@ -23,8 +23,9 @@ storage: :mod:`hydrology.transport.kernel`), batched over pairs (:mod:`hydrology
 pairs are grouped by inversion window (placed by the moments above), the log transforms of all pairs
 of a window class come from one pass of path sums over the network per Laplace node, and each curve
 is inverted on a uniform grid by one FFT and summarised on its cubic Hermite interpolant. Pairs
-whose mass reaches the receptor by more than one path (braids) or through a lake are summarised by
-the per-source kernel instead (:func:`hydrology.transport.analytic.forecast`, one call per source and
+whose mass reaches the receptor by more than one path (braids) or through a lake, and near-field pairs
+whose Fourier series is too short for their curve (:func:`hydrology.transport.batched.series_converged`),
+are summarised by the per-source kernel instead (:func:`hydrology.transport.analytic.forecast`, one call per source and
 release), so every pair is the kernel's curve.
 
 Releases. The unit release is 1 kg, instantaneous; its arrival and end are where it reaches 1 % of
@@ -630,6 +631,7 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
 
     moments = ("mass_fraction", "distance_m", "mean_s")
     found: list[dict[str, np.ndarray]] = []
+    slow: list[np.ndarray] = []  # pairs whose series is too short (receptor x n_src + source)
 
     def collect_moments(block: dict[str, np.ndarray]) -> None:
         rec = block["columns"]
@@ -644,6 +646,8 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
 
     def collect_curves(block: dict[str, np.ndarray]) -> None:
         flat = block["receptor"].astype(np.int64) * n_src + block["source"]
+        if "series_converged" in block:
+            slow.append(flat[~block["series_converged"]])
         block["worst_duration_s"] = block["worst_end_s"] - block["worst_arrival_s"]
         for key in VARIABLES:
             if key not in moments:
@@ -661,7 +665,10 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
             bar.refresh()
             runner.run(sweep_class, jobs, collect_curves)
         other = np.flatnonzero(~pairs["single_path"])
-        if other.size:  # braids and lakes: the per-source kernel
+        flat_pairs = pairs["receptor"].astype(np.int64) * n_src + pairs["source"]
+        if slow:  # near-field curves whose Fourier series is too short: the per-source kernel too
+            other = np.union1d(other, np.flatnonzero(np.isin(flat_pairs, np.concatenate(slow))))
+        if other.size:  # braids, lakes and slow series: the per-source kernel
             collect_curves(kernel_fallback(net, {"source": pairs["source"][other], "receptor": pairs["receptor"][other]},
                                            rows, feats, pol, problem.src_rate_kg_s, worst_release_s, threshold_g_m3,
                                            wind_ms, state, RECEPTOR_SETS[receptors]))

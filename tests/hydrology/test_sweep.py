@@ -5,8 +5,9 @@ a uniform grid and refines peaks and crossings on cubic Hermite interpolants
 (:mod:`hydrology.transport.batched`). The references come one source at a time:
 :func:`hydrology.transport.analytic.forecast` (a forward walk from the source, de Hoog inversion,
 peaks on its own grid) and, for the edges, a root of the kernel's de Hoog curve found by
-``scipy.optimize.brentq`` (forecast's three regula-falsi steps leave up to 5 % in the arrival of a
-low-Peclet near-field curve, measured on the braided network below: 62.5 s against the root 59.2 s).
+``scipy.optimize.brentq``, independent of forecast's own root refinement (three fixed regula-falsi
+steps once left 5 % in the arrival of a low-Peclet near-field curve on the braided network below;
+forecast now iterates to a tolerance: tests/hydrology/test_near_field_roots.py).
 Split fractions come from the documents.
 """
 
