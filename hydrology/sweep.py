@@ -23,10 +23,11 @@ storage: :mod:`hydrology.transport.kernel`), batched over pairs (:mod:`hydrology
 pairs are grouped by inversion window (placed by the moments above), the log transforms of all pairs
 of a window class come from one pass of path sums over the network per Laplace node, and each curve
 is inverted on a uniform grid by one FFT and summarised on its cubic Hermite interpolant. Pairs
-whose mass reaches the receptor by more than one path (braids) or through a lake, and near-field pairs
-whose Fourier series is too short for their curve (:func:`hydrology.transport.batched.series_converged`),
-are summarised by the per-source kernel instead (:func:`hydrology.transport.analytic.forecast`, one call per source and
-release), so every pair is the kernel's curve.
+whose mass reaches the receptor by more than one path (braids) or through a lake are summarised by
+the per-source kernel instead (:func:`hydrology.transport.analytic.forecast`, one call per source and
+release), so every pair is the kernel's curve. Near-field pairs whose Fourier series is too short for
+their curve are inverted by de Hoog's method on the same transforms
+(:mod:`hydrology.transport.batched_exact`).
 
 Releases. The unit release is 1 kg, instantaneous; its arrival and end are where it reaches 1 % of
 its own peak (mass-independent: how fast, not how much). The worst case is a release at the rate of
@@ -75,6 +76,7 @@ from .transport.batched import (
     path_sums,
     summarise_class,
 )
+from .transport.batched_exact import exact_nodes, summarise_exact
 from .transport.kernel import MOMENT_NODES
 from .validate import load_valid
 
@@ -338,9 +340,22 @@ def sweep_class(p: SweepProblem, job: dict[str, Any]) -> dict[str, np.ndarray]:
     parts = []
     for a in range(0, max(src.size, 1), CURVE_BATCH):
         sl = slice(a, a + CURVE_BATCH)
-        parts.append(summarise_class(pt.rows(sl), gamma, s, period, terms, job["t0_s"][sl], UNIT_MASS_KG,
-                                     p.src_rate_kg_s[src[sl]], p.worst_release_s, p.rec_threshold_g_m3[rec[sl]],
-                                     EDGE_FRACTION_OF_PEAK))
+        part = summarise_class(pt.rows(sl), gamma, s, period, terms, job["t0_s"][sl], UNIT_MASS_KG,
+                               p.src_rate_kg_s[src[sl]], p.worst_release_s, p.rec_threshold_g_m3[rec[sl]],
+                               EDGE_FRACTION_OF_PEAK)
+        # windows from the release whose series is too short (low Peclet numbers next to the source):
+        # the same transforms at the de Hoog nodes, summarised as the per-source kernel does
+        slow = np.flatnonzero(~part.pop("series_converged") & (job["t0_s"][sl] == 0.0))
+        if slow.size:
+            pick = np.arange(src.size)[sl][slow]
+            exact = PairTransforms(p.forest, g.share, p.reaches, g.from_node, g.to_node, exact_nodes(period)[1],
+                                   src[pick], rec[pick], p.src_reach, p.src_chainage_m, p.rec_reach, p.rec_chainage_m)
+            fixed = summarise_exact(exact.rows(slice(None)), period, job["t0_s"][pick], UNIT_MASS_KG,
+                                    p.src_rate_kg_s[src[pick]], p.worst_release_s, p.rec_threshold_g_m3[rec[pick]],
+                                    EDGE_FRACTION_OF_PEAK)
+            for key, v in fixed.items():
+                part[key][slow] = v
+        parts.append(part)
     out = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     out["source"], out["receptor"] = src, rec
     return out
@@ -631,7 +646,6 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
 
     moments = ("mass_fraction", "distance_m", "mean_s")
     found: list[dict[str, np.ndarray]] = []
-    slow: list[np.ndarray] = []  # pairs whose series is too short (receptor x n_src + source)
 
     def collect_moments(block: dict[str, np.ndarray]) -> None:
         rec = block["columns"]
@@ -646,8 +660,6 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
 
     def collect_curves(block: dict[str, np.ndarray]) -> None:
         flat = block["receptor"].astype(np.int64) * n_src + block["source"]
-        if "series_converged" in block:
-            slow.append(flat[~block["series_converged"]])
         block["worst_duration_s"] = block["worst_end_s"] - block["worst_arrival_s"]
         for key in VARIABLES:
             if key not in moments:
@@ -665,10 +677,7 @@ def vulnerability_matrix(net: RiverNetwork, *, sources: SourceSet = "dischargers
             bar.refresh()
             runner.run(sweep_class, jobs, collect_curves)
         other = np.flatnonzero(~pairs["single_path"])
-        flat_pairs = pairs["receptor"].astype(np.int64) * n_src + pairs["source"]
-        if slow:  # near-field curves whose Fourier series is too short: the per-source kernel too
-            other = np.union1d(other, np.flatnonzero(np.isin(flat_pairs, np.concatenate(slow))))
-        if other.size:  # braids, lakes and slow series: the per-source kernel
+        if other.size:  # braids and lakes: the per-source kernel
             collect_curves(kernel_fallback(net, {"source": pairs["source"][other], "receptor": pairs["receptor"][other]},
                                            rows, feats, pol, problem.src_rate_kg_s, worst_release_s, threshold_g_m3,
                                            wind_ms, state, RECEPTOR_SETS[receptors]))

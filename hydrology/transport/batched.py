@@ -85,12 +85,14 @@ PEAK_REFINE = 8
 #: a crossing on the Hermite cubic is refined (Illinois) until its bracket is narrower than this share
 #: of the grid interval [-]: far below the cubic's own error (~1e-4 of the interval; see the module doc)
 CROSSING_XTOL = 1e-6
-#: a pair's series is left to the per-source kernel when its last coefficients are above this share of
-#: G_0 [-]. Measured on a point source at Peclet U x / D = 2 ... 15 (the sweep's peak, peak time and
-#: 1 % edges against forecast()): the worst relative error is ~30 x this tail (tail 1.1e-5: 3e-4;
-#: 1.2e-4 at Pe 3: 8e-3; 1.3e-3 at Pe 2, 20 m below the outfall: 5e-2), so 1e-5 keeps the sweep
-#: within DESIGN.md's 0.1 % (tests/hydrology/test_near_field_roots.py). Far-field windows (K = 48)
-#: on the demo basins end at 5e-6 or less
+#: a pair's series counts as too short when its last coefficients are above this share of G_0 [-]; the
+#: sweep then inverts a window that starts at the release by de Hoog's method instead
+#: (:mod:`hydrology.transport.batched_exact`). Measured on a point source at Peclet U x / D = 2 ... 15
+#: (the sweep's peak, peak time and 1 % edges against forecast()): the worst relative error is ~30 x
+#: this tail (tail 1.1e-5: 3e-4; 1.2e-4 at Pe 3: 8e-3; 1.3e-3 at Pe 2, 20 m below the outfall: 5e-2;
+#: on the 100,000-reach network tails up to 0.1 left peaks 50 % off). Windows that start after the
+#: release are not re-inverted: their tails reach 3e-3 there while their errors stay those of the
+#: Hermite cubic (<= 3e-3 in an edge, ~5e-4 in a peak; measured)
 SERIES_TOL = 1e-5
 #: the coefficients checked against :data:`SERIES_TOL` (the last ones) [-]
 SERIES_TAIL = 4
@@ -363,8 +365,8 @@ def summarise_class(log_h: np.ndarray, gamma: float, s: np.ndarray, period: floa
     dict of ndarray
         ``arrival_s``, ``peak_s``, ``peak_g_m3``, ``end_s`` (unit release) and ``worst_*`` of the
         same; times [s] after the release, concentrations [g/m3]; ``series_converged`` (bool): False
-        where the Fourier series is too short for the curve (:func:`series_converged`), whose
-        summaries the caller must take from the per-source kernel.
+        where the Fourier series is too short for the curve (:func:`series_converged`): the caller
+        re-summarises those (:func:`hydrology.transport.batched_exact.summarise_exact`).
     """
     sb = s[:-1]
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
