@@ -54,6 +54,7 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve_triangular
 
 from .exceptions import HydrologyError, UnknownModelError
+from .network_columns import ReachTable
 from .pollutants import Pollutant
 from .pollutants import pollutant as make_pollutant
 from .transport import reach_moments
@@ -156,6 +157,8 @@ def reach_graph(net: RiverNetwork, state: ReachState, reaches: np.ndarray | None
     """
     idx = np.arange(len(state.ids)) if reaches is None else np.sort(np.asarray(reaches, dtype=np.int64))
     n = idx.size
+    if reaches is None and isinstance(net.reaches, ReachTable):
+        return _reach_graph_columns(net, net.reaches, state, idx)
     frm = [net.reaches[state.ids[i]].from_node for i in idx]
     to = [net.reaches[state.ids[i]].to_node for i in idx]
     first_out: dict[str, int] = {}
@@ -178,6 +181,36 @@ def reach_graph(net: RiverNetwork, state: ReachState, reaches: np.ndarray | None
         by_node = {node: node_outflow_divisor(net, state, node) for node in first_out}
         divisor = np.array([by_node[x] for x in frm])
     return ReachGraph(len(number), f, t, q / divisor, idx)
+
+
+def _reach_graph_columns(net: RiverNetwork, table: ReachTable, state: ReachState, idx: np.ndarray) -> ReachGraph:
+    """:func:`reach_graph` of the whole network from the reach table's node columns: the same numbering
+    (nodes by the first reach that leaves them, then outlets by the first reach that reaches them),
+    without building a reach object per reach (1.3 s of a sweep on the 100,000-reach network)."""
+    n = idx.size
+    rows = np.fromiter((table.id_index.index[state.ids[i]] for i in idx), dtype=np.int64, count=n)
+    fr, to = np.asarray(table.from_row)[rows], np.asarray(table.to_row)[rows]
+    n_all = len(table.nodes.id_index.ids)
+    unset = np.iinfo(np.int64).max
+    rank = np.full(n_all, unset, dtype=np.int64)
+    left, first = np.unique(fr, return_index=True)
+    rank[left] = first
+    cand = np.flatnonzero(rank[to] == unset)  # reaches into an outlet
+    outlets, seen = np.unique(to[cand], return_index=True)
+    rank[outlets[np.argsort(cand[seen])]] = n + np.arange(outlets.size)
+    used = np.flatnonzero(rank != unset)
+    number = np.full(n_all, -1, dtype=np.int64)
+    number[used[np.argsort(rank[used])]] = np.arange(used.size)
+    f, t = number[fr], number[to]
+    q = state.discharge_m3s[idx]
+    inflow = np.zeros(used.size)
+    for node, value in net.inflows.items():
+        r = table.nodes.id_index.index.get(node)
+        if r is not None and number[r] >= 0:
+            inflow[number[r]] += value
+    arriving = inflow + np.bincount(t, weights=q, minlength=used.size)
+    divisor = np.maximum(arriving, np.bincount(f, weights=q, minlength=used.size))[f]
+    return ReachGraph(int(used.size), f, t, q / divisor, idx)
 
 
 def _edge_matrix(g: ReachGraph, values: np.ndarray) -> sparse.csr_array:

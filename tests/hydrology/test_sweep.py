@@ -344,3 +344,18 @@ def test_cli_writes_netcdf_and_csv(tmp_path):
     bad = parser.parse_args(["sweep", str(path), "--decay-per-day", "-1", "-o", str(out)])
     with pytest.raises(SweepError, match="-1"):
         bad.func(bad)
+
+
+def test_reach_graph_from_the_columns_equals_the_per_reach_walk():
+    """The whole network's graph comes from the reach table's node columns (fast path); the same graph
+    asked for by an explicit list of every reach is built reach by reach, with each split's share from
+    routing.node_outflow_divisor (another route to the same numbering and shares)."""
+    from hydrology.sweep import reach_graph
+
+    net = _synthetic()  # braided: splits and rejoins
+    st = net.reach_state()
+    a, b = reach_graph(net, st), reach_graph(net, st, np.arange(len(st.ids)))
+    assert a.n_nodes == b.n_nodes
+    assert np.array_equal(a.from_node, b.from_node) and np.array_equal(a.to_node, b.to_node)
+    assert (a.share < 1).any()  # some splits, so the shares are tested
+    assert_allclose(a.share, b.share, rtol=1e-12)  # the same divisions in another order: round-off
