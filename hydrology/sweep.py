@@ -397,15 +397,19 @@ def sweep_class(p: SweepProblem, job: dict[str, Any]) -> dict[str, np.ndarray]:
 def class_jobs(pairs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """The single-path pairs grouped by window class (length, terms), the largest class first."""
     keep = np.flatnonzero(pairs["single_path"])
+    if not keep.size:
+        return []
     period, terms = pairs["period_s"][keep], pairs["terms"][keep]
-    keys, inv = np.unique(np.c_[period, terms], axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    order = np.argsort(inv, kind="stable")
-    cuts = np.searchsorted(inv[order], np.arange(keys.shape[0] + 1))
+    # pairs by (length, terms), each class in pair order: two stable sorts (np.unique over the rows of a
+    # 2-column array sorted 2.3 million pairs as structured records: 2.4 s of the 100k sweep)
+    by_terms = np.argsort(terms, kind="stable")
+    order = by_terms[np.argsort(period[by_terms], kind="stable")]
+    ps, ts = period[order], terms[order]
+    cuts = np.r_[0, np.flatnonzero((ps[1:] != ps[:-1]) | (ts[1:] != ts[:-1])) + 1, order.size]
     jobs = []
-    for c in range(keys.shape[0]):
+    for c in range(cuts.size - 1):
         sel = keep[order[cuts[c]:cuts[c + 1]]]
-        jobs.append({"period_s": float(keys[c, 0]), "terms": int(keys[c, 1]), "source": pairs["source"][sel],
+        jobs.append({"period_s": float(ps[cuts[c]]), "terms": int(ts[cuts[c]]), "source": pairs["source"][sel],
                      "receptor": pairs["receptor"][sel], "t0_s": pairs["t0_s"][sel]})
     return sorted(jobs, key=lambda j: -j["source"].size * j["terms"])
 
