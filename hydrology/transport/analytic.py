@@ -9,8 +9,10 @@ problem up to the inversion's ~1e-9 and the junction assumption stated in the ke
 
 Arrival, peak and end are read from each curve on :data:`N_TIMES` samples spanning the receptor's
 window (mean - 6 sd to mean + 10 sd of the travel time, plus the release's duration); the peak is
-refined on a local grid of :data:`PEAK_REFINE` exact samples and a parabola; each crossing of the
-threshold is bracketed by two samples and refined on the exact curve (regula falsi).
+refined on a local grid of :data:`PEAK_REFINE` exact samples and a parabola, then by
+:data:`PEAK_ROUNDS` closer parabolas; each crossing of the threshold is bracketed by two samples and
+refined on the exact curve by the Illinois variant of regula falsi until its bracket is within
+:data:`CROSSING_XTOL` of the sample spacing.
 
 Times are seconds after the release start. Concentrations [g/m3] = [mg/L].
 """
@@ -51,9 +53,19 @@ N_TIMES = 64
 #: exact samples across the two coarse intervals around the highest sample [-]; a parabola through
 #: the best three then puts the peak time within ~1e-4 sd (checked against the closed-form puff)
 PEAK_REFINE = 17
-#: regula-falsi steps that refine each threshold crossing on the exact curve [-] (from a bracket of
-#: sd / 10, three Illinois steps reach ~1e-6 of the bracket)
-CROSSING_ITERATIONS = 3
+#: further parabolas through three exact samples around the last vertex, a quarter as far apart each
+#: time [-]: the vertex's error falls ~16-fold per round (it goes as the spacing squared); one round
+#: left a near-field low-Peclet peak 2e-3 of its time off (tests/hydrology/test_near_field_roots.py),
+#: and a box's top just after the release ends 9e-6 low (the curve bends sharply there)
+PEAK_ROUNDS = 3
+#: each threshold crossing is refined on the exact curve until its bracket is narrower than this share
+#: of the coarse sample spacing that first brackets it [-] (:func:`illinois`; ~1e-7 sd: below the 0.1 %
+#: of DESIGN.md by far, and above the inversion's round-off, ~1e-10 of the peak over a slope of ~1e-2
+#: of the peak per sd at a 1 % edge, i.e. ~1e-8 sd). Three fixed regula-falsi steps left the 1 % arrival
+#: of a low-Peclet near-field curve 7 % of its peak time off (tests/hydrology/test_near_field_roots.py)
+CROSSING_XTOL = 1e-6
+#: at most this many steps per crossing [-] (bisection from the coarse bracket would need 20)
+CROSSING_MAX_ITERATIONS = 60
 #: when no standard applies (tracer) the leading/trailing edges are where C = this share of the
 #: receptor's own peak [-]; the output says so (threshold_basis = "1% of peak")
 EDGE_FRACTION_OF_PEAK = 0.01
@@ -222,7 +234,9 @@ def receptor_thresholds(net: RiverNetwork, feats: list[Feature], pollutant: Poll
 
 def _peaks(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Peak time [s] and concentration [g/m3] of each row: the highest coarse sample, then
-    :data:`PEAK_REFINE` exact samples across its two neighbouring intervals and a parabola."""
+    :data:`PEAK_REFINE` exact samples across its two neighbouring intervals and a parabola through the
+    best three; then :data:`PEAK_ROUNDS` parabolas through three exact samples around the last vertex,
+    a quarter as far apart as the last where that vertex lay between its samples."""
     n = t.shape[1]
     rows = np.arange(t.shape[0])
     i = np.clip(np.argmax(c, axis=1), 1, n - 2)
@@ -230,63 +244,111 @@ def _peaks(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray) ->
     fine_t = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, PEAK_REFINE)[None, :]
     fine_c = resp.concentration(src, fine_t)
     j = np.clip(np.argmax(fine_c, axis=1), 1, PEAK_REFINE - 2)
-    y0, y1, y2 = fine_c[rows, j - 1], fine_c[rows, j], fine_c[rows, j + 1]
-    denom = y0 - 2 * y1 + y2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.clip(np.where(denom < 0, 0.5 * (y0 - y2) / denom, 0.0), -1.0, 1.0)
     h = (hi - lo) / (PEAK_REFINE - 1)
-    peak_t = fine_t[rows, j] + off * h
-    peak_c = np.where(denom < 0, y1 - 0.25 * (y0 - y2) * off, y1)
+    peak_t, peak_c, off = _vertex(fine_t[rows, j], h, fine_c[rows, j - 1], fine_c[rows, j], fine_c[rows, j + 1])
+    for _ in range(PEAK_ROUNDS):
+        # a vertex inside its three samples: look closer; one at their edge (the top lies further, as
+        # behind a release's end, where the curve bends sharply): step on at the same spacing
+        h = np.where(np.abs(off) < 1.0, 0.25 * h, h)
+        around = peak_t[:, None] + h[:, None] * np.array([-1.0, 0.0, 1.0])[None, :]
+        y = resp.concentration(src, around)
+        peak_t, peak_c, off = _vertex(peak_t, h, y[:, 0], y[:, 1], y[:, 2])
     coarse_best = np.max(c, axis=1)
     better = coarse_best > peak_c  # a plateau or a peak at the window's edge: keep the sample
     peak_t = np.where(better, t[rows, np.argmax(c, axis=1)], peak_t)
     return peak_t, np.maximum(peak_c, coarse_best)
 
 
-def illinois(func: Callable[[np.ndarray], np.ndarray], xa: np.ndarray, xb: np.ndarray, fa: np.ndarray,
-             fb: np.ndarray, iterations: int, bounds: tuple[float, float] | None = None) -> np.ndarray:
-    """Roots of ``func`` (vectorised, one per row) in the brackets [xa, xb] where ``fa``, ``fb`` are its
-    values: ``iterations`` steps of the Illinois variant of regula falsi (Dowell & Jarratt 1971, BIT 11:168),
-    then one last secant step. A step that is not finite falls back to the midpoint; ``bounds`` clip every
-    step (e.g. [0, 1] for a position within an interval)."""
-    def step(xa: np.ndarray, xb: np.ndarray, fa: np.ndarray, fb: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.where(fb != fa, xb - fb * (xb - xa) / (fb - fa), fallback)
-        return np.where(np.isfinite(x), x if bounds is None else np.clip(x, *bounds), fallback)
+def _vertex(tm: np.ndarray, h: np.ndarray, y0: np.ndarray, y1: np.ndarray, y2: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time and value of the top of the parabola through (tm - h, y0), (tm, y1), (tm + h, y2), and its
+    offset from tm in units of h, kept within [-1, 1]; where the three are not concave, the highest."""
+    denom = y0 - 2 * y1 + y2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.clip(np.where(denom < 0, 0.5 * (y0 - y2) / denom, 0.0), -1.0, 1.0)
+    value = np.where(denom < 0, y1 - 0.25 * (y0 - y2) * off, y1)
+    side = np.where(y2 > y0, 1.0, -1.0)
+    convex_edge = (denom >= 0) & (np.maximum(y0, y2) > y1)
+    off = np.where(convex_edge, side, off)
+    return tm + off * h, np.where(convex_edge, np.maximum(y0, y2), value), off
 
-    for _ in range(iterations):
-        xm = step(xa, xb, fa, fb, 0.5 * (xa + xb))
-        fm = func(xm)
-        same_as_b = np.sign(fm) == np.sign(fb)
-        # Illinois: halve the retained end's value so that the bracket shrinks from both sides
-        fa = np.where(same_as_b, fa * 0.5, fb)
-        xa = np.where(same_as_b, xa, xb)
-        xb, fb = xm, fm
-    return step(xa, xb, fa, fb, xb)
+
+def illinois(func: Callable[[np.ndarray, np.ndarray], np.ndarray], xa: np.ndarray, xb: np.ndarray, fa: np.ndarray,
+             fb: np.ndarray, xtol: np.ndarray | float, max_iterations: int = CROSSING_MAX_ITERATIONS,
+             bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """Roots of ``func`` (vectorised, one per row) in the brackets [xa, xb] where ``fa``, ``fb`` are its
+    values (of opposite signs), each to within ``xtol`` (per row or one value).
+
+    The Illinois variant of regula falsi (Dowell & Jarratt 1971, BIT 11:168): a secant step inside the
+    bracket, and the value at an end that is kept twice is halved, so that both ends close in
+    (superlinear, order ~1.44). A row stops when its bracket is narrower than ``xtol`` or its last step
+    moved less than a tenth of it; only rows still going are evaluated: ``func(rows, x)`` gets the row
+    indices and one abscissa per row.
+    A row without a sign change keeps the secant estimate of its bracket (or the end where the
+    value is 0). ``bounds`` clip every step (e.g. [0, 1] for a position within an interval).
+
+    Returns
+    -------
+    ndarray
+        The root of each row: the secant point of its final bracket (within ``xtol`` of the root).
+    """
+    xa, xb = np.array(xa, float), np.array(xb, float)
+    fa, fb = np.array(fa, float), np.array(fb, float)
+    tol = np.broadcast_to(np.asarray(xtol, float), xa.shape)
+
+    def secant(a: np.ndarray, b: np.ndarray, ya: np.ndarray, yb: np.ndarray) -> np.ndarray:
+        mid = 0.5 * (a + b)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            x = np.where(yb != ya, b - yb * (b - a) / (yb - ya), mid)
+        inside = np.isfinite(x) & (x >= np.minimum(a, b)) & (x <= np.maximum(a, b))
+        x = np.where(inside, x, mid)
+        return x if bounds is None else np.clip(x, *bounds)
+
+    last = np.where(np.abs(fa) < np.abs(fb), xa, xb)  # the previous estimate of each root
+    live = np.flatnonzero((np.sign(fa) * np.sign(fb) < 0) & (np.abs(xb - xa) > tol))
+    for _ in range(max_iterations):
+        if not live.size:
+            break
+        a, b, ya, yb = xa[live], xb[live], fa[live], fb[live]
+        x = secant(a, b, ya, yb)
+        y = func(live, x)
+        keep_a = np.sign(y) == np.sign(yb)  # the root lies between a and x
+        fa[live] = np.where(keep_a, 0.5 * ya, yb)
+        xa[live] = np.where(keep_a, a, b)
+        xb[live], fb[live] = x, y
+        step = np.abs(x - last[live])
+        last[live] = x
+        # done: a root hit, a bracket within the tolerance, or a step of a tenth of it (the iteration
+        # converges superlinearly, so the error left is a small fraction of the last step)
+        live = live[(y != 0) & (np.abs(x - xa[live]) > tol[live]) & (step > 0.1 * tol[live])]
+    return np.where(fb == 0, xb, np.where(fa == 0, xa, secant(xa, xb, fa, fb)))
 
 
 def _crossings(resp: Responses, src: SourceHistory, t: np.ndarray, c: np.ndarray, cut: np.ndarray,
-               peak_c: np.ndarray, iterations: int = CROSSING_ITERATIONS,
-               rows_of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               peak_c: np.ndarray, rows_of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """First and last time [s] each row is at or above ``cut`` [g/m3] (NaN: never), bracketed by
-    the coarse samples and refined on the exact curve by the Illinois variant of regula falsi.
-    ``rows_of``: the receptor (row of ``resp``) of each row, when not all rows in order."""
+    the coarse samples and refined on the exact curve (:func:`illinois`) to :data:`CROSSING_XTOL` of
+    the bracket. ``rows_of``: the receptor (row of ``resp``) of each row, when not all rows in order."""
     n_rows, n = c.shape
     rows = np.arange(n_rows)
+    receptor = rows if rows_of is None else np.asarray(rows_of, int)
     above = c >= cut[:, None]
     has = above.any(axis=1) & (peak_c >= cut)
     first = np.argmax(above, axis=1)
     last = n - 1 - np.argmax(above[:, ::-1], axis=1)
-    out = []
-    for idx, rising in ((first, True), (last, False)):
-        inner = idx  # at or above the cut
-        outer = np.clip(idx - 1 if rising else idx + 1, 0, n - 1)
-        edge = outer == inner  # the crossing lies at the first or last sample: keep that sample
-        final = illinois(lambda tm: resp.concentration(src, tm[:, None], rows_of)[:, 0] - cut,
-                         t[rows, outer], t[rows, inner], c[rows, outer] - cut, c[rows, inner] - cut, iterations)
-        final = np.where(edge, t[rows, inner], final)
-        out.append(np.where(has, final, np.nan))
-    return out[0], out[1]
+    # both crossings of every row at once (rising, then falling): one evaluation of the curve per step
+    inner = np.r_[first, last]  # at or above the cut
+    outer = np.clip(np.r_[first - 1, last + 1], 0, n - 1)
+    both, rec2, cut2 = np.r_[rows, rows], np.r_[receptor, receptor], np.r_[cut, cut]
+    ta, tb = t[both, outer], t[both, inner]
+
+    def level(sel: np.ndarray, tm: np.ndarray) -> np.ndarray:
+        return resp.concentration(src, tm[:, None], rec2[sel])[:, 0] - cut2[sel]
+
+    final = illinois(level, ta, tb, c[both, outer] - cut2, c[both, inner] - cut2, CROSSING_XTOL * np.abs(tb - ta))
+    final = np.where(outer == inner, tb, final)  # the crossing lies at the first or last sample: keep it
+    final = np.where(np.r_[has, has], final, np.nan)
+    return final[:n_rows], final[n_rows:]
 
 
 def sample_times(resp: Responses, src: SourceHistory, n_times: int = N_TIMES) -> tuple[np.ndarray, np.ndarray]:
@@ -308,7 +370,7 @@ def sample_times(resp: Responses, src: SourceHistory, n_times: int = N_TIMES) ->
     return t, t_hi
 
 
-def level_crossings(fc: Forecast, fractions: np.ndarray, iterations: int = 2 * CROSSING_ITERATIONS) -> np.ndarray:
+def level_crossings(fc: Forecast, fractions: np.ndarray) -> np.ndarray:
     """First and last time [s] each receptor's curve of ``fc`` is at ``fractions`` of its own peak:
     shape (receptors, fractions, 2), NaN where it never is (a fraction above 1)."""
     resp = fc._params["responses"]
@@ -321,7 +383,7 @@ def level_crossings(fc: Forecast, fractions: np.ndarray, iterations: int = 2 * C
     peak = np.array([r.peak_g_m3 for r in fc.receptors])
     rows = np.repeat(np.arange(n), k)
     cut = (peak[:, None] * np.asarray(fractions, float)[None, :]).ravel()
-    first, last = _crossings(resp, src, t[rows], c[rows], cut, peak[rows], iterations, rows)
+    first, last = _crossings(resp, src, t[rows], c[rows], cut, peak[rows], rows)
     return np.stack([first, last], axis=1).reshape(n, k, 2)
 
 

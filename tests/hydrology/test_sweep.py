@@ -5,8 +5,9 @@ a uniform grid and refines peaks and crossings on cubic Hermite interpolants
 (:mod:`hydrology.transport.batched`). The references come one source at a time:
 :func:`hydrology.transport.analytic.forecast` (a forward walk from the source, de Hoog inversion,
 peaks on its own grid) and, for the edges, a root of the kernel's de Hoog curve found by
-``scipy.optimize.brentq`` (forecast's three regula-falsi steps leave up to 5 % in the arrival of a
-low-Peclet near-field curve, measured on the braided network below: 62.5 s against the root 59.2 s).
+``scipy.optimize.brentq``, independent of forecast's own root refinement (three fixed regula-falsi
+steps once left 5 % in the arrival of a low-Peclet near-field curve on the braided network below;
+forecast now iterates to a tolerance: tests/hydrology/test_near_field_roots.py).
 Split fractions come from the documents.
 """
 
@@ -343,3 +344,18 @@ def test_cli_writes_netcdf_and_csv(tmp_path):
     bad = parser.parse_args(["sweep", str(path), "--decay-per-day", "-1", "-o", str(out)])
     with pytest.raises(SweepError, match="-1"):
         bad.func(bad)
+
+
+def test_reach_graph_from_the_columns_equals_the_per_reach_walk():
+    """The whole network's graph comes from the reach table's node columns (fast path); the same graph
+    asked for by an explicit list of every reach is built reach by reach, with each split's share from
+    routing.node_outflow_divisor (another route to the same numbering and shares)."""
+    from hydrology.sweep import reach_graph
+
+    net = _synthetic()  # braided: splits and rejoins
+    st = net.reach_state()
+    a, b = reach_graph(net, st), reach_graph(net, st, np.arange(len(st.ids)))
+    assert a.n_nodes == b.n_nodes
+    assert np.array_equal(a.from_node, b.from_node) and np.array_equal(a.to_node, b.to_node)
+    assert (a.share < 1).any()  # some splits, so the shares are tested
+    assert_allclose(a.share, b.share, rtol=1e-12)  # the same divisions in another order: round-off
