@@ -19,11 +19,11 @@ from __future__ import annotations
 import gc
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .document_columns import ColumnBuilder
+from .document_columns import ColumnBuilder, ItemChunks
 from .document_columns import fresh as _fresh
 from .exceptions import NetworkFormatError
 from .network import FEATURE_COLLECTIONS, REACH_NUM_FIELDS, Department, Feature, RiverNetwork
@@ -118,9 +118,15 @@ def _parse_items(doc: Mapping[str, Any], key: str, spec: Mapping[str, tuple[str,
     if not isinstance(raw, list):
         problems.append(Problem("error", "network", "", key, f"'{key}' must be a list"))
         return []
+    return _parse_list(raw, key, spec, problems)
+
+
+def _parse_list(raw: Sequence[Any], key: str, spec: Mapping[str, tuple[str, bool]], problems: list[Problem],
+                offset: int = 0) -> list[dict[str, Any]]:
+    """Type-check the items of a list (``raw[0]`` being item ``offset`` of ``key``); return the good ones."""
     items: list[dict[str, Any]] = []
     must = tuple(f for f, (_kind, req) in spec.items() if req)
-    for i, item in enumerate(raw):
+    for i, item in enumerate(raw, offset):
         if not isinstance(item, dict):
             problems.append(Problem("error", key, f"#{i}", "", "must be an object"))
             continue
@@ -171,12 +177,27 @@ def _fast_ok(item: Mapping[str, Any], spec: Mapping[str, tuple[str, bool]], requ
     return True
 
 
+def _find_duplicates(items: Sequence[Any], key: str, seen: set[str], problems: list[Problem]) -> None:
+    """A problem for every item whose id an earlier item (in ``seen``, which is updated) has."""
+    for item in items:
+        ident = item.get("id") if isinstance(item, dict) else None
+        if isinstance(ident, str):
+            if ident in seen:
+                problems.append(Problem("error", key, ident, "id", "duplicate id"))
+            seen.add(ident)
+
+
 def _extra(item: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in spec}
 
 
 def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
     """Build a network from a parsed JSON document (a dict).
+
+    ``nodes``, ``reaches`` and ``inflows`` may also be :class:`~hydrology.document_columns.ItemChunks`
+    (:mod:`hydrology.document_stream`); the problems raised for such a document may then be
+    incomplete (duplicate ids are only noticed at the end), and the caller parses it again as a dict
+    to list them.
 
     Raises
     ------
@@ -195,15 +216,14 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         problems.append(Problem("error", "network", "", "version",
                                 f"this rivertrace reads version {FORMAT_VERSION}, got {version!r}"))
 
-    node_items = _parse_items(doc, "nodes", _NODE, problems, required=True)
-    reach_items = _parse_items(doc, "reaches", _REACH, problems, required=True)
-    inflow_items = _parse_items(doc, "inflows", _INFLOW, problems)
-
+    # features and departments first (a big network's departments name every reach: better decoded
+    # before the reaches' columns grow); their problems are listed after those of the reaches
+    later: list[Problem] = []
     features: dict[str, dict[str, Feature]] = {}
     for key, kind in FEATURE_COLLECTIONS.items():
         spec = {**_FEATURE_COMMON, **_FEATURE_OWN[key]}
         coll: dict[str, Feature] = {}
-        for item in _parse_items(doc, key, spec, problems):
+        for item in _parse_items(doc, key, spec, later):
             attrs = {k: v for k, v in item.items() if k not in _FEATURE_COMMON}
             coll[item["id"]] = Feature(kind, _fresh(item["id"]), _fresh(item["reach"]),
                                        float(item["chainage_m"]), _fresh(item.get("name")), _fresh(attrs))
@@ -213,19 +233,37 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
         d["id"]: Department(*_fresh((d["id"], d["name"], d.get("name_en"), d.get("level"),
                                      tuple(d.get("roles") or ()), tuple(d.get("owns") or ()), _extra(d, _DEPARTMENT)),
                                     memo))
-        for d in _parse_items(doc, "departments", _DEPARTMENT, problems)
+        for d in _parse_items(doc, "departments", _DEPARTMENT, later)
     }
     del memo
+    # nodes, reaches, inflows: checked and put into columns a list (or a chunk, ItemChunks) at a time
+    columns = ColumnBuilder(_NODE_KEYS, _REACH_KEYS, {k: len(v) for k in ("nodes", "reaches", "inflows")
+                                                      if isinstance(v := doc.get(k), (list, ItemChunks))})
+    duplicates: dict[str, list[Problem]] = {"nodes": [], "reaches": []}
+    streamed = False
+    for key, spec, required, add in (("nodes", _NODE, True, columns.add_nodes),
+                                     ("reaches", _REACH, True, columns.add_reaches),
+                                     ("inflows", _INFLOW, False, columns.add_inflows)):
+        raw = doc.get(key)
+        if isinstance(raw, ItemChunks):  # duplicate ids are found in the columns, below
+            streamed = True
+            offset = 0
+            for part in raw.chunks():
+                add(_parse_list(part, key, spec, problems, offset))
+                offset += len(part)
+        elif isinstance(raw, list):
+            add(_parse_list(raw, key, spec, problems))
+            if key in duplicates:
+                _find_duplicates(raw, key, set(), duplicates[key])
+        else:
+            _parse_items(doc, key, spec, problems, required)  # names the missing or non-list field
+    problems += later
+
     # duplicate ids are structural: a dict would silently keep only the last one
-    for key in ("nodes", "reaches", "departments", *FEATURE_COLLECTIONS):
-        seen: set[str] = set()
+    problems += duplicates["nodes"] + duplicates["reaches"]
+    for key in ("departments", *FEATURE_COLLECTIONS):
         items = doc.get(key)
-        for item in items if isinstance(items, list) else []:
-            ident = item.get("id") if isinstance(item, dict) else None
-            if isinstance(ident, str):
-                if ident in seen:
-                    problems.append(Problem("error", key, ident, "id", "duplicate id"))
-                seen.add(ident)
+        _find_duplicates(items if isinstance(items, list) else [], key, set(), problems)
     # an HJ 212 device id (MN) names one station or discharger: the gateway maps packets by it
     mns: dict[str, str] = {}
     for key in ("stations", "dischargers"):
@@ -247,11 +285,11 @@ def network_from_document(doc: Mapping[str, Any]) -> RiverNetwork:
 
     known = {"format", "version", "name", "crs", "notes", "nodes", "reaches", "inflows", "departments",
              *FEATURE_COLLECTIONS}
-    columns = ColumnBuilder(_NODE_KEYS, _REACH_KEYS)
-    columns.add_nodes(node_items)
-    columns.add_reaches(reach_items)
-    columns.add_inflows(inflow_items)
+    duplicate_nodes = columns.duplicate_nodes
     nodes, reaches, inflows = columns.finish()
+    if streamed and (duplicate_nodes or len(reaches.id_index.index) < len(reaches)):
+        raise NetworkFormatError("duplicate ids", [Problem("error", "network", "", "id", "duplicate ids (the "
+                                                           "problems of a streamed document are incomplete)")])
     return RiverNetwork(
         nodes, reaches, inflows=inflows, features=features, departments=departments,  # type: ignore[arg-type]
         name=_fresh(str(doc.get("name") or "")), crs=_fresh(doc.get("crs")), notes=_fresh(doc.get("notes")),
@@ -295,24 +333,43 @@ def read_document(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise NetworkFormatError(f"{p}: cannot read: {err.strerror or err}") from err
+    return parse_json(text, str(p))
+
+
+def _read_bytes(path: str | Path) -> bytes:
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except OSError as err:
+        raise NetworkFormatError(f"{p}: cannot read: {err.strerror or err}") from err
+
+
+def parse_json(data: bytes | str, source: str = "") -> Any:
+    """``json.loads`` of a UTF-8 document, a syntax error becoming :class:`NetworkFormatError`
+    (message prefixed with ``source``, e.g. the file name, when given)."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         prob = Problem("error", "network", "", "", f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}")
-        raise NetworkFormatError(f"{p}: {prob.message}", [prob]) from err
+        raise NetworkFormatError(f"{source}: {prob.message}" if source else prob.message, [prob]) from err
 
 
 def load_network(path: str | Path) -> RiverNetwork:
     """Read and parse a JSON network document (structural checks only; see ``validate``).
 
-    The cyclic garbage collector is paused while the parse allocates millions of objects that cannot
-    form cycles (at 1M reaches it would otherwise walk them again and again: about a third of the
-    ``json.loads`` time).
+    The document is decoded a chunk of reaches at a time (:func:`hydrology.document_stream.network_from_json`),
+    so a million reaches never exist as a million dicts. The cyclic garbage collector is paused while
+    the parse allocates objects that cannot form cycles (at 1M reaches it would otherwise walk them
+    again and again).
     """
+    from .document_stream import network_from_json
+
+    data = _read_bytes(path)
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return network_from_document(read_document(path))
+        return network_from_json(data, reference=lambda: read_document(path))
     finally:
         if was_enabled:
             gc.enable()

@@ -165,6 +165,12 @@ class RiverNetwork:
         in_ptr, in_rows = csr(t.to_row)
         return out_ptr, out_rows, in_ptr, in_rows
 
+    def rows_into_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reaches entering each node, as CSR arrays over rows: the rows of the reaches entering
+        node row ``i`` (``nodes.id_index``) are ``rows[ptr[i]:ptr[i + 1]]``, in document order. Returns
+        ``(ptr, rows)``; with ``reaches.from_row`` it walks the network without an id lookup."""
+        return self._csr[2], self._csr[3]
+
     def _node_row(self, node_id: str) -> int | None:
         i = self.nodes.row(node_id)
         return None if i is None or i >= len(self._csr[0]) - 1 else i

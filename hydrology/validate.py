@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from .document import network_from_document
 from .exceptions import NetworkFormatError, NetworkValidationError
 from .network import FEATURE_COLLECTIONS, RiverNetwork
@@ -70,24 +72,19 @@ def in_range(v: float, rng: tuple[float, float, bool, bool, str]) -> bool:
     return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
 
 
-def _count_parts(edges: Any) -> int:
-    """Number of weakly connected parts of the graph made by these (from, to) edges (union-find with
-    path halving: linear, where a networkx subgraph view took seconds at 100,000 reaches)."""
-    parent: dict[str, str] = {}
+def _count_parts(net: RiverNetwork) -> int:
+    """Number of weakly connected parts of the graph of the reaches (nodes no reach touches not
+    counted), by scipy's connected components over node rows."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(x: str) -> str:
-        while True:
-            p = parent.setdefault(x, x)
-            if p == x:
-                return x
-            parent[x] = parent.setdefault(p, p)
-            x = parent[x]
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-    return len({find(x) for x in list(parent)})
+    t = net.reaches
+    n = len(net.nodes.id_index)
+    ones = np.ones(len(t), dtype=np.int8)
+    _k, labels = connected_components(coo_matrix((ones, (t.from_row, t.to_row)), shape=(n, n)), directed=True,
+                                      connection="weak")
+    touched = np.unique(np.concatenate([t.from_row, t.to_row]))
+    return int(np.unique(labels[touched]).size)
 
 
 def _has_velocity_method(r: Any) -> bool:
@@ -95,70 +92,130 @@ def _has_velocity_method(r: Any) -> bool:
     return r.velocity_ms is not None or r.has_trapezoid or r.has_hydraulic_geometry or jobson
 
 
+def _suspect_reaches(net: RiverNetwork) -> np.ndarray:
+    """Rows of the reaches that may have an error (a superset, in row order): the checks of
+    :func:`_reach_errors`, over the columns at once; only these rows are then checked one by one."""
+    t = net.reaches
+    col = t.column
+    bad = np.zeros(len(t), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for fld, (lo, hi, _lo_open, _hi_open, _unit) in REACH_RANGES.items():
+            v = col(fld)
+            bad |= ~np.isnan(v) & ~((v > lo) & (v < hi))  # not strictly inside (NaN = unset)
+        has = {f: ~np.isnan(col(f)) for f in ("velocity_ms", "slope", "manning_n", "bottom_width_m", "side_slope",
+                                              "width_coef", "width_exp", "depth_coef", "depth_exp",
+                                              "drainage_area_m2", "storage_exchange_per_s")}
+        bad |= (col("bottom_width_m") == 0) & ~(col("side_slope") > 0)
+        bad |= (col("storage_ratio") > 0) & ~has["storage_exchange_per_s"]
+    velocity = (has["velocity_ms"]
+                | (has["manning_n"] & has["bottom_width_m"] & has["side_slope"] & has["slope"])
+                | (has["width_coef"] & has["width_exp"] & has["depth_coef"] & has["depth_exp"])
+                | (has["drainage_area_m2"] & has["slope"]))
+    bad |= ~velocity
+    declared = net.nodes.n_declared
+    bad |= (t.from_row >= declared) | (t.to_row >= declared) | (t.from_row == t.to_row)
+    for i, g in t.geometry.items():
+        if not (np.isfinite(g).all() and (np.abs(g) <= COORD_RANGE[1]).all()):
+            bad[i] = True
+    return np.flatnonzero(bad)
+
+
+def _reach_errors(net: RiverNetwork, r: Any, err: Any) -> bool:
+    """Report the errors of one reach; True when it names an unknown node."""
+    dangling = False
+    for fld, rng in REACH_RANGES.items():
+        v = getattr(r, fld)
+        if v is None or rng[0] < v < rng[1]:  # strictly inside: fine whichever ends are open
+            continue
+        if not in_range(v, rng):
+            err("reaches", r.id, fld, f"must be in {range_text(rng)}, got {v:g}")
+    if r.geometry and not all(in_range(c, COORD_RANGE) for pt in r.geometry for c in pt):
+        err("reaches", r.id, "geometry", f"every coordinate must be in {range_text(COORD_RANGE)}")
+    if r.bottom_width_m == 0 and not (r.side_slope or 0) > 0:
+        err("reaches", r.id, "bottom_width_m", "a channel of zero bottom width needs side_slope > 0 (else it "
+            "has no cross-section)")
+    for end in ("from_node", "to_node"):
+        if getattr(r, end) not in net.nodes:
+            err("reaches", r.id, end, f"unknown node {getattr(r, end)!r}")
+            dangling = True
+    if r.from_node == r.to_node:
+        err("reaches", r.id, "to_node", f"reach starts and ends at node {r.from_node!r}")
+    if not _has_velocity_method(r):
+        err("reaches", r.id, "velocity_ms",
+            "no way to compute velocity: give velocity_ms, a Manning trapezoid (slope, manning_n, "
+            "bottom_width_m, side_slope), hydraulic geometry (width_coef/exp, depth_coef/exp) or "
+            "drainage_area_m2 and slope for Jobson (1996)")
+    if (r.storage_ratio or 0) > 0 and r.storage_exchange_per_s is None:
+        err("reaches", r.id, "storage_exchange_per_s", "storage_ratio > 0 needs storage_exchange_per_s [1/s]")
+    return dangling
+
+
 def validate_network(net: RiverNetwork) -> list[Problem]:
-    """All semantic problems of a parsed network, errors first."""
+    """All semantic problems of a parsed network, errors first.
+
+    The per-element checks run over the columns at once and name, one element at a time, only the
+    elements they flag (in document order, as a loop over every element would).
+    """
     errors: list[Problem] = []
     warnings: list[Problem] = []
 
     def err(element: str, ident: str, fld: str, msg: str) -> None:
         errors.append(Problem("error", element, ident, fld, msg))
 
-    # reaches: values and node references
-    dangling = False
-    for nd in net.nodes.values():
+    # nodes: coordinates
+    nt = net.nodes
+    n_decl = nt.n_declared
+    with np.errstate(invalid="ignore"):
+        xy_bad = np.zeros(n_decl, dtype=bool)
+        for c in (nt.x[:n_decl], nt.y[:n_decl]):
+            xy_bad |= ~np.isnan(c) & ~((c >= COORD_RANGE[0]) & (c <= COORD_RANGE[1]))
+    for i in np.flatnonzero(xy_bad).tolist():
+        nd = nt.node_at(i)
         for fld in ("x", "y"):
             c = getattr(nd, fld)
             if c is not None and not in_range(float(c), COORD_RANGE):
                 err("nodes", nd.id, fld, f"must be in {range_text(COORD_RANGE)}, got {c:g}")
-    for r in net.reaches.values():
-        for fld, rng in REACH_RANGES.items():
-            v = getattr(r, fld)
-            if v is None or rng[0] < v < rng[1]:  # strictly inside: fine whichever ends are open
-                continue
-            if not in_range(v, rng):
-                err("reaches", r.id, fld, f"must be in {range_text(rng)}, got {v:g}")
-        if r.geometry and not all(in_range(c, COORD_RANGE) for pt in r.geometry for c in pt):
-            err("reaches", r.id, "geometry", f"every coordinate must be in {range_text(COORD_RANGE)}")
-        if r.bottom_width_m == 0 and not (r.side_slope or 0) > 0:
-            err("reaches", r.id, "bottom_width_m", "a channel of zero bottom width needs side_slope > 0 (else it "
-                "has no cross-section)")
-        for end in ("from_node", "to_node"):
-            if getattr(r, end) not in net.nodes:
-                err("reaches", r.id, end, f"unknown node {getattr(r, end)!r}")
-                dangling = True
-        if r.from_node == r.to_node:
-            err("reaches", r.id, "to_node", f"reach starts and ends at node {r.from_node!r}")
-        if not _has_velocity_method(r):
-            err("reaches", r.id, "velocity_ms",
-                "no way to compute velocity: give velocity_ms, a Manning trapezoid (slope, manning_n, "
-                "bottom_width_m, side_slope), hydraulic geometry (width_coef/exp, depth_coef/exp) or "
-                "drainage_area_m2 and slope for Jobson (1996)")
-        if (r.storage_ratio or 0) > 0 and r.storage_exchange_per_s is None:
-            err("reaches", r.id, "storage_exchange_per_s", "storage_ratio > 0 needs storage_exchange_per_s [1/s]")
-    for node_id, v in net.inflows.items():
-        if node_id not in net.nodes:
-            err("inflows", node_id, "node", f"unknown node {node_id!r}")
-        if not in_range(v, INFLOW_RANGE):
-            err("inflows", node_id, "discharge_m3s", f"must be in {range_text(INFLOW_RANGE)}, got {v:g}")
+    # reaches: values and node references
+    dangling = False
+    for i in _suspect_reaches(net).tolist():
+        dangling |= _reach_errors(net, net.reaches.reach_at(i), err)
+    inf = net.inflows
+    with np.errstate(invalid="ignore"):
+        q = inf.discharge_m3s
+        lo, hi = INFLOW_RANGE[0], INFLOW_RANGE[1]
+        inflow_bad = (inf.rows >= n_decl) | ~((q > lo) & (q <= hi))
+    if inflow_bad.any():
+        ids = nt.id_index.ids
+        for r, v in zip(inf.rows[inflow_bad].tolist(), q[inflow_bad].tolist()):
+            node_id = ids[r]
+            if node_id not in net.nodes:
+                err("inflows", node_id, "node", f"unknown node {node_id!r}")
+            if not in_range(v, INFLOW_RANGE):
+                err("inflows", node_id, "discharge_m3s", f"must be in {range_text(INFLOW_RANGE)}, got {v:g}")
 
     # topology
     cycle = net.find_cycle()
     if cycle:
         err("reaches", cycle[0], "to_node", f"cycle through reaches {cycle}")
-    for node in net.nodes:
-        outs = net.reaches_out_of(node)
-        if len(outs) > 1:
-            fractions = [net.reaches[o].flow_fraction for o in outs]
-            if all(fr is not None for fr in fractions):
-                total = sum(fractions)  # type: ignore[arg-type]
-                if abs(total - 1.0) > SPLIT_SUM_RTOL:
-                    err("reaches", outs[0], "flow_fraction",
-                        f"fractions of the reaches leaving split node {node!r} ({', '.join(outs)}) sum to "
-                        f"{total:.6g}, not 1")
-        if not outs and not net.reaches_into(node):
-            warnings.append(Problem("warning", "nodes", node, "", "isolated node: no reach starts or ends here"))
+    out_ptr, _out_rows, in_ptr, _in_rows = net._csr
+    n_out, n_in = np.diff(out_ptr)[:n_decl], np.diff(in_ptr)[:n_decl]
+    node_ids = nt.id_index.ids
+    fraction = net.reaches.column("flow_fraction")
+    for i in np.flatnonzero(n_out > 1).tolist():
+        node = node_ids[i]
+        outs_rows = net._out_of_row(i)
+        fractions = fraction[outs_rows]
+        if not np.isnan(fractions).any():
+            total = sum(fractions.tolist())
+            if abs(total - 1.0) > SPLIT_SUM_RTOL:
+                outs = net._ids_of(outs_rows)
+                err("reaches", outs[0], "flow_fraction",
+                    f"fractions of the reaches leaving split node {node!r} ({', '.join(outs)}) sum to "
+                    f"{total:.6g}, not 1")
+    for i in np.flatnonzero((n_out == 0) & (n_in == 0)).tolist():
+        warnings.append(Problem("warning", "nodes", node_ids[i], "", "isolated node: no reach starts or ends here"))
     if net.reaches and not dangling:
-        n_parts = _count_parts((r.from_node, r.to_node) for r in net.reaches.values())
+        n_parts = _count_parts(net)
         if n_parts > 1:
             warnings.append(Problem("warning", "network", "", "reaches",
                                     f"the network has {n_parts} disconnected parts"))
@@ -170,14 +227,15 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
             err("reaches", rid, "discharge_m3s", why)
 
     # features
+    lengths = net.reaches.column("length_m")
     for key, kind in FEATURE_COLLECTIONS.items():
         for f in net.features[kind].values():
-            on = net.reaches.get(f.reach)
-            if on is None:
+            row = net.reaches.row(f.reach)
+            if row is None:
                 err(key, f.id, "reach", f"unknown reach {f.reach!r}")
-            elif not (0.0 <= f.chainage_m <= on.length_m):
+            elif not (0.0 <= f.chainage_m <= float(lengths[row])):
                 err(key, f.id, "chainage_m",
-                    f"{f.chainage_m} m lies outside reach {on.id!r} (0 to {on.length_m} m)")
+                    f"{f.chainage_m} m lies outside reach {f.reach!r} (0 to {float(lengths[row])} m)")
             for fld, rng in FEATURE_RANGES.get(key, {}).items():
                 v = f.get(fld)
                 if v is not None and not in_range(float(v), rng):
@@ -193,10 +251,11 @@ def validate_network(net: RiverNetwork) -> list[Problem]:
                     err(key, f.id, "max_release_m3s", f"{hi} m3/s is below normal_release_m3s {lo} m3/s")
 
     # references that are worth a warning
-    known_ids = set(net.reaches) | {f.id for f in net.iter_features()}
+    reach_index = net.reaches.id_index.index
+    feature_ids = {f.id for f in net.iter_features()}
     for d in net.departments.values():
         for o in d.owns:
-            if o not in known_ids:
+            if o not in reach_index and o not in feature_ids:
                 warnings.append(Problem("warning", "departments", d.id, "owns", f"unknown reach or feature {o!r}"))
     for f in net.dischargers.values():
         dep = f.get("department")

@@ -32,6 +32,8 @@ import heapq
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from hydrology.exceptions import UnknownElementError
 from hydrology.pollutants import Pollutant
 from hydrology.transport.routing import ForecastError, node_divisors, reach_moment_arrays
@@ -59,20 +61,31 @@ def upstream_station_masks(net: RiverNetwork, ids: list[str]) -> tuple[dict[str,
     on_reach: dict[str, list[tuple[float, int]]] = {}
     for i, f in enumerate(located):
         on_reach.setdefault(f.reach, []).append((f.chainage_m, i))
-    # above[r]: stations on reaches strictly upstream of reach r
-    above: dict[str, int] = {}
-    whole: dict[str, int] = {}  # stations on the reach itself
+    # whole[r]: stations on the reach itself; above[r]: stations on reaches strictly upstream of reach r
+    whole: dict[str, int] = {}
     for r, lst in on_reach.items():
         m = 0
         for _c, i in lst:
             m |= 1 << i
         whole[r] = m
-    for rid in net.reach_order:
+    # over reach rows and the CSR topology (no Reach object built, no id looked up per reach)
+    t = net.reaches
+    whole_row = [0] * len(t)
+    for r, m in whole.items():
+        j = t.row(r)
+        if j is not None:  # a station on an unknown reach is upstream of nothing
+            whole_row[j] = m
+    ptr_a, into_a = net.rows_into_nodes()
+    ptr, into, frm = ptr_a.tolist(), into_a.tolist(), t.from_row.tolist()
+    above_row = [0] * len(t)
+    for j in net.reach_order_rows.tolist():
+        node = frm[j]
         m = 0
-        for u in net.reaches_into(net.reaches[rid].from_node):
-            m |= above.get(u, 0) | whole.get(u, 0)
-        if m:
-            above[rid] = m
+        for u in into[ptr[node]:ptr[node + 1]]:
+            m |= above_row[u] | whole_row[u]
+        above_row[j] = m
+    reach_ids = t.id_index.ids
+    above = {reach_ids[j]: m for j, m in enumerate(above_row) if m}
     masks: dict[str, int] = {}
     for r, lst in on_reach.items():
         lst.sort()
@@ -121,8 +134,30 @@ def _stations_by_reach(net: RiverNetwork) -> dict[str, list[Feature]]:
     return by_reach
 
 
+def node_divisors_by_rows(net: RiverNetwork, state: ReachState) -> dict[str, float]:
+    """:func:`hydrology.transport.routing.node_divisors` over the columns: the same floats (the same
+    additions in the same order: a node's inflow, then the discharges [m3/s] of the reaches entering
+    it in document order, ``np.add.at`` adding in index order), without building a Reach per reach."""
+    t = net.reaches
+    n = len(net.nodes.id_index)
+    if state.ids == tuple(t.id_index.ids):
+        q = np.asarray(state.discharge_m3s, dtype=float)
+    else:  # the state's rows are in topological order: put them in document order
+        q = np.asarray(state.discharge_m3s, dtype=float)[np.fromiter(map(state.index.__getitem__, t.id_index.ids),
+                                                                     np.int64, len(t))]
+    arriving = np.zeros(n)
+    arriving[net.inflows.rows] = net.inflows.discharge_m3s
+    np.add.at(arriving, t.to_row, q)
+    leaving = np.zeros(n)
+    np.add.at(leaving, t.from_row, q)
+    k = net.nodes.n_declared
+    divisor = np.where(leaving[:k] > arriving[:k], leaving[:k], arriving[:k])  # max(arriving, leaving), as builtin max
+    return dict(zip(net.nodes.id_index.ids[:k], divisor.tolist()))
+
+
 def reached_stations(net: RiverNetwork, state: ReachState, source: Feature, stations: dict[str, list[Feature]],
-                     bit: dict[str, int], above: dict[str, int] | None) -> dict[str, float]:
+                     bit: dict[str, int], above: dict[str, int] | None,
+                     divisors: dict[str, float] | None = None, to_nodes: list[str] | None = None) -> dict[str, float]:
     """Mean travel time [s] of a dissolved tracer from ``source`` to the stations below it, in
     routing order: the means of :func:`hydrology.transport.analytic.route_moments`, computed with the
     same float operations in the same order (its mass shares and mean accumulators; distances and
@@ -134,6 +169,9 @@ def reached_stations(net: RiverNetwork, state: ReachState, source: Feature, stat
     every station from there on has that station upstream and reached sooner, so none of them is a
     nearest neighbour, and none lies upstream of a station already reached (they come later in
     topological order).
+
+    ``divisors`` (:func:`node_divisors_by_rows`) and ``to_nodes`` (the to_node of each state row)
+    are what a call for every station shares; without them they are looked up per reach.
     """
     if source.reach not in state.index:  # as route_moments
         raise UnknownElementError(f"unknown reach {source.reach!r}")
@@ -144,7 +182,8 @@ def reached_stations(net: RiverNetwork, state: ReachState, source: Feature, stat
         raise ForecastError(f"chainage {chainage_m} m lies outside reach {source.reach!r} (0 to {L0} m)")
     mean_r, _var_r = reach_moment_arrays(net, state, Pollutant("tracer"))
     q = state.discharge_m3s
-    divisors = node_divisors(net, state)
+    if divisors is None:  # station_neighbours passes both, computed once over the columns
+        divisors = node_divisors(net, state)
     reached: dict[str, float] = {}
     acc: dict[int, list[float]] = {i0: [1.0, 0.0]}  # mass fraction, sum of fraction x mean
     pending = [i0]
@@ -173,7 +212,7 @@ def reached_stations(net: RiverNetwork, state: ReachState, source: Feature, stat
             else:
                 reached[feat.id] = mean0 + fr * mean_r[j]
         end_mean = (1 - frac0) * mean_r[j] if j == i0 else mean0 + mean_r[j]
-        node = net.reaches[rid].to_node
+        node = to_nodes[j] if to_nodes is not None else net.reaches[rid].to_node
         downs = net.reaches_out_of(node)
         if not downs:
             continue
@@ -204,9 +243,14 @@ def station_neighbours(net: RiverNetwork) -> tuple[dict[str, list[tuple[str, flo
     by_reach = _stations_by_reach(net)
     # "upstream" is judged on net.feature(id): prune only when that is the station itself
     prune = above if all(net.feature(sid) is f for sid, f in net.stations.items()) else None
+    divisors = node_divisors_by_rows(net, st)  # once, over the columns
+    t = net.reaches
+    state_rows = np.fromiter(map(t.id_index.index.__getitem__, st.ids), np.int64, len(st.ids))
+    node_ids = net.nodes.id_index.ids
+    to_nodes = [node_ids[i] for i in t.to_row[state_rows].tolist()]  # by state row: no Reach built
     down: dict[str, list[tuple[str, float]]] = {s: [] for s in ids}
     for s in net.stations.values():
-        reached = reached_stations(net, st, s, by_reach, bit, prune)
+        reached = reached_stations(net, st, s, by_reach, bit, prune, divisors, to_nodes)
         down[s.id] = nearest_downstream(reached, bit, up_mask)
     up: dict[str, list[tuple[str, float]]] = {s: [] for s in ids}
     for sid, lst in down.items():
