@@ -74,25 +74,31 @@ def test_put_and_get_the_100k_network(tmp_path, big_network):
 
 def test_screening_computes_derived_tables_once_per_version(tmp_path, big_network):
     """On the 100,000-reach budget network (issue 13: the station neighbourhoods alone took 228 s
-    before tracer.neighbours; tests/bench/results/station_contexts.json): the first screening of a
-    version pays for the derived tables, every later one does not."""
+    before tracer.neighbours; tests/bench/results/station_contexts.json): the derived tables are
+    prepared once per version after PutNetwork, and every screening, the first included, stays within
+    the budget of process CPU."""
     net0, _timings = big_network
     n = len(net0.reaches)
     doc = network_to_document(net0)
     running = create_server(Config(db=tmp_path / "n100k.db", port=0, max_message_mb=256), deliver=False)
     running.server.start()
     try:
+        # process CPU (every thread of this process: the servicer, the background preparation after PutNetwork,
+        # the pipeline); thread CPU of the screening thread alone would miss the preparation it waits for
+        t_put = time.process_time()
         with RivertraceClient(f"127.0.0.1:{running.port}", timeout=600, max_message_mb=256) as c:
             c.put_network("n100k", doc)
+        assert running.pipeline.wait_prepared(600)
+        put_and_prepare_cpu = time.process_time() - t_put
         stations = [s["id"] for s in doc["stations"]][:12]
         t0 = 1752540000 * 10**9
         running.store.add_readings("n100k", [(s, "COD", t0 + i * 300 * 10**9, 3.0, None) for i, s in enumerate(stations)])
         _version, net = running.networks.get("n100k")
         cpu = []
-        for _ in range(6):  # the first run computes the derived tables for this version, the rest reuse them
-            t = time.thread_time()
+        for _ in range(6):  # the derived tables were prepared after PutNetwork: every screening reuses them
+            t = time.process_time()
             running.pipeline.run_once("n100k")
-            cpu.append(time.thread_time() - t)
+            cpu.append(time.process_time() - t)
         t = time.thread_time()
         station_contexts(net)  # again, alone (the hydraulic state and routing caches are warm by now)
         contexts_cpu = time.thread_time() - t
@@ -100,6 +106,7 @@ def test_screening_computes_derived_tables_once_per_version(tmp_path, big_networ
         running.stop(grace=5.0)
     later = cpu[1:]
     figures = {"n_reaches": n, "n_stations": len(net.stations), "readings": 12, "station_contexts_cpu_s": round(contexts_cpu, 3),
+               "put_network_and_preparation_process_cpu_s": round(put_and_prepare_cpu, 3),
                "first_screening_cpu_s": round(cpu[0], 3),
                "later_screening_cpu_s": {"median": round(statistics.median(later), 4), "max": round(max(later), 4),
                                          "n": len(later)},
@@ -107,5 +114,4 @@ def test_screening_computes_derived_tables_once_per_version(tmp_path, big_networ
                "before": "every trigger recomputed station_contexts on top of detection: 228 s at 100k (issue 13); "
                          "station_contexts_cpu_s is the new tracer.neighbours version, rerun after screening (warm caches)"}
     write_results("screening", figures)
-    assert max(later) <= SCREEN_BUDGET_CPU_S
-    assert statistics.median(later) < cpu[0]  # the derived tables are not recomputed
+    assert max(cpu) <= SCREEN_BUDGET_CPU_S  # every screening, the first included, within the budget
