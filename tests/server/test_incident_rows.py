@@ -31,14 +31,19 @@ def _check_rows_match(db, inc):
     assert versions == [v.version for v in inc.versions]
 
 
-def test_incident_rows_match_the_record_and_answer_sql_questions(tmp_path):
-    f = ruxi_frame()
+def _replayed(tmp_path):
+    """The Ruxi replay through the pipeline into tmp_path/rt.db: (run, its one incident)."""
     run = start(tmp_path)
     try:
-        run.add(f)
+        run.add(ruxi_frame())
         [inc] = run.incidents().values()
     finally:
         run.pipeline.stop()
+    return run, inc
+
+
+def test_incident_rows_match_the_record_and_answer_sql_questions(tmp_path):
+    run, inc = _replayed(tmp_path)
     db = tmp_path / "rt.db"
     _check_rows_match(db, inc)
     with sqlite3.connect(db) as con:
@@ -53,13 +58,7 @@ def test_incident_rows_match_the_record_and_answer_sql_questions(tmp_path):
 
 
 def test_an_incident_stored_before_the_rows_existed_is_indexed_at_the_next_start(tmp_path):
-    f = ruxi_frame()
-    run = start(tmp_path)
-    try:
-        run.add(f)
-        [inc] = run.incidents().values()
-    finally:
-        run.pipeline.stop()
+    _run, inc = _replayed(tmp_path)
     db = tmp_path / "rt.db"
     with sqlite3.connect(db) as con:  # as a schema-3 file left it: the record, no rows
         con.execute("UPDATE incidents SET version = NULL, top_candidate = NULL")
