@@ -190,6 +190,11 @@ def carry_over(msg: incidents_pb2.Incident, previous: list[incidents_pb2.Inciden
                 continue
             if old.status in acted:  # the planner never acknowledges or does anything: a responder did
                 a.status = old.status
+            if old.status == incidents_pb2.ACTION_STATUS_DONE and old.numbers:
+                # what was done was done with these figures (a dilution's release rate): a re-plan at the new
+                # flows must not change them, or the next forecast would add a different release
+                a.numbers.clear()
+                a.numbers.update(old.numbers)
             if old.history:
                 del a.history[:]
                 a.history.extend(old.history)

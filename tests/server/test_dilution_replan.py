@@ -85,6 +85,10 @@ def test_a_dilution_release_started_is_forecast_again_with_its_water(tmp_path):
             after = next(a for a in after_inc.arrivals if a.id == "RX-INTAKE")
             kept = next(a for a in after_inc.checklist.actions if a.id == gate.id)
             assert kept.status == incidents_pb2.ACTION_STATUS_DONE and kept.history[-1].note == "gate opened"
+            assert kept.numbers["engine_q_add_m3s"] == q_add  # the release as started, not re-planned at the new flows
+            running.pipeline.run_once("ruxi")  # nothing new: the release is not added again, no new version
+            again = c.incident(inc.id)
+            assert again.version == after_inc.version and dict(again.conditions) == dict(after_inc.conditions)
     finally:
         running.stop(grace=1.0)
     # the planner sized the release to bring the peak to the standard: the re-forecast says so
