@@ -326,9 +326,10 @@ def assimilate(bands: Bands, observed_arrivals: Mapping[str, float], *,
         if not (np.isfinite(t_obs) and t_obs >= 0):
             raise BandsError(f"{what}[{sid!r}] must be a finite time >= 0 [s], got {t_obs}")
         sigma = observation_error_s(t_obs, sampling_interval_s, rel_error)
-        pred = bands.fine[sid][field]
-        with np.errstate(invalid="ignore"):
-            logw = logw - 0.5 * np.where(np.isfinite(pred), ((t_obs - pred) / sigma) ** 2, np.inf)
+        if bands.start_sd_s == 0:  # else the offset's marginal below weighs all observations at once
+            pred = bands.fine[sid][field]
+            with np.errstate(invalid="ignore"):
+                logw = logw - 0.5 * np.where(np.isfinite(pred), ((t_obs - pred) / sigma) ** 2, np.inf)
         observed[sid if field == "arrival_s" else f"{sid}:peak"] = (float(t_obs), sigma)
     shift, post_sd = None, bands.start_sd_s
     if bands.start_sd_s > 0:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hydrology.network import Feature, RiverNetwork
@@ -301,8 +302,6 @@ def alert(alert_id: str, incident: incidents_pb2.Incident, sequence: int, summar
 def incident_record(msg: incidents_pb2.Incident) -> IncidentRecord:
     """An incident as the rows :meth:`server.outbox_store.Outbox.put_incident` stores: the whole message
     (JSON) and the figures one queries by (state, stations, ranking, actions, versions)."""
-    from google.protobuf import json_format
-
     def ns(ts: Any) -> int:
         return int(ts.ToNanoseconds())
 

@@ -29,8 +29,9 @@ from hydrology.transport.routing import ForecastError
 TRACER = pollutant("tracer")
 
 
-def _channel(reaches, q=10.0, stations=(), lakes=()):
-    """A chain of reaches given as (length [m], velocity [m/s], dispersion [m2/s], beta, alpha)."""
+def _channel(reaches, q=10.0, stations=(), lakes=(), dischargers=()):
+    """A chain of reaches given as (length [m], velocity [m/s], dispersion [m2/s], beta, alpha); stations as
+    (id, reach, chainage [m]); ``dischargers`` as document entries."""
     nodes = [{"id": f"n{i}"} for i in range(len(reaches) + 1)]
     rs = []
     for i, (length, u, d, beta, alpha) in enumerate(reaches):
@@ -43,7 +44,7 @@ def _channel(reaches, q=10.0, stations=(), lakes=()):
         rs.append(r)
     st = [{"id": sid, "reach": rid, "chainage_m": ch} for sid, rid, ch in stations]
     return network_from_document({"name": "k", "nodes": nodes, "reaches": rs, "stations": st,
-                                  "inflows": [{"node": "n0", "discharge_m3s": q}]})
+                                  "inflows": [{"node": "n0", "discharge_m3s": q}], "dischargers": list(dischargers)})
 
 
 @pytest.mark.parametrize("peclet,tol", [

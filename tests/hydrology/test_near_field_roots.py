@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.optimize import brentq, minimize_scalar
+from test_kernel import _channel
 
-from hydrology.document import network_from_document
 from hydrology.pollutants import pollutant
 from hydrology.sweep import vulnerability_matrix
 from hydrology.transport.analytic import Release, forecast, level_crossings
@@ -45,20 +45,8 @@ BRENT_XTOL = 1e-9  # of the receptor's time scale (its reference peak time)
 
 def _chain(reaches, stations, lakes=(), q=5.0):
     """Reaches (length [m], U [m/s], D [m2/s], beta [-], alpha [1/s]) in series; a discharger at the head."""
-    nodes = [{"id": f"n{i}"} for i in range(len(reaches) + 1)]
-    rs = []
-    for i, (length, u, d, beta, alpha) in enumerate(reaches):
-        r = {"id": f"r{i}", "from_node": f"n{i}", "to_node": f"n{i + 1}", "length_m": length, "velocity_ms": u,
-             "dispersion_m2s": d, "discharge_m3s": q, "slope": 1e-3}
-        if beta:
-            r.update(storage_ratio=beta, storage_exchange_per_s=alpha)
-        if i in lakes:
-            r["fully_mixed"] = True
-        rs.append(r)
-    return network_from_document({
-        "name": "near-field", "nodes": nodes, "reaches": rs, "inflows": [{"node": "n0", "discharge_m3s": q}],
-        "stations": [{"id": sid, "reach": rid, "chainage_m": ch} for sid, rid, ch in stations],
-        "dischargers": [{"id": "D", "reach": "r0", "chainage_m": 0.0, "kind": "industrial", "pollutants": ["COD"]}]})
+    return _channel(reaches, q, stations, lakes,
+                    dischargers=[{"id": "D", "reach": "r0", "chainage_m": 0.0, "kind": "industrial", "pollutants": ["COD"]}])
 
 
 CASES = {
